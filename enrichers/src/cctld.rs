@@ -1,0 +1,72 @@
+//! Country-code top-level domains → ISO 3166-1 alpha-2.
+//!
+//! Two-letter ASCII TLDs are country codes with a few exceptions (`uk` is GB, `tp` the former
+//! code of Timor-Leste; `eu`, `su` and `ac` name no ISO country). Internationalised ccTLDs are
+//! looked up by their punycode form, since canonical domains are punycode.
+
+/// Internationalised ccTLDs (punycode) and their countries: the four of ASEAN members first.
+const IDN_CCTLDS: &[(&str, &str)] = &[
+    ("xn--o3cw4h", "TH"),             // .ไทย
+    ("xn--yfro4i67o", "SG"),          // .新加坡
+    ("xn--clchc0ea0b2g2a9gcd", "SG"), // .சிங்கப்பூர்
+    ("xn--mgbx4cd0ab", "MY"),         // .مليسيا
+    ("xn--fiqs8s", "CN"),             // .中国
+    ("xn--fiqz9s", "CN"),             // .中國
+    ("xn--j6w193g", "HK"),            // .香港
+    ("xn--kprw13d", "TW"),            // .台湾
+    ("xn--kpry57d", "TW"),            // .台灣
+    ("xn--3e0b707e", "KR"),           // .한국
+    ("xn--h2brj9c", "IN"),            // .भारत
+    ("xn--p1ai", "RU"),               // .рф
+    ("xn--mgbaam7a8h", "AE"),         // .امارات
+    ("xn--mgberp4a5d4ar", "SA"),      // .السعودية
+    ("xn--wgbh1c", "EG"),             // .مصر
+    ("xn--90ais", "BY"),              // .бел
+    ("xn--j1amh", "UA"),              // .укр
+];
+
+/// The country of a top-level label (lower-case ASCII, punycode for IDNs).
+pub fn country_of_tld(tld: &str) -> Option<&'static str> {
+    if tld.len() == 2 && tld.bytes().all(|b| b.is_ascii_lowercase()) {
+        return match tld {
+            "uk" => Some("GB"),
+            "tp" => Some("TL"),
+            "eu" | "su" | "ac" => None,
+            _ => Some(two_letter_upper(tld)),
+        };
+    }
+    IDN_CCTLDS.iter().find(|(t, _)| *t == tld).map(|(_, cc)| *cc)
+}
+
+/// The country of a canonical domain name from its ccTLD.
+pub fn country_of_domain(domain: &str) -> Option<&'static str> {
+    country_of_tld(domain.rsplit('.').next()?)
+}
+
+/// Interns a two-letter code as a `&'static str` without allocating per lookup.
+fn two_letter_upper(tld: &str) -> &'static str {
+    static CODES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let codes = CODES.get_or_init(|| {
+        (b'A'..=b'Z').flat_map(|a| (b'A'..=b'Z').map(move |b| String::from_utf8(vec![a, b]).expect("ascii"))).collect()
+    });
+    let b = tld.as_bytes();
+    let i = usize::from(b[0] - b'a') * 26 + usize::from(b[1] - b'a');
+    &codes[i]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ascii_and_idn_cctlds() {
+        assert_eq!(country_of_domain("bank.example.sg"), Some("SG"));
+        assert_eq!(country_of_domain("gov.uk"), Some("GB"));
+        assert_eq!(country_of_domain("old.tp"), Some("TL"));
+        assert_eq!(country_of_domain("example.com"), None);
+        assert_eq!(country_of_domain("agency.europa.eu"), None);
+        assert_eq!(country_of_domain("xn--72c1a1bt4awk9o.xn--o3cw4h"), Some("TH"));
+        assert_eq!(country_of_domain("x.xn--mgbx4cd0ab"), Some("MY"));
+        assert_eq!(country_of_domain("x.xn--clchc0ea0b2g2a9gcd"), Some("SG"));
+    }
+}

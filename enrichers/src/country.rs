@@ -1,0 +1,48 @@
+//! The infrastructure country of an indicator, with no DNS lookups (DESIGN.md, "Indicator model").
+//!
+//! IP and CIDR → IP geolocation (built-in RIR delegation data from the `iptocc` crate); domain,
+//! e-mail and URL host → ccTLD; URL with an IP host → that IP; ASN and hashes → none for now.
+
+use crate::cctld::country_of_domain;
+use iocflow_model::IndicatorType;
+use iocflow_model::indicator::{UrlHost, url_host};
+use std::net::IpAddr;
+
+/// The country of an IP address from the built-in RIR-derived table.
+pub fn country_of_ip(ip: IpAddr) -> Option<&'static str> {
+    iptocc::country_code(ip)
+}
+
+/// The infrastructure country of a canonical indicator value of the given type.
+pub fn infra_country(kind: IndicatorType, value: &str) -> Option<&'static str> {
+    match kind {
+        IndicatorType::Ipv4 | IndicatorType::Ipv6 => country_of_ip(value.parse().ok()?),
+        IndicatorType::Cidr => country_of_ip(value.split('/').next()?.parse().ok()?),
+        IndicatorType::Domain => country_of_domain(value),
+        IndicatorType::Email => country_of_domain(value.rsplit_once('@')?.1),
+        IndicatorType::Url => match url_host(value)? {
+            UrlHost::Ip(ip) => country_of_ip(ip),
+            UrlHost::Domain(d) => country_of_domain(&d),
+        },
+        IndicatorType::Asn | IndicatorType::Md5 | IndicatorType::Sha1 | IndicatorType::Sha256 => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use IndicatorType as T;
+
+    #[test]
+    fn by_type() {
+        // Well-known public resolvers, whose RIR delegation is stable.
+        assert_eq!(infra_country(T::Ipv4, "8.8.8.8"), Some("US"));
+        assert_eq!(infra_country(T::Ipv4, "192.168.1.1"), None);
+        assert_eq!(infra_country(T::Domain, "bank.example.my"), Some("MY"));
+        assert_eq!(infra_country(T::Email, "ceo@agency.gov.sg"), Some("SG"));
+        assert_eq!(infra_country(T::Url, "http://login.example.vn/x"), Some("VN"));
+        assert_eq!(infra_country(T::Url, "http://8.8.8.8/x"), Some("US"));
+        assert_eq!(infra_country(T::Cidr, "8.8.8.0/24"), Some("US"));
+        assert_eq!(infra_country(T::Md5, "d41d8cd98f00b204e9800998ecf8427e"), None);
+    }
+}

@@ -1,0 +1,493 @@
+//! Indicator types, their canonical forms and their ids.
+//!
+//! Two feeds that name the same thing must produce the same indicator, or dedupe and routing
+//! fail: `hxxp://Example[.]COM:80` and `http://example.com/` are one URL. Every value is
+//! therefore refanged and canonicalised here, once, at decode time, and the id is a hash of the
+//! canonical form (`xxh3-128(type ‖ 0x00 ‖ value)`, 32 hex digits). Nothing downstream
+//! re-parses a value.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+/// The kinds of indicator iocflow carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IndicatorType {
+    Ipv4,
+    Ipv6,
+    Cidr,
+    Domain,
+    Url,
+    Email,
+    Md5,
+    Sha1,
+    Sha256,
+    Asn,
+}
+
+impl IndicatorType {
+    pub const ALL: [IndicatorType; 10] = [
+        IndicatorType::Ipv4,
+        IndicatorType::Ipv6,
+        IndicatorType::Cidr,
+        IndicatorType::Domain,
+        IndicatorType::Url,
+        IndicatorType::Email,
+        IndicatorType::Md5,
+        IndicatorType::Sha1,
+        IndicatorType::Sha256,
+        IndicatorType::Asn,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IndicatorType::Ipv4 => "ipv4",
+            IndicatorType::Ipv6 => "ipv6",
+            IndicatorType::Cidr => "cidr",
+            IndicatorType::Domain => "domain",
+            IndicatorType::Url => "url",
+            IndicatorType::Email => "email",
+            IndicatorType::Md5 => "md5",
+            IndicatorType::Sha1 => "sha1",
+            IndicatorType::Sha256 => "sha256",
+            IndicatorType::Asn => "asn",
+        }
+    }
+
+    /// Reads a type name; a few common aliases (`ip`, `ip-src`, `hostname`, `fqdn`, `uri`, `as`)
+    /// are accepted. `ip` means "an IP address of either family": see [`Indicator::new`].
+    pub fn parse(name: &str) -> Result<IndicatorType> {
+        let n = name.trim().to_ascii_lowercase();
+        Ok(match n.as_str() {
+            "ipv4" | "ipv4-addr" | "ip" | "ip-src" | "ip-dst" => IndicatorType::Ipv4,
+            "ipv6" | "ipv6-addr" => IndicatorType::Ipv6,
+            "cidr" | "netblock" | "prefix" | "ip-range" => IndicatorType::Cidr,
+            "domain" | "domain-name" | "hostname" | "fqdn" => IndicatorType::Domain,
+            "url" | "uri" | "link" => IndicatorType::Url,
+            "email" | "email-addr" | "email-src" | "email-dst" => IndicatorType::Email,
+            "md5" => IndicatorType::Md5,
+            "sha1" | "sha-1" => IndicatorType::Sha1,
+            "sha256" | "sha-256" => IndicatorType::Sha256,
+            "asn" | "as" | "autonomous-system" => IndicatorType::Asn,
+            _ => return Err(Error::UnsupportedType(name.to_string())),
+        })
+    }
+
+    /// True for the types whose infrastructure country comes from an IP address.
+    pub fn is_ip(self) -> bool {
+        matches!(self, IndicatorType::Ipv4 | IndicatorType::Ipv6 | IndicatorType::Cidr)
+    }
+}
+
+impl fmt::Display for IndicatorType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The 128-bit id of an indicator: xxh3-128 of its type, a zero byte and its canonical value.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IndicatorId(pub u128);
+
+impl IndicatorId {
+    pub fn of(kind: IndicatorType, canonical: &str) -> IndicatorId {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        h.update(kind.as_str().as_bytes());
+        h.update(&[0]);
+        h.update(canonical.as_bytes());
+        IndicatorId(h.digest128())
+    }
+
+    /// The id as 32 lower-case hex digits: the Kafka key of every output record.
+    pub fn to_hex(self) -> String {
+        format!("{:032x}", self.0)
+    }
+
+    pub fn from_hex(s: &str) -> Option<IndicatorId> {
+        (s.len() == 32).then(|| u128::from_str_radix(s, 16).ok()).flatten().map(IndicatorId)
+    }
+
+    /// The internal partition that owns this indicator: dedupe is correct only because every
+    /// report of one indicator lands in the same partition, whichever feed it came from.
+    pub fn partition(self, partitions: u32) -> u32 {
+        ((self.0 >> 64) as u64 % u64::from(partitions.max(1))) as u32
+    }
+}
+
+impl fmt::Display for IndicatorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+impl fmt::Debug for IndicatorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IndicatorId({self})")
+    }
+}
+
+/// A canonical indicator: its type, canonical value and id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Indicator {
+    pub kind: IndicatorType,
+    pub value: String,
+    pub id: IndicatorId,
+}
+
+impl Indicator {
+    /// Refangs and canonicalises `raw` as an indicator of type `kind`. The resulting type can
+    /// differ from `kind` where two spellings are one indicator: an IPv4-mapped IPv6 address is
+    /// IPv4, a /32 or /128 CIDR is the address itself, and `ipv4` given an IPv6 address is IPv6.
+    pub fn new(kind: IndicatorType, raw: &str) -> Result<Indicator> {
+        let refanged = refang(raw.trim());
+        let (kind, value) = canonicalise(kind, &refanged)?;
+        Ok(Indicator { id: IndicatorId::of(kind, &value), kind, value })
+    }
+
+    /// Detects the type of a bare value (lists, free text) and canonicalises it.
+    pub fn detect(raw: &str) -> Result<Indicator> {
+        let refanged = refang(raw.trim());
+        let kind = detect_type(&refanged).ok_or_else(|| Error::InvalidValue {
+            kind: IndicatorType::Domain,
+            value: raw.to_string(),
+            why: "not a recognisable indicator",
+        })?;
+        Indicator::new(kind, &refanged)
+    }
+
+    /// The IP address of an `ipv4`/`ipv6` indicator.
+    pub fn ip(&self) -> Option<IpAddr> {
+        match self.kind {
+            IndicatorType::Ipv4 | IndicatorType::Ipv6 => self.value.parse().ok(),
+            _ => None,
+        }
+    }
+}
+
+/// Undoes the usual defanging: `hxxp`, `[.]`, `(.)`, `{.}`, `[dot]`, `[:]`, `[@]`, `[at]`.
+pub fn refang(s: &str) -> String {
+    if !s.contains(['[', '(', '{']) && !s.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("hxxp")) {
+        return s.to_string();
+    }
+    let mut out = s
+        .replace("[.]", ".")
+        .replace("(.)", ".")
+        .replace("{.}", ".")
+        .replace("[dot]", ".")
+        .replace("[DOT]", ".")
+        .replace("[:]", ":")
+        .replace("[://]", "://")
+        .replace("[@]", "@")
+        .replace("[at]", "@");
+    if out.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("hxxp")) {
+        out.replace_range(..4, "http");
+    }
+    out
+}
+
+fn invalid(kind: IndicatorType, value: &str, why: &'static str) -> Error {
+    Error::InvalidValue { kind, value: value.chars().take(200).collect(), why }
+}
+
+fn canonicalise(kind: IndicatorType, v: &str) -> Result<(IndicatorType, String)> {
+    use IndicatorType as T;
+    match kind {
+        T::Ipv4 | T::Ipv6 => {
+            let ip = IpAddr::from_str(v).map_err(|_| invalid(kind, v, "not an IP address"))?;
+            Ok(ip_indicator(ip))
+        }
+        T::Cidr => {
+            if !v.contains('/') {
+                let ip = IpAddr::from_str(v).map_err(|_| invalid(kind, v, "not a CIDR"))?;
+                return Ok(ip_indicator(ip));
+            }
+            let net = ipnet::IpNet::from_str(v).map_err(|_| invalid(kind, v, "not a CIDR"))?;
+            let net = match net {
+                ipnet::IpNet::V6(n) => match n.addr().to_ipv4_mapped() {
+                    Some(v4) if n.prefix_len() >= 96 => {
+                        ipnet::IpNet::V4(ipnet::Ipv4Net::new(v4, n.prefix_len() - 96).expect("prefix within 32"))
+                    }
+                    _ => net,
+                },
+                ipnet::IpNet::V4(_) => net,
+            };
+            if net.prefix_len() == net.max_prefix_len() {
+                return Ok(ip_indicator(net.addr()));
+            }
+            Ok((T::Cidr, net.trunc().to_string()))
+        }
+        T::Domain => domain(v).map(|d| (T::Domain, d)),
+        T::Url => url(v).map(|u| (T::Url, u)),
+        T::Email => {
+            let (local, host) = v.rsplit_once('@').ok_or_else(|| invalid(kind, v, "no @ in the address"))?;
+            let local = local.trim_start_matches("mailto:");
+            if local.is_empty()
+                || local.len() > 64
+                || local.chars().any(|c| c.is_whitespace() || c.is_control() || c == '@')
+            {
+                return Err(invalid(kind, v, "bad local part"));
+            }
+            let host = domain(host).map_err(|_| invalid(kind, v, "bad domain"))?;
+            Ok((T::Email, format!("{}@{host}", local.to_lowercase())))
+        }
+        T::Md5 => hash(kind, v, 32),
+        T::Sha1 => hash(kind, v, 40),
+        T::Sha256 => hash(kind, v, 64),
+        T::Asn => {
+            let digits = v.get(..2).filter(|p| p.eq_ignore_ascii_case("as")).map_or(v, |_| &v[2..]);
+            let digits = digits.strip_prefix(['n', 'N']).unwrap_or(digits).trim();
+            match digits.parse::<u32>() {
+                Ok(n) if n > 0 => Ok((T::Asn, format!("AS{n}"))),
+                _ => Err(invalid(kind, v, "not an AS number")),
+            }
+        }
+    }
+}
+
+fn ip_indicator(ip: IpAddr) -> (IndicatorType, String) {
+    match ip {
+        IpAddr::V4(a) => (IndicatorType::Ipv4, a.to_string()),
+        IpAddr::V6(a) => match a.to_ipv4_mapped() {
+            Some(v4) => (IndicatorType::Ipv4, v4.to_string()),
+            None => (IndicatorType::Ipv6, a.to_string()),
+        },
+    }
+}
+
+fn hash(kind: IndicatorType, v: &str, len: usize) -> Result<(IndicatorType, String)> {
+    if v.len() != len || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(invalid(kind, v, "not a hex digest of the right length"));
+    }
+    Ok((kind, v.to_ascii_lowercase()))
+}
+
+/// Canonical domain: lower-case IDNA (punycode) without a trailing dot, at least two labels,
+/// each label 1–63 characters of letters, digits, `-` or `_`.
+pub fn domain(v: &str) -> Result<String> {
+    let kind = IndicatorType::Domain;
+    let v = v.trim().trim_end_matches('.');
+    if v.is_empty() || v.len() > 253 * 4 {
+        return Err(invalid(kind, v, "empty or too long"));
+    }
+    if v.parse::<IpAddr>().is_ok() {
+        return Err(invalid(kind, v, "an IP address, not a domain"));
+    }
+    let ascii = idna::domain_to_ascii(v).map_err(|_| invalid(kind, v, "not a valid IDNA name"))?;
+    if ascii.len() > 253 || !ascii.contains('.') {
+        return Err(invalid(kind, v, "needs at least two labels and at most 253 characters"));
+    }
+    for label in ascii.split('.') {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !ok {
+            return Err(invalid(kind, v, "bad label"));
+        }
+    }
+    let tld = ascii.rsplit('.').next().unwrap_or_default();
+    if tld.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid(kind, v, "numeric top-level label"));
+    }
+    Ok(ascii)
+}
+
+/// Canonical URL: scheme and host lower-case (IDNA host), default port dropped, empty path `/`,
+/// an IPv4-mapped IPv6 host folded to IPv4. A URL without a scheme is read as `http://`.
+pub fn url(v: &str) -> Result<String> {
+    let kind = IndicatorType::Url;
+    if v.len() > 8192 || v.chars().any(char::is_whitespace) {
+        return Err(invalid(kind, v, "too long or contains whitespace"));
+    }
+    let with_scheme;
+    let v = if v.contains("://") {
+        v
+    } else {
+        // `host:port/path` gets `http://`; `mailto:…`, `javascript:…` and the like are not URLs
+        // of infrastructure.
+        let authority = v.split('/').next().unwrap_or_default();
+        if authority.split_once(':').is_some_and(|(_, port)| !port.bytes().all(|b| b.is_ascii_digit())) {
+            return Err(invalid(kind, v, "unsupported scheme"));
+        }
+        with_scheme = format!("http://{v}");
+        &with_scheme
+    };
+    let mut u = url::Url::parse(v).map_err(|_| invalid(kind, v, "not a URL"))?;
+    match u.host() {
+        None => return Err(invalid(kind, v, "no host")),
+        Some(url::Host::Domain(d)) => {
+            if !u.scheme().starts_with("http") && !["ftp", "ftps", "ws", "wss", "tcp", "udp"].contains(&u.scheme()) {
+                return Err(invalid(kind, v, "unsupported scheme"));
+            }
+            let d = domain(d).map_err(|_| invalid(kind, v, "bad host"))?;
+            u.set_host(Some(&d)).map_err(|_| invalid(kind, v, "bad host"))?;
+        }
+        Some(url::Host::Ipv6(a)) => {
+            if let Some(v4) = a.to_ipv4_mapped() {
+                u.set_host(Some(&v4.to_string())).map_err(|_| invalid(kind, v, "bad host"))?;
+            }
+        }
+        Some(url::Host::Ipv4(_)) => {}
+    }
+    Ok(u.to_string())
+}
+
+/// The host of a canonical URL, as an IP or a domain.
+pub fn url_host(canonical_url: &str) -> Option<UrlHost> {
+    let u = url::Url::parse(canonical_url).ok()?;
+    Some(match u.host()? {
+        url::Host::Domain(d) => UrlHost::Domain(d.to_string()),
+        url::Host::Ipv4(a) => UrlHost::Ip(IpAddr::V4(a)),
+        url::Host::Ipv6(a) => UrlHost::Ip(IpAddr::V6(a)),
+    })
+}
+
+/// The host part of a URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlHost {
+    Ip(IpAddr),
+    Domain(String),
+}
+
+/// Guesses the type of a bare, refanged value; `None` when it looks like nothing iocflow knows.
+pub fn detect_type(v: &str) -> Option<IndicatorType> {
+    use IndicatorType as T;
+    let v = v.trim();
+    if v.is_empty() {
+        return None;
+    }
+    if v.parse::<Ipv4Addr>().is_ok() {
+        return Some(T::Ipv4);
+    }
+    if v.parse::<Ipv6Addr>().is_ok() {
+        return Some(T::Ipv6);
+    }
+    if v.contains('/') && v.parse::<ipnet::IpNet>().is_ok() {
+        return Some(T::Cidr);
+    }
+    if v.contains("://") {
+        return Some(T::Url);
+    }
+    if v.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return match v.len() {
+            32 => Some(T::Md5),
+            40 => Some(T::Sha1),
+            64 => Some(T::Sha256),
+            _ => None,
+        };
+    }
+    if v.len() > 2
+        && v[..2].eq_ignore_ascii_case("as")
+        && v[2..].trim_start_matches(['n', 'N']).bytes().all(|b| b.is_ascii_digit())
+    {
+        return Some(T::Asn);
+    }
+    if v.contains('@') {
+        return Some(T::Email);
+    }
+    if v.contains('/') {
+        return Some(T::Url);
+    }
+    if v.contains('.') {
+        return Some(T::Domain);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use IndicatorType as T;
+
+    fn canon(kind: T, v: &str) -> (T, String) {
+        let i = Indicator::new(kind, v).unwrap_or_else(|e| panic!("{v}: {e}"));
+        (i.kind, i.value)
+    }
+
+    #[test]
+    fn ips_fold_and_normalise() {
+        assert_eq!(canon(T::Ipv4, "192.0.2.1"), (T::Ipv4, "192.0.2.1".into()));
+        assert_eq!(canon(T::Ipv6, "::ffff:192.0.2.1"), (T::Ipv4, "192.0.2.1".into()));
+        assert_eq!(canon(T::Ipv6, "2001:DB8:0:0::1"), (T::Ipv6, "2001:db8::1".into()));
+        assert_eq!(canon(T::Ipv4, "192[.]0[.]2[.]1"), (T::Ipv4, "192.0.2.1".into()));
+        assert!(Indicator::new(T::Ipv4, "192.0.2.256").is_err());
+        assert!(Indicator::new(T::Ipv4, "010.0.2.1").is_err());
+    }
+
+    #[test]
+    fn cidrs_are_masked() {
+        assert_eq!(canon(T::Cidr, "198.51.100.77/24"), (T::Cidr, "198.51.100.0/24".into()));
+        assert_eq!(canon(T::Cidr, "198.51.100.7/32"), (T::Ipv4, "198.51.100.7".into()));
+        assert_eq!(canon(T::Cidr, "2001:db8::1/32"), (T::Cidr, "2001:db8::/32".into()));
+        assert_eq!(canon(T::Cidr, "::ffff:198.51.100.0/120"), (T::Cidr, "198.51.100.0/24".into()));
+        assert!(Indicator::new(T::Cidr, "198.51.100.0/33").is_err());
+    }
+
+    #[test]
+    fn domains_are_lowercase_punycode() {
+        assert_eq!(canon(T::Domain, "Example.COM."), (T::Domain, "example.com".into()));
+        assert_eq!(canon(T::Domain, "bank(.)example[.]sg"), (T::Domain, "bank.example.sg".into()));
+        assert_eq!(canon(T::Domain, "ตัวอย่าง.ไทย"), (T::Domain, "xn--72c1a1bt4awk9o.xn--o3cw4h".into()));
+        assert!(Indicator::new(T::Domain, "localhost").is_err());
+        assert!(Indicator::new(T::Domain, "192.0.2.1").is_err());
+        assert!(Indicator::new(T::Domain, "bad label.com").is_err());
+        assert!(Indicator::new(T::Domain, "a..b").is_err());
+    }
+
+    #[test]
+    fn urls_are_normalised() {
+        assert_eq!(canon(T::Url, "hxxp://Login.Example[.]COM:80"), (T::Url, "http://login.example.com/".into()));
+        assert_eq!(
+            canon(T::Url, "HTTPS://Bank.Example.MY:443/Path?q=1"),
+            (T::Url, "https://bank.example.my/Path?q=1".into())
+        );
+        assert_eq!(canon(T::Url, "http://[::ffff:192.0.2.9]:8080/x"), (T::Url, "http://192.0.2.9:8080/x".into()));
+        assert_eq!(canon(T::Url, "http://пример.рф/"), (T::Url, "http://xn--e1afmkfd.xn--p1ai/".into()));
+        assert!(Indicator::new(T::Url, "http://").is_err());
+        assert!(Indicator::new(T::Url, "mailto:x@example.com").is_err());
+    }
+
+    #[test]
+    fn hashes_emails_and_asns() {
+        let md5 = "D41D8CD98F00B204E9800998ECF8427E";
+        assert_eq!(canon(T::Md5, md5), (T::Md5, md5.to_lowercase()));
+        assert!(Indicator::new(T::Sha1, md5).is_err());
+        assert!(Indicator::new(T::Sha256, "zz").is_err());
+        assert_eq!(canon(T::Email, "Phish@Example[.]COM"), (T::Email, "phish@example.com".into()));
+        assert!(Indicator::new(T::Email, "nobody").is_err());
+        assert_eq!(canon(T::Asn, "as64500"), (T::Asn, "AS64500".into()));
+        assert_eq!(canon(T::Asn, "ASN64501"), (T::Asn, "AS64501".into()));
+        assert_eq!(canon(T::Asn, "64502"), (T::Asn, "AS64502".into()));
+        assert!(Indicator::new(T::Asn, "AS0").is_err());
+    }
+
+    #[test]
+    fn ids_follow_the_design_recipe() {
+        let i = Indicator::new(T::Domain, "example.com").unwrap();
+        let mut bytes = b"domain".to_vec();
+        bytes.push(0);
+        bytes.extend_from_slice(b"example.com");
+        assert_eq!(i.id.0, xxhash_rust::xxh3::xxh3_128(&bytes));
+        assert_eq!(i.id.to_hex().len(), 32);
+        assert_eq!(IndicatorId::from_hex(&i.id.to_hex()), Some(i.id));
+        // Different spellings of one indicator share the id.
+        assert_eq!(Indicator::new(T::Domain, "EXAMPLE[.]com.").unwrap().id, i.id);
+        // Same text, other type: another id.
+        assert_ne!(IndicatorId::of(T::Url, "example.com"), i.id);
+    }
+
+    #[test]
+    fn detects_types() {
+        assert_eq!(detect_type("192.0.2.1"), Some(T::Ipv4));
+        assert_eq!(detect_type("2001:db8::1"), Some(T::Ipv6));
+        assert_eq!(detect_type("192.0.2.0/24"), Some(T::Cidr));
+        assert_eq!(detect_type("http://x.example/"), Some(T::Url));
+        assert_eq!(detect_type("example.com"), Some(T::Domain));
+        assert_eq!(detect_type("a@example.com"), Some(T::Email));
+        assert_eq!(detect_type(&"a".repeat(64)), Some(T::Sha256));
+        assert_eq!(detect_type("AS64500"), Some(T::Asn));
+        assert_eq!(detect_type("hello"), None);
+    }
+}

@@ -1,0 +1,21 @@
+//! The indicator model of iocflow and the decoders that turn feed records into it.
+//!
+//! Everything a feed record becomes before it touches Arrow or Kafka lives here: the indicator
+//! types and their canonical forms ([`indicator`]), the Traffic Light Protocol labels
+//! ([`tlp`]), one feed's statement about an indicator ([`report`]), and the feed decoders
+//! ([`decode`]). The crate deliberately has no arrow, datafusion or rdkafka dependency: it is
+//! the code that parses untrusted bytes, so it must be cheap to property-test and fuzz.
+//!
+//! Reading order: `indicator` → `tlp` → `report` → `decode`.
+
+pub mod decode;
+mod error;
+pub mod indicator;
+pub mod report;
+pub mod time;
+pub mod tlp;
+
+pub use error::{Error, Result};
+pub use indicator::{Indicator, IndicatorId, IndicatorType};
+pub use report::Report;
+pub use tlp::Tlp;

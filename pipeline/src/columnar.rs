@@ -1,0 +1,244 @@
+//! Stage 2, columnar: `<app>.indicators` → per partition: merge into state → enrich → per-CERT
+//! view → TLP policy → emit when the view changed → `cert.<cc>.indicators`, and the reports
+//! nobody may see → `<app>.withheld`.
+//!
+//! [`ColumnarCore`] is the whole decision path over Arrow batches with no Kafka in it (tests,
+//! benches and file backfills use it directly); [`ColumnarStage`] binds it to a consumer and a
+//! producer with at-least-once delivery.
+
+use crate::config::Config;
+use crate::enrich::Enrichment;
+use crate::error::{Corrupt, Error, Result};
+use crate::indicator_batch::{IndicatorColumns, decode_ipc, list_strings, opt};
+use crate::metrics::Metrics;
+use crate::micro_batch::{InputOffsets, next_message};
+use crate::route::{Outcome, Recipient, Router, Subject};
+use crate::state::{Contribution, PartitionState};
+use datafusion::arrow::array::{Array, Int64Array, RecordBatch, UInt8Array};
+use iocflow_model::time::{self, Millis};
+use iocflow_model::{IndicatorId, IndicatorType, Tlp};
+use iocflow_sinks::delivery::{Deliveries, Outgoing};
+use iocflow_sinks::withheld::{WithheldReason, WithheldRecord};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::FutureProducer;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// What one or more batches produced, ready to send.
+#[derive(Debug, Default)]
+pub struct ColumnarOutput {
+    /// (CERT index, key, JSON record).
+    pub cert_records: Vec<(usize, String, Vec<u8>)>,
+    /// (key, JSON record).
+    pub withheld: Vec<(String, Vec<u8>)>,
+    pub emitted_per_cert: BTreeMap<usize, u64>,
+    pub suppressed: u64,
+    pub withheld_per_reason: BTreeMap<WithheldReason, u64>,
+    pub earliest: Option<Millis>,
+}
+
+/// The columnar decision path, per internal partition, without Kafka.
+pub struct ColumnarCore {
+    router: Router,
+    enrichment: Enrichment,
+    states: HashMap<i32, PartitionState>,
+    max_entries_per_partition: usize,
+}
+
+impl ColumnarCore {
+    pub fn new(config: &Config) -> Result<ColumnarCore> {
+        let recipients =
+            config.certs.iter().map(|c| Recipient { country: c.country.clone(), regional: c.regional }).collect();
+        Ok(ColumnarCore {
+            router: Router { recipients, ttl_ms: (config.dedupe.ttl_hours * 3_600_000) as Millis },
+            enrichment: Enrichment::new()?,
+            states: HashMap::new(),
+            max_entries_per_partition: (config.dedupe.max_entries / config.kafka.partitions.max(1) as usize).max(1),
+        })
+    }
+
+    /// Indicators held in state, over all partitions.
+    pub fn state_entries(&self) -> usize {
+        self.states.values().map(PartitionState::len).sum()
+    }
+
+    /// Forgets a partition's state (it moved to another replica).
+    pub fn drop_partition(&mut self, partition: i32) {
+        self.states.remove(&partition);
+    }
+
+    /// Runs one indicator batch of `partition` through state, enrichment and routing.
+    pub fn process(&mut self, partition: i32, batch: &RecordBatch, out: &mut ColumnarOutput) -> Result<()> {
+        let corrupt =
+            |why: &str| Error::Corrupt(Corrupt { topic: "indicators".into(), partition, offset: -1, why: why.into() });
+        let cols = IndicatorColumns::of(batch).ok_or_else(|| corrupt("unexpected columns"))?;
+        let enriched = self.enrichment.evaluate(batch)?;
+        let state = self.states.entry(partition).or_default();
+        let mut emits = Vec::new();
+        for i in 0..batch.num_rows() {
+            let id = IndicatorId::from_hex(cols.id.value(i)).ok_or_else(|| corrupt("bad id"))?;
+            let kind = IndicatorType::parse(cols.kind.value(i)).map_err(|_| corrupt("bad type"))?;
+            let reported_at = cols.reported_at.value(i);
+            out.earliest = Some(out.earliest.map_or(reported_at, |e| e.min(reported_at)));
+            let contribution = Contribution {
+                feed: cols.feed.value(i).to_string(),
+                provider: cols.provider.value(i).to_string(),
+                tlp: Tlp::parse(cols.tlp.value(i)),
+                confidence: opt(cols.confidence, i, UInt8Array::value),
+                threat: opt(cols.threat, i, |a, i| a.value(i).to_string()),
+                tags: list_strings(cols.tags, i),
+                first_seen: opt(cols.first_seen, i, Int64Array::value).unwrap_or(reported_at),
+                last_seen: opt(cols.last_seen, i, Int64Array::value).unwrap_or(reported_at),
+                target_countries: list_strings(cols.target_countries, i),
+                revoked: cols.revoked.value(i),
+                sightings: 1,
+            };
+            let subject = Subject {
+                id,
+                kind,
+                value: cols.value.value(i),
+                infra_country: (!enriched.country.is_null(i)).then(|| enriched.country.value(i)),
+            };
+            let targets = contribution.target_countries.clone();
+            let feed = contribution.feed.clone();
+            let provider = contribution.provider.clone();
+            let tlp = contribution.tlp;
+            match self.router.apply(state.entry(id), subject, contribution, reported_at, &mut emits) {
+                Outcome::Emitted(certs) => {
+                    for k in certs {
+                        *out.emitted_per_cert.entry(k).or_default() += 1;
+                    }
+                }
+                Outcome::Suppressed => out.suppressed += 1,
+                Outcome::Withheld(reason) => {
+                    let mut countries: Vec<String> = subject.infra_country.map(str::to_string).into_iter().collect();
+                    countries.extend(targets);
+                    countries.sort();
+                    countries.dedup();
+                    let record = WithheldRecord {
+                        id: id.to_hex(),
+                        kind: kind.as_str(),
+                        value: subject.value.to_string(),
+                        feed,
+                        provider,
+                        tlp: tlp.as_str(),
+                        reason,
+                        countries,
+                        reported_at: time::format(reported_at),
+                    };
+                    out.withheld.push((record.id.clone(), record.to_json()?));
+                    *out.withheld_per_reason.entry(reason).or_default() += 1;
+                }
+            }
+            for (k, record) in emits.drain(..) {
+                let json = record.to_json()?;
+                out.cert_records.push((k, record.id, json));
+            }
+        }
+        state.evict(self.max_entries_per_partition);
+        Ok(())
+    }
+}
+
+/// The columnar stage bound to Kafka.
+pub struct ColumnarStage {
+    config: Arc<Config>,
+    core: ColumnarCore,
+    cert_topics: Vec<String>,
+    cert_names: Vec<String>,
+    consumer: StreamConsumer,
+    producer: FutureProducer,
+    metrics: Metrics,
+}
+
+/// Indicator batches (Kafka messages) per micro-batch of the columnar stage.
+const MAX_MESSAGES: usize = 64;
+
+impl ColumnarStage {
+    pub fn new(config: Arc<Config>, producer: FutureProducer, metrics: Metrics) -> Result<ColumnarStage> {
+        let consumer: StreamConsumer = crate::kafka_client::consumer(&config, &config.group("columnar")).create()?;
+        consumer.subscribe(&[config.indicators_topic().as_str()])?;
+        Ok(ColumnarStage {
+            core: ColumnarCore::new(&config)?,
+            cert_topics: config.certs.iter().map(|c| c.topic()).collect(),
+            cert_names: config.certs.iter().map(|c| c.country.to_ascii_lowercase()).collect(),
+            config,
+            consumer,
+            producer,
+            metrics,
+        })
+    }
+
+    /// Runs micro-batches until shutdown; the last one is delivered and committed.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+        let linger = Duration::from_millis(self.config.batch.linger_ms);
+        let withheld_topic = self.config.withheld_topic();
+        let mut committed = InputOffsets::default();
+        loop {
+            let started = Instant::now();
+            let deadline = started + linger;
+            let mut out = ColumnarOutput::default();
+            let mut offsets = InputOffsets::default();
+            let mut messages = 0;
+            while messages < MAX_MESSAGES {
+                let Some(msg) = next_message(&self.consumer, deadline, &mut shutdown).await? else {
+                    break;
+                };
+                messages += 1;
+                offsets.record(&msg);
+                let batches = decode_ipc(msg.payload().unwrap_or_default()).map_err(|e| {
+                    Error::Corrupt(Corrupt {
+                        topic: msg.topic().into(),
+                        partition: msg.partition(),
+                        offset: msg.offset(),
+                        why: e.to_string(),
+                    })
+                })?;
+                for batch in &batches {
+                    self.core.process(msg.partition(), batch, &mut out)?;
+                }
+            }
+            if !offsets.is_empty() {
+                let mut deliveries = Deliveries::new(&self.producer);
+                for (k, key, payload) in &out.cert_records {
+                    let o =
+                        Outgoing { topic: &self.cert_topics[*k], partition: None, key: Some(key.as_bytes()), payload };
+                    deliveries.send(o, None).await?;
+                }
+                for (key, payload) in &out.withheld {
+                    let o = Outgoing { topic: &withheld_topic, partition: None, key: Some(key.as_bytes()), payload };
+                    deliveries.send(o, None).await?;
+                }
+                deliveries.wait().await?;
+                offsets.store(&self.consumer)?;
+                committed.absorb(&offsets);
+                self.publish(&out, started);
+            }
+            if *shutdown.borrow() {
+                committed.commit(&self.consumer)?;
+                return Ok(());
+            }
+        }
+    }
+
+    fn publish(&self, out: &ColumnarOutput, started: Instant) {
+        let m = &self.metrics;
+        for (k, n) in &out.emitted_per_cert {
+            m.indicators_emitted.with_label_values(&[self.cert_names[*k].as_str()]).inc_by(*n);
+        }
+        m.indicators_suppressed.inc_by(out.suppressed);
+        for (reason, n) in &out.withheld_per_reason {
+            m.reports_withheld.with_label_values(&[reason.as_str()]).inc_by(*n);
+        }
+        m.state_entries.set(self.core.state_entries() as i64);
+        m.batch_duration.with_label_values(&["columnar"]).observe(started.elapsed().as_secs_f64());
+        if let Some(earliest) = out.earliest {
+            let lag = (crate::ingest::now_ms() - earliest).max(0) as f64 / 1000.0;
+            m.end_to_end_latency.observe(lag);
+        }
+    }
+}

@@ -1,0 +1,465 @@
+//! The iocflow configuration: one TOML file, read and checked once at start.
+//!
+//! Every table is a struct with `deny_unknown_fields`, so a misspelt key is an error that names
+//! it instead of a silently ignored setting. [`Config::load`] then checks what the types cannot
+//! (country codes, unique topics, refused Kafka overrides, secrets) and names the key or CERT at
+//! fault. Nothing downstream re-validates: a loaded `Config` is a valid one.
+
+use crate::error::{Error, Result};
+use iocflow_model::Tlp;
+use iocflow_model::decode::{FeedDefaults, Format, Limits};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Names the internal topics, consumer groups and transactional ids of this deployment.
+    #[serde(default = "default_app_id")]
+    pub app_id: String,
+    pub kafka: KafkaConfig,
+    #[serde(default)]
+    pub batch: BatchConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub feeds: Vec<FeedConfig>,
+    #[serde(default)]
+    pub dedupe: DedupeConfig,
+    #[serde(default)]
+    pub certs: Vec<CertConfig>,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+fn default_app_id() -> String {
+    "iocflow".into()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Delivery {
+    AtLeastOnce,
+    ExactlyOnce,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    pub bootstrap_servers: String,
+    #[serde(default = "default_delivery")]
+    pub delivery: Delivery,
+    /// Partitions of `<app>.indicators` (and later `<app>.state`): the unit of parallelism.
+    #[serde(default = "default_partitions")]
+    pub partitions: u32,
+    /// Partitions of the feed and CERT topics that `iocflow topics --create` makes.
+    #[serde(default = "default_topic_partitions")]
+    pub topic_partitions: u32,
+    #[serde(default = "default_replication")]
+    pub replication_factor: i16,
+    /// Consumer session timeout: how fast a dead replica's partitions move to a live one.
+    #[serde(default = "default_session_timeout_ms")]
+    pub session_timeout_ms: u32,
+    /// librdkafka properties for every client (security, SASL, TLS …). Values may be
+    /// `${env:NAME}` or `${file:/path}` to keep secrets out of the file.
+    #[serde(default)]
+    pub client: BTreeMap<String, String>,
+}
+
+fn default_delivery() -> Delivery {
+    Delivery::AtLeastOnce
+}
+fn default_partitions() -> u32 {
+    6
+}
+fn default_topic_partitions() -> u32 {
+    3
+}
+fn default_replication() -> i16 {
+    1
+}
+fn default_session_timeout_ms() -> u32 {
+    10_000
+}
+
+/// How micro-batches close: on rows, bytes or linger, whichever comes first.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    #[serde(default = "default_max_rows")]
+    pub max_rows: usize,
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: usize,
+    #[serde(default = "default_linger_ms")]
+    pub linger_ms: u64,
+}
+
+fn default_max_rows() -> usize {
+    4096
+}
+fn default_max_bytes() -> usize {
+    4 << 20
+}
+fn default_linger_ms() -> u64 {
+    100
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig { max_rows: default_max_rows(), max_bytes: default_max_bytes(), linger_ms: default_linger_ms() }
+    }
+}
+
+/// Limits on feed records; each refusal is a dead letter with its own reason.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    #[serde(default = "default_max_record_bytes")]
+    pub max_record_bytes: usize,
+    #[serde(default = "default_max_depth")]
+    pub max_depth: usize,
+    #[serde(default = "default_max_indicators")]
+    pub max_indicators_per_record: usize,
+    /// Dead letters keep at most this many bytes of the original record.
+    #[serde(default = "default_dead_letter_bytes")]
+    pub dead_letter_max_bytes: usize,
+}
+
+fn default_max_record_bytes() -> usize {
+    Limits::default().max_record_bytes
+}
+fn default_max_depth() -> usize {
+    Limits::default().max_depth
+}
+fn default_max_indicators() -> usize {
+    Limits::default().max_indicators
+}
+fn default_dead_letter_bytes() -> usize {
+    256 << 10
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_record_bytes: default_max_record_bytes(),
+            max_depth: default_max_depth(),
+            max_indicators_per_record: default_max_indicators(),
+            dead_letter_max_bytes: default_dead_letter_bytes(),
+        }
+    }
+}
+
+impl LimitsConfig {
+    pub fn decode_limits(&self) -> Limits {
+        Limits {
+            max_record_bytes: self.max_record_bytes,
+            max_depth: self.max_depth,
+            max_indicators: self.max_indicators_per_record,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedConfig {
+    pub name: String,
+    /// The feed's topic; it identifies the provider, whose principal alone may write to it.
+    pub topic: String,
+    pub format: Format,
+    pub provider: String,
+    /// The label of reports that carry none; a report's own label can only make it stricter.
+    pub tlp: String,
+    pub confidence: Option<u8>,
+    /// The Kafka principal of the producer, for the ACLs `iocflow topics` prints.
+    pub principal: Option<String>,
+}
+
+impl FeedConfig {
+    pub fn defaults(&self) -> FeedDefaults {
+        FeedDefaults { tlp: Tlp::parse(&self.tlp), confidence: self.confidence }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DedupeConfig {
+    /// A CERT gets an unchanged view again once its last emission is older than this.
+    #[serde(default = "default_ttl_hours")]
+    pub ttl_hours: u64,
+    /// Indicators kept per replica; beyond it the least recently seen are forgotten.
+    #[serde(default = "default_max_entries")]
+    pub max_entries: usize,
+}
+
+fn default_ttl_hours() -> u64 {
+    24 * 7
+}
+fn default_max_entries() -> usize {
+    2_000_000
+}
+
+impl Default for DedupeConfig {
+    fn default() -> Self {
+        DedupeConfig { ttl_hours: default_ttl_hours(), max_entries: default_max_entries() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertConfig {
+    /// ISO 3166-1 alpha-2 code of the CERT's country.
+    pub country: String,
+    pub name: String,
+    /// Defaults to `cert.<cc>.indicators`.
+    pub topic: Option<String>,
+    /// Defaults to `User:cert-<cc>`.
+    pub principal: Option<String>,
+    /// Consumer groups the CERT may use; defaults to `cert-<cc>`.
+    pub group_prefix: Option<String>,
+    pub misp_org_uuid: Option<String>,
+    pub filter: Option<String>,
+    #[serde(default = "default_output_format")]
+    pub format: OutputFormat,
+    /// Receives every CLEAR or GREEN indicator, whatever its country.
+    #[serde(default)]
+    pub regional: bool,
+}
+
+fn default_output_format() -> OutputFormat {
+    OutputFormat::Json
+}
+
+impl CertConfig {
+    pub fn topic(&self) -> String {
+        self.topic.clone().unwrap_or_else(|| format!("cert.{}.indicators", self.country.to_ascii_lowercase()))
+    }
+    pub fn principal(&self) -> String {
+        self.principal.clone().unwrap_or_else(|| format!("User:cert-{}", self.country.to_ascii_lowercase()))
+    }
+    pub fn group_prefix(&self) -> String {
+        self.group_prefix.clone().unwrap_or_else(|| format!("cert-{}", self.country.to_ascii_lowercase()))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address of `/metrics`, `/healthz` and `/readyz`; port 0 picks a free port.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:9464".into()
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig { listen: default_listen() }
+    }
+}
+
+/// librdkafka properties iocflow sets itself: overriding them would break its delivery guarantees.
+const REFUSED_CLIENT_KEYS: [&str; 4] = ["enable.auto.commit", "isolation.level", "transactional.id", "acks"];
+
+impl Config {
+    /// Reads, parses and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        Config::parse(&text).map_err(|e| match e {
+            Error::Config(m) => Error::Config(format!("{}: {m}", path.display())),
+            other => other,
+        })
+    }
+
+    /// Parses and checks a configuration text.
+    pub fn parse(text: &str) -> Result<Config> {
+        let mut config: Config = toml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
+        config.check()?;
+        config.resolve_secrets()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<()> {
+        let bad = |key: String, why: &str| Err(Error::Config(format!("{key}: {why}")));
+        if self.app_id.is_empty() || !self.app_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+            return bad("app_id".into(), "use letters, digits, '-', '_' or '.'");
+        }
+        if self.kafka.bootstrap_servers.trim().is_empty() {
+            return bad("kafka.bootstrap_servers".into(), "must not be empty");
+        }
+        if self.kafka.partitions == 0 || self.kafka.topic_partitions == 0 {
+            return bad("kafka.partitions".into(), "must be at least 1");
+        }
+        for key in self.kafka.client.keys() {
+            if REFUSED_CLIENT_KEYS.contains(&key.as_str()) {
+                return bad(
+                    format!("kafka.client.\"{key}\""),
+                    "is set by iocflow from kafka.delivery and cannot be overridden",
+                );
+            }
+        }
+        if self.batch.max_rows == 0 || self.batch.max_bytes == 0 {
+            return bad("batch.max_rows".into(), "must be at least 1");
+        }
+        if self.feeds.is_empty() {
+            return bad("feeds".into(), "declare at least one [[feeds]]");
+        }
+        let mut names = HashSet::new();
+        let mut topics: HashSet<String> = HashSet::new();
+        for (i, f) in self.feeds.iter().enumerate() {
+            let key = |k: &str| format!("feeds[{i}] ({}).{k}", f.name);
+            if f.name.is_empty() || !names.insert(f.name.as_str()) {
+                return bad(key("name"), "must be non-empty and unique");
+            }
+            if !topics.insert(f.topic.clone()) {
+                return bad(key("topic"), "another feed reads this topic: a topic identifies one provider");
+            }
+            if f.topic.starts_with(&format!("{}.", self.app_id)) {
+                return bad(key("topic"), "is an internal topic of this app_id");
+            }
+            if Tlp::parse(&f.tlp) == Tlp::Unknown {
+                return bad(key("tlp"), "must be CLEAR, WHITE, GREEN, AMBER, AMBER+STRICT or RED");
+            }
+            if f.confidence.is_some_and(|c| c > 100) {
+                return bad(key("confidence"), "must be within 0–100");
+            }
+        }
+        if self.certs.is_empty() {
+            return bad("certs".into(), "declare at least one [[certs]]");
+        }
+        let mut countries = HashSet::new();
+        for (i, c) in self.certs.iter().enumerate() {
+            let key = |k: &str| format!("certs[{i}] ({}).{k}", c.name);
+            if iocflow_model::report::country_code(&c.country).as_deref() != Some(c.country.as_str()) {
+                return bad(key("country"), "must be an upper-case ISO 3166-1 alpha-2 code such as SG");
+            }
+            if !countries.insert(c.country.as_str()) {
+                return bad(key("country"), "another CERT has this country");
+            }
+            if !topics.insert(c.topic()) {
+                return bad(key("topic"), "is already used by a feed or another CERT");
+            }
+            if let Some(filter) = &c.filter {
+                return bad(
+                    key("filter"),
+                    &format!("{filter:?}: CERT filters are not supported yet (they arrive with TLP routing)"),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces `${env:NAME}` and `${file:/path}` values in `[kafka.client]`.
+    fn resolve_secrets(&mut self) -> Result<()> {
+        for (key, value) in self.kafka.client.iter_mut() {
+            let resolved = if let Some(name) = value.strip_prefix("${env:").and_then(|v| v.strip_suffix('}')) {
+                std::env::var(name).map_err(|_| {
+                    Error::Config(format!("kafka.client.\"{key}\": environment variable {name} is not set"))
+                })?
+            } else if let Some(path) = value.strip_prefix("${file:").and_then(|v| v.strip_suffix('}')) {
+                std::fs::read_to_string(path)
+                    .map_err(|e| Error::Config(format!("kafka.client.\"{key}\": cannot read {path}: {e}")))?
+                    .trim_end()
+                    .to_string()
+            } else {
+                continue;
+            };
+            *value = resolved;
+        }
+        Ok(())
+    }
+
+    /// `<app>.indicators`: the internal topic between the two stages.
+    pub fn indicators_topic(&self) -> String {
+        format!("{}.indicators", self.app_id)
+    }
+    pub fn dlq_topic(&self) -> String {
+        format!("{}.dlq", self.app_id)
+    }
+    pub fn withheld_topic(&self) -> String {
+        format!("{}.withheld", self.app_id)
+    }
+    pub fn group(&self, stage: &str) -> String {
+        format!("{}-{stage}", self.app_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [kafka]
+        bootstrap_servers = "127.0.0.1:9092"
+        [[feeds]]
+        name = "industry"
+        topic = "feeds.industry"
+        format = "json"
+        provider = "Vendor"
+        tlp = "green"
+        [[certs]]
+        country = "SG"
+        name = "SingCERT"
+    "#;
+
+    fn err(text: &str) -> String {
+        Config::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = Config::parse(MINIMAL).unwrap();
+        assert_eq!(c.app_id, "iocflow");
+        assert_eq!(c.kafka.delivery, Delivery::AtLeastOnce);
+        assert_eq!(c.certs[0].topic(), "cert.sg.indicators");
+        assert_eq!(c.certs[0].principal(), "User:cert-sg");
+        assert_eq!(c.indicators_topic(), "iocflow.indicators");
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = err(&MINIMAL.replace("name = \"SingCERT\"", "name = \"SingCERT\"\ncontry = \"SG\""));
+        assert!(e.contains("contry"), "{e}");
+        let e = err(&format!("{MINIMAL}\n[dedupe]\nttl = 3\n"));
+        assert!(e.contains("ttl"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let e = err(&MINIMAL.replace("tlp = \"green\"", "tlp = \"purple\""));
+        assert!(e.contains("feeds[0] (industry).tlp"), "{e}");
+        let e = err(&MINIMAL.replace("country = \"SG\"", "country = \"sg\""));
+        assert!(e.contains("certs[0] (SingCERT).country"), "{e}");
+        let e = err(&MINIMAL.replace("format = \"json\"", "format = \"yaml\""));
+        assert!(e.contains("yaml"), "{e}");
+        let e = err(&MINIMAL.replace("[[feeds]]", "[kafka.client]\n\"enable.auto.commit\" = \"true\"\n[[feeds]]"));
+        assert!(e.contains("kafka.client.\"enable.auto.commit\""), "{e}");
+    }
+
+    #[test]
+    fn secrets_come_from_the_environment_or_files() {
+        let dir = std::env::temp_dir().join(format!("iocflow-secret-{}", std::process::id()));
+        std::fs::write(&dir, "s3cret\n").unwrap();
+        let text = MINIMAL.replace(
+            "[[feeds]]",
+            &format!("[kafka.client]\n\"sasl.password\" = \"${{file:{}}}\"\n[[feeds]]", dir.display()),
+        );
+        let c = Config::parse(&text).unwrap();
+        assert_eq!(c.kafka.client["sasl.password"], "s3cret");
+        let text = MINIMAL.replace(
+            "[[feeds]]",
+            "[kafka.client]\n\"sasl.password\" = \"${env:IOCFLOW_TEST_UNSET_SECRET}\"\n[[feeds]]",
+        );
+        assert!(err(&text).contains("IOCFLOW_TEST_UNSET_SECRET"));
+        std::fs::remove_file(dir).ok();
+    }
+}

@@ -1,0 +1,44 @@
+use std::fmt;
+
+/// The error type of the iocflow application crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration is invalid; the message names the key or CERT at fault.
+    #[error("config: {0}")]
+    Config(String),
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error(transparent)]
+    Sink(#[from] iocflow_sinks::Error),
+    #[error("arrow: {0}")]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+    #[error("datafusion: {0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    #[error(transparent)]
+    Enrich(#[from] iocflow_enrichers::Error),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The topics on the broker do not match what the configuration needs.
+    #[error("topics: {0}")]
+    Topics(String),
+    /// A record on an internal topic is not what iocflow writes there.
+    #[error("corrupt internal record: {0}")]
+    Corrupt(Corrupt),
+}
+
+/// Where a corrupt internal record was found.
+#[derive(Debug)]
+pub struct Corrupt {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub why: String,
+}
+
+impl fmt::Display for Corrupt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}[{}]@{}: {}", self.topic, self.partition, self.offset, self.why)
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,314 @@
+//! The Arrow micro-batches that travel on `<app>.indicators` between the two stages.
+//!
+//! The ingest stage appends reports to one [`IndicatorBatchBuilder`] per internal partition and
+//! ships each finished batch as one Kafka message in the Arrow IPC stream format. The columnar
+//! stage reads them back with [`decode_ipc`]. Every report keeps its own row (no merging here):
+//! what each CERT may see is decided later, per report.
+//!
+//! Times are Int64 milliseconds since the epoch; `reported_at` is the Kafka timestamp of the feed
+//! record, the clock that every dedupe and TTL decision uses.
+
+use crate::error::Result;
+use datafusion::arrow::array::{
+    Array, ArrayRef, BooleanArray, BooleanBuilder, Int64Array, Int64Builder, ListArray, ListBuilder, RecordBatch,
+    StringArray, StringBuilder, UInt8Array, UInt8Builder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::ipc::reader::StreamReader;
+use datafusion::arrow::ipc::writer::StreamWriter;
+use iocflow_model::Report;
+use iocflow_model::time::Millis;
+use std::sync::{Arc, LazyLock};
+
+/// Column names, in schema order.
+pub mod col {
+    pub const ID: &str = "id";
+    pub const TYPE: &str = "type";
+    pub const VALUE: &str = "value";
+    pub const FEED: &str = "feed";
+    pub const PROVIDER: &str = "provider";
+    pub const TLP: &str = "tlp";
+    pub const CONFIDENCE: &str = "confidence";
+    pub const THREAT: &str = "threat";
+    pub const TAGS: &str = "tags";
+    pub const FIRST_SEEN: &str = "first_seen";
+    pub const LAST_SEEN: &str = "last_seen";
+    pub const VALID_UNTIL: &str = "valid_until";
+    pub const TARGET_COUNTRIES: &str = "target_countries";
+    pub const TARGET_SECTORS: &str = "target_sectors";
+    pub const REVOKED: &str = "revoked";
+    pub const REPORTED_AT: &str = "reported_at";
+}
+
+fn utf8_list() -> DataType {
+    DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+}
+
+static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new(col::ID, DataType::Utf8, false),
+        Field::new(col::TYPE, DataType::Utf8, false),
+        Field::new(col::VALUE, DataType::Utf8, false),
+        Field::new(col::FEED, DataType::Utf8, false),
+        Field::new(col::PROVIDER, DataType::Utf8, false),
+        Field::new(col::TLP, DataType::Utf8, false),
+        Field::new(col::CONFIDENCE, DataType::UInt8, true),
+        Field::new(col::THREAT, DataType::Utf8, true),
+        Field::new(col::TAGS, utf8_list(), false),
+        Field::new(col::FIRST_SEEN, DataType::Int64, true),
+        Field::new(col::LAST_SEEN, DataType::Int64, true),
+        Field::new(col::VALID_UNTIL, DataType::Int64, true),
+        Field::new(col::TARGET_COUNTRIES, utf8_list(), false),
+        Field::new(col::TARGET_SECTORS, utf8_list(), false),
+        Field::new(col::REVOKED, DataType::Boolean, false),
+        Field::new(col::REPORTED_AT, DataType::Int64, false),
+    ]))
+});
+
+/// The schema of an indicator batch.
+pub fn schema() -> SchemaRef {
+    SCHEMA.clone()
+}
+
+/// Appends reports, row by row, into the columns of one batch.
+pub struct IndicatorBatchBuilder {
+    id: StringBuilder,
+    kind: StringBuilder,
+    value: StringBuilder,
+    feed: StringBuilder,
+    provider: StringBuilder,
+    tlp: StringBuilder,
+    confidence: UInt8Builder,
+    threat: StringBuilder,
+    tags: ListBuilder<StringBuilder>,
+    first_seen: Int64Builder,
+    last_seen: Int64Builder,
+    valid_until: Int64Builder,
+    target_countries: ListBuilder<StringBuilder>,
+    target_sectors: ListBuilder<StringBuilder>,
+    revoked: BooleanBuilder,
+    reported_at: Int64Builder,
+    rows: usize,
+    bytes: usize,
+}
+
+impl Default for IndicatorBatchBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl IndicatorBatchBuilder {
+    pub fn new() -> Self {
+        IndicatorBatchBuilder {
+            id: StringBuilder::new(),
+            kind: StringBuilder::new(),
+            value: StringBuilder::new(),
+            feed: StringBuilder::new(),
+            provider: StringBuilder::new(),
+            tlp: StringBuilder::new(),
+            confidence: UInt8Builder::new(),
+            threat: StringBuilder::new(),
+            tags: ListBuilder::new(StringBuilder::new()),
+            first_seen: Int64Builder::new(),
+            last_seen: Int64Builder::new(),
+            valid_until: Int64Builder::new(),
+            target_countries: ListBuilder::new(StringBuilder::new()),
+            target_sectors: ListBuilder::new(StringBuilder::new()),
+            revoked: BooleanBuilder::new(),
+            reported_at: Int64Builder::new(),
+            rows: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Appends one report of `feed` (by `provider`), received at `reported_at`.
+    pub fn push(&mut self, r: &Report, feed: &str, provider: &str, reported_at: Millis) {
+        let id = r.indicator.id.to_hex();
+        self.id.append_value(&id);
+        self.kind.append_value(r.indicator.kind.as_str());
+        self.value.append_value(&r.indicator.value);
+        self.feed.append_value(feed);
+        self.provider.append_value(provider);
+        self.tlp.append_value(r.tlp.as_str());
+        self.confidence.append_option(r.confidence);
+        self.threat.append_option(r.threat.as_deref());
+        append_list(&mut self.tags, &r.tags);
+        self.first_seen.append_option(r.first_seen);
+        self.last_seen.append_option(r.last_seen);
+        self.valid_until.append_option(r.valid_until);
+        append_list(&mut self.target_countries, &r.target_countries);
+        append_list(&mut self.target_sectors, &r.target_sectors);
+        self.revoked.append_value(r.revoked);
+        self.reported_at.append_value(reported_at);
+        self.rows += 1;
+        self.bytes += 96
+            + id.len()
+            + r.indicator.value.len()
+            + feed.len()
+            + provider.len()
+            + r.threat.as_ref().map_or(0, String::len)
+            + r.tags.iter().map(|t| t.len() + 4).sum::<usize>()
+            + r.target_countries.len() * 6
+            + r.target_sectors.iter().map(|t| t.len() + 4).sum::<usize>();
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// An estimate of the encoded size, for closing batches on bytes.
+    pub fn approx_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Finishes the batch and resets the builder for the next one.
+    pub fn finish(&mut self) -> Result<RecordBatch> {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.id.finish()),
+            Arc::new(self.kind.finish()),
+            Arc::new(self.value.finish()),
+            Arc::new(self.feed.finish()),
+            Arc::new(self.provider.finish()),
+            Arc::new(self.tlp.finish()),
+            Arc::new(self.confidence.finish()),
+            Arc::new(self.threat.finish()),
+            Arc::new(self.tags.finish()),
+            Arc::new(self.first_seen.finish()),
+            Arc::new(self.last_seen.finish()),
+            Arc::new(self.valid_until.finish()),
+            Arc::new(self.target_countries.finish()),
+            Arc::new(self.target_sectors.finish()),
+            Arc::new(self.revoked.finish()),
+            Arc::new(self.reported_at.finish()),
+        ];
+        self.rows = 0;
+        self.bytes = 0;
+        Ok(RecordBatch::try_new(schema(), columns)?)
+    }
+}
+
+fn append_list(b: &mut ListBuilder<StringBuilder>, items: &[String]) {
+    for item in items {
+        b.values().append_value(item);
+    }
+    b.append(true);
+}
+
+/// Encodes a batch as one Arrow IPC stream (schema + batch), the payload of one Kafka message.
+pub fn encode_ipc(batch: &RecordBatch) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(batch.get_array_memory_size() / 2 + 1024);
+    {
+        let mut w = StreamWriter::try_new(&mut out, batch.schema_ref())?;
+        w.write(batch)?;
+        w.finish()?;
+    }
+    Ok(out)
+}
+
+/// Decodes the batches of one Kafka message.
+pub fn decode_ipc(bytes: &[u8]) -> Result<Vec<RecordBatch>> {
+    let reader = StreamReader::try_new(bytes, None)?;
+    let mut batches = Vec::new();
+    for b in reader {
+        let b = b?;
+        if b.schema_ref().fields() != schema().fields() {
+            return Err(
+                datafusion::arrow::error::ArrowError::SchemaError("not an iocflow indicator batch".into()).into()
+            );
+        }
+        batches.push(b);
+    }
+    Ok(batches)
+}
+
+/// Typed access to the columns of an indicator batch (checked once per batch).
+pub struct IndicatorColumns<'a> {
+    pub id: &'a StringArray,
+    pub kind: &'a StringArray,
+    pub value: &'a StringArray,
+    pub feed: &'a StringArray,
+    pub provider: &'a StringArray,
+    pub tlp: &'a StringArray,
+    pub confidence: &'a UInt8Array,
+    pub threat: &'a StringArray,
+    pub tags: &'a ListArray,
+    pub first_seen: &'a Int64Array,
+    pub last_seen: &'a Int64Array,
+    pub target_countries: &'a ListArray,
+    pub revoked: &'a BooleanArray,
+    pub reported_at: &'a Int64Array,
+}
+
+impl<'a> IndicatorColumns<'a> {
+    pub fn of(batch: &'a RecordBatch) -> Option<Self> {
+        fn get<'b, T: 'static>(batch: &'b RecordBatch, name: &str) -> Option<&'b T> {
+            batch.column_by_name(name)?.as_any().downcast_ref::<T>()
+        }
+        Some(IndicatorColumns {
+            id: get(batch, col::ID)?,
+            kind: get(batch, col::TYPE)?,
+            value: get(batch, col::VALUE)?,
+            feed: get(batch, col::FEED)?,
+            provider: get(batch, col::PROVIDER)?,
+            tlp: get(batch, col::TLP)?,
+            confidence: get(batch, col::CONFIDENCE)?,
+            threat: get(batch, col::THREAT)?,
+            tags: get(batch, col::TAGS)?,
+            first_seen: get(batch, col::FIRST_SEEN)?,
+            last_seen: get(batch, col::LAST_SEEN)?,
+            target_countries: get(batch, col::TARGET_COUNTRIES)?,
+            revoked: get(batch, col::REVOKED)?,
+            reported_at: get(batch, col::REPORTED_AT)?,
+        })
+    }
+}
+
+/// The strings of row `i` of a list column.
+pub fn list_strings(list: &ListArray, i: usize) -> Vec<String> {
+    let values = list.value(i);
+    values
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .map(|s| s.iter().flatten().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// An optional value of a primitive column.
+pub fn opt<T: Array, V>(a: &T, i: usize, get: impl Fn(&T, usize) -> V) -> Option<V> {
+    (!a.is_null(i)).then(|| get(a, i))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iocflow_model::{Indicator, IndicatorType, Tlp};
+
+    #[test]
+    fn round_trips_through_ipc() {
+        let mut b = IndicatorBatchBuilder::new();
+        let mut r = Report::new(Indicator::new(IndicatorType::Domain, "x.example.sg").unwrap(), Tlp::Green);
+        r.tags = vec!["bank".into(), "phish".into()];
+        r.target_countries = vec!["MY".into()];
+        r.confidence = Some(70);
+        b.push(&r, "feed-a", "Vendor A", 1_000);
+        r.confidence = None;
+        b.push(&r, "feed-b", "Vendor B", 2_000);
+        assert_eq!(b.rows(), 2);
+        let batch = b.finish().unwrap();
+        assert_eq!(b.rows(), 0);
+        let back = decode_ipc(&encode_ipc(&batch).unwrap()).unwrap();
+        assert_eq!(back, vec![batch]);
+        let c = IndicatorColumns::of(&back[0]).unwrap();
+        assert_eq!(c.value.value(1), "x.example.sg");
+        assert_eq!(opt(c.confidence, 0, UInt8Array::value), Some(70));
+        assert_eq!(opt(c.confidence, 1, UInt8Array::value), None);
+        assert_eq!(list_strings(c.tags, 0), ["bank", "phish"]);
+        assert_eq!(c.reported_at.value(1), 2_000);
+    }
+
+    #[test]
+    fn refuses_foreign_bytes() {
+        assert!(decode_ipc(b"not arrow").is_err());
+    }
+}

@@ -1,0 +1,225 @@
+//! Stage 1, ingest: feed topics → decoded reports → `<app>.indicators` (Arrow IPC), bad records
+//! → `<app>.dlq`.
+//!
+//! Each feed record is decoded by its feed's format into reports; each report goes to the
+//! internal partition that owns its indicator (`hash(id) mod N`, computed here rather than by
+//! the producer's partitioner, so that every report of one indicator meets in one place whatever
+//! feed it came from). Reports are appended to one Arrow batch per internal partition; when the
+//! micro-batch closes, each non-empty batch becomes one Kafka message. Undecodable records become
+//! one dead letter each, with their raw bytes. Input offsets are stored only after all of that
+//! is acknowledged.
+
+use crate::config::{Config, FeedConfig};
+use crate::error::Result;
+use crate::indicator_batch::{IndicatorBatchBuilder, encode_ipc};
+use crate::metrics::Metrics;
+use crate::micro_batch::{InputOffsets, next_message};
+use iocflow_model::decode::{FeedDefaults, Limits, Rejection, decode};
+use iocflow_model::time::Millis;
+use iocflow_sinks::dead_letter::DeadLetter;
+use iocflow_sinks::delivery::{Deliveries, Outgoing};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Message, OwnedHeaders};
+use rdkafka::producer::FutureProducer;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// A feed as the ingest stage uses it.
+struct Feed {
+    name: String,
+    provider: String,
+    format: iocflow_model::decode::Format,
+    defaults: FeedDefaults,
+}
+
+impl From<&FeedConfig> for Feed {
+    fn from(f: &FeedConfig) -> Self {
+        Feed { name: f.name.clone(), provider: f.provider.clone(), format: f.format, defaults: f.defaults() }
+    }
+}
+
+/// Decoding and batching, without Kafka: one micro-batch in the making.
+pub struct IngestBatch {
+    pub builders: Vec<IndicatorBatchBuilder>,
+    pub dead_letters: Vec<EncodedDeadLetter>,
+    pub received: BTreeMap<String, u64>,
+    pub decoded: BTreeMap<String, u64>,
+    pub dead_lettered: BTreeMap<(String, &'static str), u64>,
+    pub earliest: Option<Millis>,
+    rows: usize,
+    bytes: usize,
+}
+
+/// A dead letter ready to send.
+pub struct EncodedDeadLetter {
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+    pub headers: OwnedHeaders,
+}
+
+/// Where a feed record came from.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp: Millis,
+    pub key: Option<&'a [u8]>,
+}
+
+impl IngestBatch {
+    pub fn new(partitions: u32) -> IngestBatch {
+        IngestBatch {
+            builders: (0..partitions).map(|_| IndicatorBatchBuilder::new()).collect(),
+            dead_letters: Vec::new(),
+            received: BTreeMap::new(),
+            decoded: BTreeMap::new(),
+            dead_lettered: BTreeMap::new(),
+            earliest: None,
+            rows: 0,
+            bytes: 0,
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Decodes one feed record into the batch: reports into their partitions' builders, and at
+    /// most one dead letter.
+    fn add(&mut self, feed: &Feed, payload: &[u8], origin: Origin<'_>, limits: &Limits, dead_letter_max: usize) {
+        *self.received.entry(feed.name.clone()).or_default() += 1;
+        self.earliest = Some(self.earliest.map_or(origin.timestamp, |e| e.min(origin.timestamp)));
+        let decoded = decode(feed.format, payload, limits, &feed.defaults);
+        let partitions = self.builders.len() as u32;
+        for r in &decoded.reports {
+            let b = &mut self.builders[r.indicator.id.partition(partitions) as usize];
+            let before = b.approx_bytes();
+            b.push(r, &feed.name, &feed.provider, origin.timestamp);
+            self.bytes += b.approx_bytes() - before;
+        }
+        self.rows += decoded.reports.len();
+        *self.decoded.entry(feed.name.clone()).or_default() += decoded.reports.len() as u64;
+        if let Some(rejection) = &decoded.rejection {
+            self.dead_letter(feed, payload, origin, rejection, dead_letter_max);
+        }
+    }
+
+    fn dead_letter(&mut self, feed: &Feed, raw: &[u8], origin: Origin<'_>, rejection: &Rejection, max: usize) {
+        let (payload, headers) = DeadLetter {
+            feed: &feed.name,
+            topic: origin.topic,
+            partition: origin.partition,
+            offset: origin.offset,
+            key: origin.key,
+            raw,
+            rejection,
+        }
+        .encode(max);
+        self.bytes += payload.len();
+        self.dead_letters.push(EncodedDeadLetter { key: origin.key.map(<[u8]>::to_vec), payload, headers });
+        *self.dead_lettered.entry((feed.name.clone(), rejection.reason.as_str())).or_default() += 1;
+    }
+
+    fn publish(&self, metrics: &Metrics) {
+        for (feed, n) in &self.received {
+            metrics.records_received.with_label_values(&[feed.as_str()]).inc_by(*n);
+        }
+        for (feed, n) in &self.decoded {
+            metrics.reports_decoded.with_label_values(&[feed.as_str()]).inc_by(*n);
+        }
+        for ((feed, reason), n) in &self.dead_lettered {
+            metrics.records_dead_lettered.with_label_values(&[feed.as_str(), reason]).inc_by(*n);
+        }
+    }
+}
+
+/// The ingest stage bound to Kafka.
+pub struct IngestStage {
+    config: Arc<Config>,
+    feeds: HashMap<String, Feed>,
+    consumer: StreamConsumer,
+    producer: FutureProducer,
+    metrics: Metrics,
+}
+
+impl IngestStage {
+    pub fn new(config: Arc<Config>, producer: FutureProducer, metrics: Metrics) -> Result<IngestStage> {
+        let consumer: StreamConsumer = crate::kafka_client::consumer(&config, &config.group("ingest")).create()?;
+        let topics: Vec<&str> = config.feeds.iter().map(|f| f.topic.as_str()).collect();
+        consumer.subscribe(&topics)?;
+        let feeds = config.feeds.iter().map(|f| (f.topic.clone(), Feed::from(f))).collect();
+        Ok(IngestStage { config, feeds, consumer, producer, metrics })
+    }
+
+    /// Runs micro-batches until shutdown; the last one is delivered and committed.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+        let cfg = &self.config;
+        let limits = cfg.limits.decode_limits();
+        let linger = Duration::from_millis(cfg.batch.linger_ms);
+        let indicators_topic = cfg.indicators_topic();
+        let dlq_topic = cfg.dlq_topic();
+        let mut committed = InputOffsets::default();
+        loop {
+            let started = Instant::now();
+            let deadline = started + linger;
+            let mut batch = IngestBatch::new(cfg.kafka.partitions);
+            let mut offsets = InputOffsets::default();
+            while batch.rows() < cfg.batch.max_rows && batch.bytes() < cfg.batch.max_bytes {
+                let Some(msg) = next_message(&self.consumer, deadline, &mut shutdown).await? else {
+                    break;
+                };
+                offsets.record(&msg);
+                let Some(feed) = self.feeds.get(msg.topic()) else {
+                    continue;
+                };
+                let origin = Origin {
+                    topic: msg.topic(),
+                    partition: msg.partition(),
+                    offset: msg.offset(),
+                    timestamp: msg.timestamp().to_millis().unwrap_or_else(now_ms),
+                    key: msg.key(),
+                };
+                batch.add(feed, msg.payload().unwrap_or_default(), origin, &limits, cfg.limits.dead_letter_max_bytes);
+            }
+            if !offsets.is_empty() {
+                let mut deliveries = Deliveries::new(&self.producer);
+                let mut payloads = Vec::new();
+                for (p, builder) in batch.builders.iter_mut().enumerate() {
+                    if builder.rows() > 0 {
+                        payloads.push((p as i32, encode_ipc(&builder.finish()?)?));
+                    }
+                }
+                for (p, ipc) in &payloads {
+                    let out = Outgoing { topic: &indicators_topic, partition: Some(*p), key: None, payload: ipc };
+                    deliveries.send(out, None).await?;
+                }
+                for dl in std::mem::take(&mut batch.dead_letters) {
+                    let out =
+                        Outgoing { topic: &dlq_topic, partition: None, key: dl.key.as_deref(), payload: &dl.payload };
+                    deliveries.send(out, Some(dl.headers)).await?;
+                }
+                deliveries.wait().await?;
+                offsets.store(&self.consumer)?;
+                committed.absorb(&offsets);
+                batch.publish(&self.metrics);
+                self.metrics.batch_duration.with_label_values(&["ingest"]).observe(started.elapsed().as_secs_f64());
+            }
+            if *shutdown.borrow() {
+                committed.commit(&self.consumer)?;
+                return Ok(());
+            }
+        }
+    }
+}
+
+pub(crate) fn now_ms() -> Millis {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as Millis)
+}

@@ -1,0 +1,29 @@
+//! iocflow: the regional threat-feed pipeline.
+//!
+//! Follow one indicator from a feed topic to a CERT topic by reading the modules in order:
+//!
+//! 1. [`config`] — the TOML configuration, checked at start.
+//! 2. [`ingest`] — stage 1: feed records → decoded reports (`iocflow_model::decode`) → one
+//!    [`indicator_batch`] per internal partition on `<app>.indicators`; bad records → DLQ.
+//! 3. [`columnar`] — stage 2: indicator batches → [`state`] (dedupe) → [`enrich`] (DataFusion
+//!    UDFs) → [`route`] (TLP views, emission rule) → CERT topics and `<app>.withheld`.
+//! 4. [`run`] — both stages in one process, [`metrics`], clean shutdown.
+//!
+//! [`micro_batch`] holds what both stages share (closing batches, storing offsets after
+//! delivery); [`kafka_client`] the librdkafka settings; [`topics`] the topic plan and ACLs.
+
+pub mod columnar;
+pub mod config;
+pub mod enrich;
+mod error;
+pub mod indicator_batch;
+pub mod ingest;
+pub mod kafka_client;
+pub mod metrics;
+pub mod micro_batch;
+pub mod route;
+pub mod run;
+pub mod state;
+pub mod topics;
+
+pub use error::{Error, Result};

@@ -1,0 +1,102 @@
+//! The `iocflow` command line: `run`, `check` and `topics` (see `iocflow --help`).
+
+use clap::{Parser, Subcommand};
+use iocflow::config::Config;
+use iocflow::{Result, topics};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "iocflow",
+    version,
+    about = "The regional threat-feed pipeline: feeds → dedupe → enrich → per-CERT topics under TLP."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run both stages until SIGTERM.
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Validate the configuration and, unless --offline, the topics on the broker.
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+        /// Check the file only; do not contact the broker.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// List (or create) every topic with partitions, retention and cleanup policy, and print
+    /// the ACL bindings of each principal.
+    Topics {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        create: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,librdkafka=warn,rdkafka=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match runtime.block_on(execute(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("iocflow: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(command: Command) -> Result<()> {
+    match command {
+        Command::Run { config } => iocflow::run::run(Config::load(&config)?).await,
+        Command::Check { config, offline } => {
+            let config = Config::load(&config)?;
+            iocflow::enrich::Enrichment::new()?;
+            if !offline {
+                tokio::task::spawn_blocking(move || topics::verify(&config))
+                    .await
+                    .expect("topic check does not panic")?;
+            }
+            println!("ok");
+            Ok(())
+        }
+        Command::Topics { config, create } => {
+            let config = Config::load(&config)?;
+            if create {
+                for name in topics::create(&config).await? {
+                    println!("created {name}");
+                }
+            }
+            println!("{:<32} {:>10}  {:<15} {:>9}", "topic", "partitions", "cleanup.policy", "retention");
+            for t in topics::plan(&config) {
+                println!(
+                    "{:<32} {:>10}  {:<15} {:>8}d",
+                    t.name,
+                    t.partitions,
+                    t.cleanup_policy,
+                    t.retention_ms / 86_400_000
+                );
+            }
+            println!("\nACL bindings:");
+            for line in topics::acl_bindings(&config) {
+                println!("  {line}");
+            }
+            Ok(())
+        }
+    }
+}

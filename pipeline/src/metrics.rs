@@ -1,0 +1,179 @@
+//! Prometheus metrics and the HTTP endpoint that serves them with the health probes.
+//!
+//! One registry owned by the application (no global default registry), handed to the stages.
+//! Stages update counters once per batch with the batch's totals, never per event, and every
+//! label has a bounded set of values (feed and CERT names from the config, reasons from fixed
+//! vocabularies).
+
+use crate::error::Result;
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Every metric iocflow exports.
+#[derive(Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    pub records_received: IntCounterVec,
+    pub records_dead_lettered: IntCounterVec,
+    pub reports_decoded: IntCounterVec,
+    pub indicators_emitted: IntCounterVec,
+    pub indicators_suppressed: IntCounter,
+    pub reports_withheld: IntCounterVec,
+    pub state_entries: IntGauge,
+    pub batch_duration: HistogramVec,
+    pub end_to_end_latency: Histogram,
+    pub build_info: IntGauge,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry.register(Box::new(c.clone())).expect("unique metric");
+            c
+        };
+        let records_received = counter("iocflow_records_received_total", "Feed records consumed.", &["feed"]);
+        let records_dead_lettered = counter(
+            "iocflow_records_dead_lettered_total",
+            "Feed records written to the dead-letter topic.",
+            &["feed", "reason"],
+        );
+        let reports_decoded = counter("iocflow_reports_decoded_total", "Reports decoded from feed records.", &["feed"]);
+        let indicators_emitted =
+            counter("iocflow_indicators_emitted_total", "Records sent to a CERT topic.", &["cert"]);
+        let reports_withheld = counter(
+            "iocflow_reports_withheld_total",
+            "Reports no CERT may see, written to the withheld topic.",
+            &["reason"],
+        );
+        let indicators_suppressed = IntCounter::new(
+            "iocflow_indicators_suppressed_total",
+            "Reports some CERT may see that changed no CERT's view (duplicates).",
+        )
+        .expect("valid metric");
+        registry.register(Box::new(indicators_suppressed.clone())).expect("unique metric");
+        let state_entries =
+            IntGauge::new("iocflow_state_entries", "Indicators held in dedupe state.").expect("valid metric");
+        registry.register(Box::new(state_entries.clone())).expect("unique metric");
+        let batch_duration = HistogramVec::new(
+            HistogramOpts::new("iocflow_batch_duration_seconds", "Time to process one micro-batch, delivery included.")
+                .buckets(prometheus::exponential_buckets(0.001, 2.0, 14).expect("buckets")),
+            &["stage"],
+        )
+        .expect("valid metric");
+        registry.register(Box::new(batch_duration.clone())).expect("unique metric");
+        let end_to_end_latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "iocflow_end_to_end_latency_seconds",
+                "From a feed record's timestamp to the delivery of what it caused, per batch.",
+            )
+            .buckets(prometheus::exponential_buckets(0.005, 2.0, 14).expect("buckets")),
+        )
+        .expect("valid metric");
+        registry.register(Box::new(end_to_end_latency.clone())).expect("unique metric");
+        let build_info = IntGauge::with_opts(
+            Opts::new("iocflow_build_info", "Build of the running iocflow.")
+                .const_label("version", env!("CARGO_PKG_VERSION")),
+        )
+        .expect("valid metric");
+        build_info.set(1);
+        registry.register(Box::new(build_info.clone())).expect("unique metric");
+        Metrics {
+            registry,
+            records_received,
+            records_dead_lettered,
+            reports_decoded,
+            indicators_emitted,
+            indicators_suppressed,
+            reports_withheld,
+            state_entries,
+            batch_duration,
+            end_to_end_latency,
+            build_info,
+        }
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("text encoding cannot fail");
+        String::from_utf8(out).expect("exposition is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Liveness and readiness, as the probes see them.
+#[derive(Debug, Default)]
+pub struct Health {
+    ready: AtomicBool,
+}
+
+impl Health {
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+}
+
+/// Binds the metrics address and serves `/metrics`, `/healthz` and `/readyz` until `shutdown`.
+/// Returns the bound address (useful with port 0).
+pub async fn serve(
+    listen: &str,
+    metrics: Metrics,
+    health: Arc<Health>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let app = Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let body = metrics.render();
+                async move { ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body) }
+            }),
+        )
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let ready = health.is_ready();
+                async move {
+                    if ready {
+                        (StatusCode::OK, "ready\n").into_response()
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+                    }
+                }
+            }),
+        );
+    tokio::spawn(async move {
+        let stop = async move {
+            while !*shutdown.borrow() {
+                if shutdown.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+            tracing::error!("metrics endpoint failed: {e}");
+        }
+    });
+    Ok(addr)
+}

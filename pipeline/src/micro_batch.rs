@@ -1,0 +1,87 @@
+//! What both stages share: pulling a micro-batch of Kafka messages and storing input offsets
+//! once everything derived from them has been delivered.
+//!
+//! A micro-batch closes on rows, bytes or linger (whichever first), or on shutdown. Offsets are
+//! stored per input partition as "last processed + 1" only after the batch's deliveries are
+//! acknowledged; librdkafka commits stored offsets in the background and on rebalance, and the
+//! stage commits them synchronously on shutdown. A crash at any point therefore replays input
+//! instead of losing it (at-least-once).
+
+use crate::error::Result;
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::BTreeMap;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// Waits for the next message until `deadline` or shutdown; `None` closes the micro-batch.
+pub async fn next_message<'c, C: ConsumerContext + 'static>(
+    consumer: &'c StreamConsumer<C>,
+    deadline: Instant,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<Option<BorrowedMessage<'c>>> {
+    if *shutdown.borrow() {
+        return Ok(None);
+    }
+    tokio::select! {
+        biased;
+        _ = shutdown.changed() => Ok(None),
+        m = consumer.recv() => Ok(Some(m?)),
+        _ = tokio::time::sleep_until(deadline) => Ok(None),
+    }
+}
+
+/// The next offset to consume per input partition, for the messages of one or more batches.
+#[derive(Debug, Default, Clone)]
+pub struct InputOffsets {
+    next: BTreeMap<(String, i32), i64>,
+}
+
+impl InputOffsets {
+    pub fn record(&mut self, msg: &BorrowedMessage<'_>) {
+        let next = msg.offset() + 1;
+        let slot = self.next.entry((msg.topic().to_string(), msg.partition())).or_insert(next);
+        *slot = (*slot).max(next);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.next.is_empty()
+    }
+
+    /// Folds a later batch's offsets into these.
+    pub fn absorb(&mut self, later: &InputOffsets) {
+        for (k, v) in &later.next {
+            let slot = self.next.entry(k.clone()).or_insert(*v);
+            *slot = (*slot).max(*v);
+        }
+    }
+
+    fn list(&self) -> Result<TopicPartitionList> {
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), next) in &self.next {
+            tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
+        }
+        Ok(tpl)
+    }
+
+    /// Stores the offsets for the next automatic commit. Partitions revoked meanwhile are
+    /// refused by librdkafka; their new owner replays them, so that is logged, not fatal.
+    pub fn store<C: ConsumerContext + 'static>(&self, consumer: &StreamConsumer<C>) -> Result<()> {
+        if let Err(e) = consumer.store_offsets(&self.list()?) {
+            tracing::warn!("storing offsets failed (partitions revoked?): {e}");
+        }
+        Ok(())
+    }
+
+    /// Commits the offsets synchronously (on shutdown).
+    pub fn commit<C: ConsumerContext + 'static>(&self, consumer: &StreamConsumer<C>) -> Result<()> {
+        if self.next.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = consumer.commit(&self.list()?, CommitMode::Sync) {
+            tracing::warn!("final commit failed (partitions revoked?): {e}");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,174 @@
+//! Every topic a deployment needs, with its partitions, retention and cleanup policy, and the
+//! ACL bindings of each principal (`iocflow topics`).
+//!
+//! The plan is derived from the configuration alone, so `iocflow topics` prints exactly what
+//! `iocflow topics --create` makes and what `iocflow run` expects to find.
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::kafka_client;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::types::RDKafkaErrorCode;
+use std::time::Duration;
+
+const DAY_MS: u64 = 24 * 3600 * 1000;
+
+/// What a topic is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Feed,
+    Indicators,
+    DeadLetters,
+    Withheld,
+    Cert,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSpec {
+    pub name: String,
+    pub role: Role,
+    pub partitions: u32,
+    pub cleanup_policy: &'static str,
+    pub retention_ms: u64,
+}
+
+/// The topics of a deployment, in data-flow order.
+pub fn plan(config: &Config) -> Vec<TopicSpec> {
+    let spec = |name: String, role, partitions, cleanup_policy, days| TopicSpec {
+        name,
+        role,
+        partitions,
+        cleanup_policy,
+        retention_ms: days * DAY_MS,
+    };
+    let k = &config.kafka;
+    let mut topics: Vec<TopicSpec> =
+        config.feeds.iter().map(|f| spec(f.topic.clone(), Role::Feed, k.topic_partitions, "delete", 7)).collect();
+    topics.push(spec(config.indicators_topic(), Role::Indicators, k.partitions, "delete", 3));
+    topics.push(spec(config.dlq_topic(), Role::DeadLetters, 1, "delete", 30));
+    topics.push(spec(config.withheld_topic(), Role::Withheld, 1, "delete", 30));
+    topics.extend(config.certs.iter().map(|c| spec(c.topic(), Role::Cert, k.topic_partitions, "compact,delete", 30)));
+    topics
+}
+
+/// The ACL bindings each principal needs, one line each, in `kafka-acls` terms.
+pub fn acl_bindings(config: &Config) -> Vec<String> {
+    let mut lines = Vec::new();
+    for f in &config.feeds {
+        let principal = f.principal.clone().unwrap_or_else(|| format!("User:feed-{}", f.name));
+        lines.push(format!("ALLOW {principal} WRITE TOPIC {} (literal)", f.topic));
+    }
+    for c in &config.certs {
+        lines.push(format!("ALLOW {} READ TOPIC {} (literal)", c.principal(), c.topic()));
+        lines.push(format!("ALLOW {} READ GROUP {} (prefixed)", c.principal(), c.group_prefix()));
+    }
+    lines
+}
+
+/// Creates every planned topic that does not exist yet; returns the names it created.
+pub async fn create(config: &Config) -> Result<Vec<String>> {
+    let admin: AdminClient<DefaultClientContext> = kafka_client::admin(config).create()?;
+    let planned = plan(config);
+    let retention: Vec<String> = planned.iter().map(|t| t.retention_ms.to_string()).collect();
+    let new: Vec<NewTopic> = planned
+        .iter()
+        .zip(&retention)
+        .map(|(t, ms)| {
+            NewTopic::new(
+                &t.name,
+                t.partitions as i32,
+                TopicReplication::Fixed(i32::from(config.kafka.replication_factor)),
+            )
+            .set("cleanup.policy", t.cleanup_policy)
+            .set("retention.ms", ms)
+        })
+        .collect();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let mut created = Vec::new();
+    for result in admin.create_topics(&new, &opts).await? {
+        match result {
+            Ok(name) => created.push(name),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => return Err(Error::Topics(format!("creating {name}: {code}"))),
+        }
+    }
+    Ok(created)
+}
+
+/// The partition count of each named topic on the broker (`None`: the topic does not exist).
+pub fn partition_counts(config: &Config, names: &[String]) -> Result<Vec<Option<u32>>> {
+    let client: BaseConsumer = kafka_client::admin(config).create()?;
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let md = client.fetch_metadata(Some(name), Duration::from_secs(10))?;
+        let count = md.topics().first().filter(|t| t.error().is_none()).map(|t| t.partitions().len() as u32);
+        out.push(count);
+    }
+    Ok(out)
+}
+
+/// Checks that every planned topic exists and that `<app>.indicators` has the configured
+/// partition count: ingest partitions by `hash(id) mod N`, so a different N would split one
+/// indicator's reports over two partitions and break dedupe.
+pub fn verify(config: &Config) -> Result<()> {
+    let planned = plan(config);
+    let names: Vec<String> = planned.iter().map(|t| t.name.clone()).collect();
+    let counts = partition_counts(config, &names)?;
+    let missing: Vec<&str> =
+        planned.iter().zip(&counts).filter(|(_, c)| c.is_none()).map(|(t, _)| t.name.as_str()).collect();
+    if !missing.is_empty() {
+        return Err(Error::Topics(format!(
+            "missing topics {}: run `iocflow topics --config FILE --create`",
+            missing.join(", ")
+        )));
+    }
+    for (t, c) in planned.iter().zip(&counts) {
+        if t.role == Role::Indicators && *c != Some(t.partitions) {
+            return Err(Error::Topics(format!(
+                "{} has {} partitions but kafka.partitions = {}",
+                t.name,
+                c.unwrap_or(0),
+                t.partitions
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_and_acls_follow_the_config() {
+        let config = Config::parse(
+            r#"
+            app_id = "t1"
+            [kafka]
+            bootstrap_servers = "x:1"
+            partitions = 4
+            [[feeds]]
+            name = "industry"
+            topic = "feeds.industry"
+            format = "json"
+            provider = "V"
+            tlp = "green"
+            principal = "User:vendor"
+            [[certs]]
+            country = "MY"
+            name = "MyCERT"
+            "#,
+        )
+        .unwrap();
+        let p = plan(&config);
+        let names: Vec<&str> = p.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["feeds.industry", "t1.indicators", "t1.dlq", "t1.withheld", "cert.my.indicators"]);
+        assert_eq!(p[1].partitions, 4);
+        assert_eq!(p[4].cleanup_policy, "compact,delete");
+        let acls = acl_bindings(&config);
+        assert!(acls.contains(&"ALLOW User:vendor WRITE TOPIC feeds.industry (literal)".to_string()));
+        assert!(acls.contains(&"ALLOW User:cert-my READ GROUP cert-my (prefixed)".to_string()));
+    }
+}

@@ -1,0 +1,57 @@
+//! The canonical JSON record delivered to a national CERT, one per indicator per CERT.
+//!
+//! It shows the CERT's *view* only: the contributions that CERT may see under the TLP policy.
+//! `tlp` is the strictest label among them. Field names and meanings are a contract with the
+//! CERTs' own tooling: change them only with a new `schema_version`.
+
+use iocflow_model::time::{self, Millis};
+use serde::{Serialize, Serializer};
+
+/// The version of the record layout; bump it on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CertRecord {
+    pub schema_version: u32,
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub value: String,
+    /// Infrastructure country (IP geolocation or ccTLD), if known.
+    pub country: Option<String>,
+    /// Every country implicated in this view: infrastructure and feed-given targets.
+    pub countries: Vec<String>,
+    pub asn: Option<u32>,
+    pub as_org: Option<String>,
+    pub org: Option<String>,
+    pub sectors: Vec<String>,
+    pub tlp: &'static str,
+    pub confidence: Option<u8>,
+    pub threat: Option<String>,
+    pub tags: Vec<String>,
+    pub sources: Vec<Source>,
+    /// Reports of this indicator in this view.
+    pub sightings: u64,
+    #[serde(serialize_with = "rfc3339")]
+    pub first_seen: Millis,
+    #[serde(serialize_with = "rfc3339")]
+    pub last_seen: Millis,
+    pub revoked: bool,
+}
+
+/// A feed that contributed to the view.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Source {
+    pub feed: String,
+    pub provider: String,
+}
+
+fn rfc3339<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&time::format(*ms))
+}
+
+impl CertRecord {
+    pub fn to_json(&self) -> crate::Result<Vec<u8>> {
+        Ok(serde_json::to_vec(self)?)
+    }
+}

@@ -1,0 +1,26 @@
+//! What iocflow writes, and how it reaches Kafka.
+//!
+//! - [`cert_record`]: the canonical JSON record a national CERT receives (DESIGN.md,
+//!   "Interfaces"; its JSON Schema is `schemas/cert-record.schema.json`).
+//! - [`dead_letter`]: a feed record that could not be decoded, kept byte for byte with the reason.
+//! - [`withheld`]: the audit record of a report that the TLP policy kept back.
+//! - [`delivery`]: a batch of Kafka sends awaited together, so the caller stores input offsets
+//!   only after everything derived from them is delivered (at-least-once).
+
+pub mod cert_record;
+pub mod dead_letter;
+pub mod delivery;
+pub mod withheld;
+
+/// The error type of this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("delivery to {topic} failed: {error}")]
+    Delivery { topic: String, error: rdkafka::error::KafkaError },
+    #[error("encoding a record: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,59 @@
+//! The audit record of a report that no CERT received, written to `<app>.withheld`.
+//!
+//! Operators and the auditor read it to see what the policy kept back and why; it carries the
+//! report's own label and origin, never anything a CERT could see through it.
+
+use serde::Serialize;
+
+/// Why a report reached no CERT. A fixed vocabulary: it is a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WithheldReason {
+    TlpRed,
+    TlpAmberStrict,
+    UnknownLabel,
+    SharingGroup,
+    NoRecipient,
+}
+
+impl WithheldReason {
+    pub const ALL: [WithheldReason; 5] = [
+        WithheldReason::TlpRed,
+        WithheldReason::TlpAmberStrict,
+        WithheldReason::UnknownLabel,
+        WithheldReason::SharingGroup,
+        WithheldReason::NoRecipient,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WithheldReason::TlpRed => "tlp_red",
+            WithheldReason::TlpAmberStrict => "tlp_amber_strict",
+            WithheldReason::UnknownLabel => "unknown_label",
+            WithheldReason::SharingGroup => "sharing_group",
+            WithheldReason::NoRecipient => "no_recipient",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WithheldRecord {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub value: String,
+    pub feed: String,
+    pub provider: String,
+    pub tlp: &'static str,
+    pub reason: WithheldReason,
+    /// Countries the report implicates (infrastructure and feed-given targets).
+    pub countries: Vec<String>,
+    /// The Kafka timestamp of the report, RFC 3339.
+    pub reported_at: String,
+}
+
+impl WithheldRecord {
+    pub fn to_json(&self) -> crate::Result<Vec<u8>> {
+        Ok(serde_json::to_vec(self)?)
+    }
+}

@@ -1,0 +1,391 @@
+//! The integration-test harness: a real Kafka broker, a unique deployment per test, and helpers
+//! to produce to a topic, run iocflow, and read topics to their end.
+//!
+//! The broker comes from `dev/kafka start` (which finds a running one), or from
+//! `KAFKA_BOOTSTRAP` when set. Every test gets its own `app_id` and topic names, so tests run in
+//! parallel on one broker without seeing each other's data.
+
+#![allow(dead_code)] // each test binary uses its own subset of the harness
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub const TIMEOUT: Duration = Duration::from_secs(180);
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The bootstrap address of the test broker, started on first use.
+pub fn broker() -> &'static str {
+    static BROKER: OnceLock<String> = OnceLock::new();
+    BROKER.get_or_init(|| {
+        let out = Command::new(repo().join("dev/kafka"))
+            .arg("start")
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run dev/kafka start");
+        assert!(out.status.success(), "dev/kafka start failed");
+        String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_string()
+    })
+}
+
+/// A fresh app id: unique per test and per run.
+pub fn unique_app_id(test: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("t-{test}-{}-{}", std::process::id(), nanos % 1_000_000_000)
+}
+
+/// A feed of a test deployment.
+#[derive(Clone, Debug)]
+pub struct TestFeed {
+    pub name: String,
+    pub topic: String,
+    pub tlp: String,
+    pub confidence: u8,
+}
+
+/// A test deployment: its config file, feeds and CERT topics.
+pub struct Deployment {
+    pub app_id: String,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    pub feeds: Vec<TestFeed>,
+    /// (country, topic)
+    pub certs: Vec<(String, String)>,
+}
+
+pub const ASEAN: [&str; 11] = ["BN", "KH", "ID", "LA", "MY", "MM", "PH", "SG", "TH", "VN", "TL"];
+
+impl Deployment {
+    /// A deployment with the 11 ASEAN CERTs and the given feeds (name, tlp, confidence).
+    pub fn new(test: &str, feeds: &[(&str, &str, u8)], extra: &str) -> Deployment {
+        let app_id = unique_app_id(test);
+        let dir = tempfile::tempdir().unwrap();
+        let feeds: Vec<TestFeed> = feeds
+            .iter()
+            .map(|(name, tlp, confidence)| TestFeed {
+                name: name.to_string(),
+                topic: format!("feeds.{app_id}.{name}"),
+                tlp: tlp.to_string(),
+                confidence: *confidence,
+            })
+            .collect();
+        let certs: Vec<(String, String)> =
+            ASEAN.iter().map(|cc| (cc.to_string(), format!("cert.{}.{app_id}", cc.to_lowercase()))).collect();
+        let mut toml = format!(
+            "app_id = \"{app_id}\"\n{extra}\n[kafka]\nbootstrap_servers = \"{}\"\npartitions = 4\n\
+             topic_partitions = 2\nsession_timeout_ms = 6000\n[batch]\nlinger_ms = 50\n\
+             [metrics]\nlisten = \"127.0.0.1:0\"\n",
+            broker()
+        );
+        for f in &feeds {
+            toml += &format!(
+                "[[feeds]]\nname = \"{}\"\ntopic = \"{}\"\nformat = \"json\"\nprovider = \"{} provider\"\n\
+                 tlp = \"{}\"\nconfidence = {}\n",
+                f.name, f.topic, f.name, f.tlp, f.confidence
+            );
+        }
+        for (cc, topic) in &certs {
+            toml += &format!("[[certs]]\ncountry = \"{cc}\"\nname = \"CERT {cc}\"\ntopic = \"{topic}\"\n");
+        }
+        let config_path = dir.path().join("iocflow.toml");
+        std::fs::write(&config_path, toml).unwrap();
+        Deployment { app_id, dir, config_path, feeds, certs }
+    }
+
+    /// Runs `iocflow topics --create`.
+    pub fn create_topics(&self) {
+        let out = iocflow(&["topics", "--config", self.config_path.to_str().unwrap(), "--create"]);
+        assert!(out.status.success(), "topics --create: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    pub fn feed_topic(&self, name: &str) -> &str {
+        &self.feeds.iter().find(|f| f.name == name).unwrap().topic
+    }
+
+    pub fn cert_topic(&self, cc: &str) -> &str {
+        &self.certs.iter().find(|(c, _)| c == cc).unwrap().1
+    }
+
+    pub fn withheld_topic(&self) -> String {
+        format!("{}.withheld", self.app_id)
+    }
+
+    pub fn dlq_topic(&self) -> String {
+        format!("{}.dlq", self.app_id)
+    }
+
+    /// Starts `iocflow run` on this deployment.
+    pub fn start(&self) -> Running {
+        Running::start(&self.config_path)
+    }
+
+    /// Waits until both stages have committed everything there is to read: the ingest group
+    /// at the end of every feed topic, the columnar group at the end of `<app>.indicators`.
+    pub fn wait_until_idle(&self) {
+        let feeds: Vec<String> = self.feeds.iter().map(|f| f.topic.clone()).collect();
+        let indicators = vec![format!("{}.indicators", self.app_id)];
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let ingest_done = caught_up(&format!("{}-ingest", self.app_id), &feeds);
+            // Read after ingest: once ingest is done, the indicators' end offsets are final.
+            if ingest_done && caught_up(&format!("{}-columnar", self.app_id), &indicators) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "iocflow did not catch up within {TIMEOUT:?}");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+/// The `iocflow` binary: Cargo's path for integration tests, else the one beside this
+/// executable's folder (the demo runs from `target/release/examples/`).
+pub fn iocflow_bin() -> PathBuf {
+    option_env!("CARGO_BIN_EXE_iocflow").map(PathBuf::from).unwrap_or_else(|| {
+        let exe = std::env::current_exe().unwrap();
+        exe.parent().unwrap().parent().unwrap().join("iocflow")
+    })
+}
+
+/// Runs the iocflow binary to completion.
+pub fn iocflow(args: &[&str]) -> std::process::Output {
+    Command::new(iocflow_bin()).args(args).env("RUST_LOG", "warn").output().expect("run iocflow")
+}
+
+/// A running `iocflow run` process.
+pub struct Running {
+    pub child: Child,
+    pub metrics_addr: Arc<Mutex<Option<String>>>,
+}
+
+impl Running {
+    pub fn start(config: &Path) -> Running {
+        let mut child = Command::new(iocflow_bin())
+            .args(["run", "--config", config.to_str().unwrap()])
+            .env("RUST_LOG", "warn")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start iocflow run");
+        let stderr = child.stderr.take().unwrap();
+        let metrics_addr = Arc::new(Mutex::new(None));
+        let addr = metrics_addr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("iocflow: metrics on http://") {
+                    *addr.lock().unwrap() = rest.strip_suffix("/metrics").map(str::to_string);
+                }
+                eprintln!("[iocflow] {line}");
+            }
+        });
+        Running { child, metrics_addr }
+    }
+
+    /// SIGKILL: no drain, no commit.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, then waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id() as libc::pid_t;
+        #[allow(unsafe_code)]
+        // SAFETY: sending a signal to our own child process.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "iocflow did not exit within 60 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// GETs a path on the metrics endpoint.
+    pub fn http_get(&self, path: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let addr = loop {
+            if let Some(a) = self.metrics_addr.lock().unwrap().clone() {
+                break a;
+            }
+            assert!(Instant::now() < deadline, "no metrics address announced");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        http_get(&addr, path)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 GET; returns "STATUS\n\nBODY".
+pub fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).unwrap();
+    let (head, body) = buf.split_once("\r\n\r\n").unwrap_or((&buf, ""));
+    let status = head.split_whitespace().nth(1).unwrap_or("?");
+    format!("{status}\n\n{body}")
+}
+
+fn client(extra: &[(&str, &str)]) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", broker());
+    for (k, v) in extra {
+        c.set(*k, *v);
+    }
+    c
+}
+
+/// Produces records (key, value) to a topic and waits for every acknowledgement.
+pub fn produce(topic: &str, records: &[(Option<String>, Vec<u8>)]) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let p: FutureProducer = client(&[("linger.ms", "5"), ("acks", "all")]).create().unwrap();
+        let mut pending = Vec::with_capacity(records.len());
+        for (key, value) in records {
+            let mut r = FutureRecord::<str, [u8]>::to(topic).payload(value);
+            if let Some(k) = key {
+                r = r.key(k);
+            }
+            loop {
+                match p.send_result(r) {
+                    Ok(f) => {
+                        pending.push(f);
+                        break;
+                    }
+                    Err((_, back)) => {
+                        r = back;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
+            }
+        }
+        for f in pending {
+            f.await.unwrap().map_err(|(e, _)| e).unwrap();
+        }
+    });
+}
+
+/// A record read from a topic.
+#[derive(Debug, Clone)]
+pub struct Read {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<String>,
+    pub value: Vec<u8>,
+    pub headers: BTreeMap<String, String>,
+}
+
+impl Read {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.value).unwrap()
+    }
+}
+
+/// Reads a topic from the beginning to its current end, read_committed.
+pub fn read_to_end(topic: &str) -> Vec<Read> {
+    use rdkafka::message::Headers;
+    let c: BaseConsumer = client(&[
+        ("group.id", "iocflow-test-reader"),
+        ("enable.auto.commit", "false"),
+        ("isolation.level", "read_committed"),
+        ("enable.partition.eof", "false"),
+    ])
+    .create()
+    .unwrap();
+    let md = c.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
+    let partitions: Vec<i32> = md.topics()[0].partitions().iter().map(|p| p.id()).collect();
+    let mut tpl = TopicPartitionList::new();
+    let mut ends = BTreeMap::new();
+    for p in &partitions {
+        let (_, high) = c.fetch_watermarks(topic, *p, Duration::from_secs(10)).unwrap();
+        ends.insert(*p, high);
+        tpl.add_partition_offset(topic, *p, Offset::Beginning).unwrap();
+    }
+    c.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let done = |c: &BaseConsumer| {
+        ends.iter().all(|(p, end)| {
+            *end == 0
+                || match c.position().unwrap().find_partition(topic, *p).map(|e| e.offset()) {
+                    Some(Offset::Offset(o)) => o >= *end,
+                    _ => false,
+                }
+        })
+    };
+    while !done(&c) {
+        assert!(Instant::now() < deadline, "could not read {topic} to its end");
+        if let Some(m) = c.poll(Duration::from_millis(200)) {
+            let m = m.unwrap();
+            let headers = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push(Read {
+                partition: m.partition(),
+                offset: m.offset(),
+                key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                value: m.payload().unwrap_or_default().to_vec(),
+                headers,
+            });
+        }
+    }
+    out
+}
+
+/// True when `group` has committed offsets at the end of every partition of `topics`.
+pub fn caught_up(group: &str, topics: &[String]) -> bool {
+    let c: BaseConsumer = client(&[("group.id", group), ("enable.auto.commit", "false")]).create().unwrap();
+    let mut tpl = TopicPartitionList::new();
+    let mut ends = Vec::new();
+    for topic in topics {
+        let md = c.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
+        for p in md.topics()[0].partitions() {
+            let (_, high) = c.fetch_watermarks(topic, p.id(), Duration::from_secs(10)).unwrap();
+            ends.push((topic.clone(), p.id(), high));
+            tpl.add_partition(topic, p.id());
+        }
+    }
+    let Ok(committed) = c.committed_offsets(tpl, Duration::from_secs(10)) else {
+        return false;
+    };
+    ends.iter().all(|(topic, p, high)| {
+        *high == 0
+            || matches!(committed.find_partition(topic, *p).map(|e| e.offset()),
+                        Some(Offset::Offset(o)) if o >= *high)
+    })
+}
+
+/// The id of an indicator as DESIGN.md defines it, computed independently of iocflow's code.
+pub fn indicator_id(kind: &str, canonical: &str) -> String {
+    let mut bytes = kind.as_bytes().to_vec();
+    bytes.push(0);
+    bytes.extend_from_slice(canonical.as_bytes());
+    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes))
+}
