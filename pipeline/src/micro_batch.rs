@@ -16,19 +16,26 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 /// Waits for the next message until `deadline` or shutdown; `None` closes the micro-batch.
+/// Consumer errors (a broker restarting, a transport failure) are logged and waited out:
+/// librdkafka reconnects by itself, and nothing was consumed that could be lost.
 pub async fn next_message<'c, C: ConsumerContext + 'static>(
     consumer: &'c StreamConsumer<C>,
     deadline: Instant,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<Option<BorrowedMessage<'c>>> {
-    if *shutdown.borrow() {
-        return Ok(None);
-    }
-    tokio::select! {
-        biased;
-        _ = shutdown.changed() => Ok(None),
-        m = consumer.recv() => Ok(Some(m?)),
-        _ = tokio::time::sleep_until(deadline) => Ok(None),
+    loop {
+        if *shutdown.borrow() {
+            return Ok(None);
+        }
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => return Ok(None),
+            m = consumer.recv() => match m {
+                Ok(m) => return Ok(Some(m)),
+                Err(e) => tracing::warn!("consumer: {e}"),
+            },
+            _ = tokio::time::sleep_until(deadline) => return Ok(None),
+        }
     }
 }
 

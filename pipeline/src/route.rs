@@ -43,7 +43,7 @@ pub fn label_withholds(tlp: Tlp) -> Option<WithheldReason> {
 
 /// May `cert` see contribution `c` of an indicator whose infrastructure is in `infra`?
 pub fn may_see(cert: &Recipient, c: &Contribution, infra: Option<&str>) -> bool {
-    let implicated = infra == Some(cert.country.as_str()) || c.target_countries.iter().any(|t| *t == cert.country);
+    let implicated = infra == Some(cert.country.as_str()) || c.target_countries.contains(&cert.country);
     match c.tlp {
         Tlp::Clear | Tlp::Green => implicated || cert.regional,
         Tlp::Amber => implicated,

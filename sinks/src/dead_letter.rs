@@ -74,6 +74,6 @@ mod tests {
         assert_eq!(get("iocflow.reason").as_deref(), Some("invalid_json"));
         assert_eq!(get("iocflow.origin.offset").as_deref(), Some("41"));
         assert_eq!(get("iocflow.truncated").as_deref(), Some("true"));
-        assert_eq!(get("iocflow.raw_bytes").as_deref(), Some("11"));
+        assert_eq!(get("iocflow.raw_bytes").as_deref(), Some("10"));
     }
 }

@@ -319,7 +319,7 @@ pub fn read_to_end(topic: &str) -> Vec<Read> {
     let mut tpl = TopicPartitionList::new();
     let mut ends = BTreeMap::new();
     for p in &partitions {
-        let (_, high) = c.fetch_watermarks(topic, *p, Duration::from_secs(10)).unwrap();
+        let (_, high) = watermarks(&c, topic, *p);
         ends.insert(*p, high);
         tpl.add_partition_offset(topic, *p, Offset::Beginning).unwrap();
     }
@@ -359,6 +359,21 @@ pub fn read_to_end(topic: &str) -> Vec<Read> {
     out
 }
 
+/// The low and high watermarks of a partition; retried while a new topic's leader is elected.
+fn watermarks(c: &BaseConsumer, topic: &str, partition: i32) -> (i64, i64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match c.fetch_watermarks(topic, partition, Duration::from_secs(10)) {
+            Ok(w) => return w,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("watermarks of {topic}[{partition}]: {e}; retrying");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => panic!("watermarks of {topic}[{partition}]: {e}"),
+        }
+    }
+}
+
 /// True when `group` has committed offsets at the end of every partition of `topics`.
 pub fn caught_up(group: &str, topics: &[String]) -> bool {
     let c: BaseConsumer = client(&[("group.id", group), ("enable.auto.commit", "false")]).create().unwrap();
@@ -367,7 +382,7 @@ pub fn caught_up(group: &str, topics: &[String]) -> bool {
     for topic in topics {
         let md = c.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
         for p in md.topics()[0].partitions() {
-            let (_, high) = c.fetch_watermarks(topic, p.id(), Duration::from_secs(10)).unwrap();
+            let (_, high) = watermarks(&c, topic, p.id());
             ends.push((topic.clone(), p.id(), high));
             tpl.add_partition(topic, p.id());
         }
