@@ -12,12 +12,11 @@ use std::collections::BTreeMap;
 fn main() {
     let root = repo();
     let bootstrap = broker();
-    let run_id = unique_app_id("demo");
-    // The shipped config, pointed at this broker, with its own app_id per run so that each run
-    // starts from a clean dedupe state and its counts are its own.
+    // The shipped config, pointed at this broker. Its consumer groups remember earlier demo runs,
+    // so each run processes (and counts) only the records it produces itself.
+    let app = "iocflow";
     let shipped = std::fs::read_to_string(root.join("config/asean.toml")).unwrap();
     let config = shipped
-        .replace("app_id = \"iocflow\"", &format!("app_id = \"{run_id}\""))
         .replace("bootstrap_servers = \"127.0.0.1:39092\"", &format!("bootstrap_servers = \"{bootstrap}\""))
         .replace("listen = \"127.0.0.1:9464\"", "listen = \"127.0.0.1:0\"");
     let dir = tempfile::tempdir().unwrap();
@@ -36,12 +35,16 @@ fn main() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let countries = ["BN", "KH", "ID", "LA", "MY", "MM", "PH", "SG", "TH", "VN", "TL"];
-    let before: BTreeMap<&str, usize> = countries
-        .iter()
-        .map(|cc| (*cc, read_to_end(&format!("cert.{}.indicators", cc.to_lowercase())).len()))
-        .collect();
+    let mut outputs: Vec<String> =
+        countries.iter().map(|cc| format!("cert.{}.indicators", cc.to_lowercase())).collect();
+    outputs.extend([format!("{app}.withheld"), format!("{app}.dlq")]);
+    let before: BTreeMap<String, usize> = outputs.iter().map(|t| (t.clone(), read_to_end(t).len())).collect();
+    let new_records = |topic: &str| {
+        let all = read_to_end(topic);
+        all[before[topic].min(all.len())..].to_vec()
+    };
 
-    println!("== iocflow run (app_id {run_id})");
+    println!("== iocflow run (app_id {app})");
     let running = Running::start(&path);
     for (file, topic) in [("industry-clear.jsonl", "feeds.industry.clear"), ("member-sg.jsonl", "feeds.member.sg")] {
         let text = std::fs::read_to_string(root.join("dev/demo-sample").join(file)).unwrap();
@@ -50,30 +53,28 @@ fn main() {
         produce(topic, &records);
     }
     let feeds = vec!["feeds.industry.clear".to_string(), "feeds.member.sg".to_string()];
-    let indicators = vec![format!("{run_id}.indicators")];
+    let indicators = vec![format!("{app}.indicators")];
     let deadline = std::time::Instant::now() + TIMEOUT;
-    while !(caught_up(&format!("{run_id}-ingest"), &feeds) && caught_up(&format!("{run_id}-columnar"), &indicators)) {
+    while !(caught_up(&format!("{app}-ingest"), &feeds) && caught_up(&format!("{app}-columnar"), &indicators)) {
         assert!(std::time::Instant::now() < deadline, "iocflow did not catch up");
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
 
     println!("\n== records per national CERT (this run)");
     let mut samples = Vec::new();
-    for cc in countries {
-        let topic = format!("cert.{}.indicators", cc.to_lowercase());
-        let records = read_to_end(&topic);
-        let new = &records[before[cc].min(records.len())..];
+    for (cc, topic) in countries.iter().zip(&outputs) {
+        let new = new_records(topic);
         println!("  {cc}  {topic:<22} {:>3}", new.len());
         samples.extend(new.iter().take(1).map(|r| (topic.clone(), r.json())));
     }
-    let withheld = read_to_end(&format!("{run_id}.withheld"));
-    let dead = read_to_end(&format!("{run_id}.dlq"));
-    println!("  withheld ({run_id}.withheld): {}", withheld.len());
+    let withheld = new_records(&format!("{app}.withheld"));
+    let dead = new_records(&format!("{app}.dlq"));
+    println!("  withheld ({app}.withheld): {}", withheld.len());
     for r in &withheld {
         let v = r.json();
         println!("    {:<8} {:<30} {}", v["type"].as_str().unwrap(), v["value"].as_str().unwrap(), v["reason"]);
     }
-    println!("  dead letters ({run_id}.dlq): {}", dead.len());
+    println!("  dead letters ({app}.dlq): {}", dead.len());
     for r in &dead {
         println!("    {}: {}", r.headers["iocflow.reason"], r.headers["iocflow.detail"]);
     }
