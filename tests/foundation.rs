@@ -175,6 +175,8 @@ struct Expected {
     cert: BTreeMap<(String, String), Vec<&'static str>>,
     /// (cert, id) → the strictest visible label.
     cert_tlp: BTreeMap<(String, String), &'static str>,
+    /// (cert, id) → infrastructure country and the visible reports' target countries.
+    cert_countries: BTreeMap<(String, String), BTreeSet<&'static str>>,
     /// (id, reason, feed) → count.
     withheld: BTreeMap<(String, &'static str, &'static str), usize>,
     values: BTreeMap<String, (&'static str, String, Option<&'static str>)>,
@@ -209,6 +211,9 @@ fn reference(sent: &[Sent]) -> Expected {
             if !feeds.contains(&s.feed) {
                 feeds.push(s.feed);
             }
+            let countries = e.cert_countries.entry(key.clone()).or_default();
+            countries.extend(s.ind.country);
+            countries.extend(s.targets.iter().copied());
             let tlp = e.cert_tlp.entry(key).or_insert(s.label);
             *tlp = stricter(tlp, s.label);
         }
@@ -263,9 +268,21 @@ fn every_cert_topic_and_the_withheld_topic_hold_exactly_what_the_rules_say() {
         );
         for (id, records) in &per_key {
             let feeds = want[id];
-            // One record when the view first appears, one more per new source.
+            // One record when the view first appears, one more per new source, each showing the
+            // sources seen so far (the order of two feeds' first reports is not fixed).
             assert_eq!(records.len(), feeds.len(), "{cc} {id}: {records:?}");
+            let source_sets: Vec<BTreeSet<&str>> = records
+                .iter()
+                .map(|r| r["sources"].as_array().unwrap().iter().map(|s| s["feed"].as_str().unwrap()).collect())
+                .collect();
+            for (n, set) in source_sets.iter().enumerate() {
+                assert_eq!(set.len(), n + 1, "{cc} {id}: {source_sets:?}");
+                assert!(n == 0 || source_sets[n - 1].is_subset(set), "{cc} {id}: {source_sets:?}");
+            }
             let last = records.last().unwrap();
+            let countries: BTreeSet<&str> =
+                last["countries"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+            assert_eq!(countries, expected.cert_countries[&(cc.clone(), id.clone())], "{cc} {id}");
             let (kind, value, country) = &expected.values[id];
             assert_eq!(last["type"], *kind);
             assert_eq!(last["value"], value.as_str());
