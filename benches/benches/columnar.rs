@@ -6,12 +6,12 @@ use iocflow::columnar::{ColumnarCore, ColumnarOutput};
 use iocflow::indicator_batch::IndicatorBatchBuilder;
 use iocflow_benches::{asean_config, canonical_json_lines};
 use iocflow_model::Tlp;
-use iocflow_model::decode::{FeedDefaults, Format, Limits, decode};
+use iocflow_model::decode::{Decoder, FeedDefaults, Limits, decode};
 
 fn columnar(c: &mut Criterion) {
     let record = canonical_json_lines(4096, 30, 11).join("\n").into_bytes();
     let defaults = FeedDefaults { tlp: Tlp::Green, confidence: Some(50) };
-    let reports = decode(Format::Json, &record, &Limits::default(), &defaults).reports;
+    let reports = decode(&Decoder::Json(None), &record, &Limits::default(), &defaults).reports;
     let build = || {
         let mut b = IndicatorBatchBuilder::new();
         for (i, r) in reports.iter().enumerate() {

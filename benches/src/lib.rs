@@ -18,8 +18,9 @@ impl Rng {
     }
 }
 
-const TLDS: [&str; 14] = ["sg", "my", "th", "vn", "ph", "id", "la", "mm", "kh", "bn", "tl", "com", "net", "de"];
-const V4: [&str; 10] = [
+pub(crate) const TLDS: [&str; 14] =
+    ["sg", "my", "th", "vn", "ph", "id", "la", "mm", "kh", "bn", "tl", "com", "net", "de"];
+pub(crate) const V4: [&str; 10] = [
     "203.116.1.",
     "175.139.1.",
     "1.46.1.",
@@ -65,4 +66,103 @@ pub fn asean_config() -> iocflow::config::Config {
         text += &format!("[[certs]]\ncountry = \"{cc}\"\nname = \"CERT {cc}\"\n");
     }
     iocflow::config::Config::parse(&text).expect("bench config is valid")
+}
+
+/// The same `n` indicators written in each feed format, as one record each: what the per-format
+/// decode benches read.
+pub mod formats {
+    use super::Rng;
+
+    /// The `k`-th indicator; all distinct (up to 10,000), so every format yields `n` of them.
+    fn value(k: usize) -> (&'static str, String) {
+        match k % 4 {
+            0 => ("ipv4", format!("{}{}", super::V4[(k / 1000) % super::V4.len()], (k / 4) % 250 + 1)),
+            1 => ("domain", format!("host{k}.example.{}", super::TLDS[k % super::TLDS.len()])),
+            2 => ("url", format!("https://login{k}.example.{}/account?id={k}", super::TLDS[k % super::TLDS.len()])),
+            _ => ("ipv6", format!("2401:7400::{:x}", k + 1)),
+        }
+    }
+
+    pub fn intelmq(n: usize) -> String {
+        (0..n)
+            .map(|k| {
+                let (kind, v) = value(k);
+                let field = match kind {
+                    "ipv4" | "ipv6" => "source.ip",
+                    "domain" => "source.fqdn",
+                    _ => "source.url",
+                };
+                format!(
+                    r#"{{"feed.name":"bench","feed.provider":"Bench","classification.type":"phishing","classification.taxonomy":"fraud","{field}":"{v}","time.source":"2024-05-01T10:00:00+00:00","tlp":"GREEN"}}"#
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    pub fn stix2(n: usize) -> String {
+        let objects: Vec<String> = (0..n)
+            .map(|k| {
+                let (kind, v) = value(k);
+                let path = match kind {
+                    "ipv4" => "ipv4-addr:value",
+                    "ipv6" => "ipv6-addr:value",
+                    "domain" => "domain-name:value",
+                    _ => "url:value",
+                };
+                format!(
+                    r#"{{"type":"indicator","spec_version":"2.1","id":"indicator--00000000-0000-4000-8000-{k:012}","created":"2024-05-01T10:00:00.000Z","modified":"2024-05-01T10:00:00.000Z","pattern":"[{path} = '{v}']","pattern_type":"stix","valid_from":"2024-05-01T10:00:00Z","object_marking_refs":["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"],"indicator_types":["malicious-activity"]}}"#
+                )
+            })
+            .collect();
+        format!(
+            r#"{{"type":"bundle","id":"bundle--00000000-0000-4000-8000-000000000000","objects":[{}]}}"#,
+            objects.join(",")
+        )
+    }
+
+    pub fn misp(n: usize) -> String {
+        let attributes: Vec<String> = (0..n)
+            .map(|k| {
+                let (kind, v) = value(k);
+                let t = match kind {
+                    "ipv4" | "ipv6" => "ip-dst",
+                    "domain" => "domain",
+                    _ => "url",
+                };
+                format!(r#"{{"type":"{t}","value":"{v}","to_ids":true,"distribution":"5","category":"Network activity","timestamp":"1714557600"}}"#)
+            })
+            .collect();
+        format!(
+            r#"{{"Event":{{"info":"bench","date":"2024-05-01","distribution":"3","Tag":[{{"name":"tlp:green"}}],"Attribute":[{}]}}}}"#,
+            attributes.join(",")
+        )
+    }
+
+    pub fn csv(n: usize) -> String {
+        let mut out = String::from("# id,dateadded,url,url_status,last_online,threat,tags,urlhaus_link,reporter\n");
+        for k in 0..n {
+            out += &format!(
+                "\"{k}\",\"2024-05-01 10:00:00\",\"http://198.51.100.{}/bins/{k}.arm7\",\"online\",\"2024-05-01 10:00:00\",\"malware_download\",\"elf,mirai\",\"https://urlhaus.example/url/{k}/\",\"bench\"\n",
+                k % 250 + 1
+            );
+        }
+        out
+    }
+
+    pub fn lines(n: usize) -> String {
+        (0..n).map(|k| value(k).1).collect::<Vec<_>>().join("\n")
+    }
+
+    /// Advisory-like prose with an indicator, often defanged, every sentence or so.
+    pub fn text(n: usize) -> String {
+        let mut rng = Rng(3);
+        let mut out = String::new();
+        for k in 0..n {
+            let v = value(k).1;
+            let v = if rng.below(2) == 0 { v.replace('.', "[.]").replace("https", "hxxps") } else { v };
+            out += &format!("The actor used {v} during the campaign (see version 2.4.1, report.pdf). ");
+        }
+        out
+    }
 }

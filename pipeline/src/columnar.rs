@@ -95,6 +95,7 @@ impl ColumnarCore {
                 last_seen: opt(cols.last_seen, i, Int64Array::value).unwrap_or(reported_at),
                 target_countries: list_strings(cols.target_countries, i),
                 revoked: cols.revoked.value(i),
+                sharing_group: opt(cols.sharing_group, i, |a, i| a.value(i).to_string()),
                 sightings: 1,
             };
             let subject = Subject {

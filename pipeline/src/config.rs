@@ -7,7 +7,12 @@
 
 use crate::error::{Error, Result};
 use iocflow_model::Tlp;
-use iocflow_model::decode::{FeedDefaults, Format, Limits};
+use iocflow_model::decode::delimited::CsvOptions;
+use iocflow_model::decode::json_mapping::JsonMapping;
+use iocflow_model::decode::lines::LinesOptions;
+use iocflow_model::decode::misp::MispOptions;
+use iocflow_model::decode::text::TextOptions;
+use iocflow_model::decode::{Decoder, FeedDefaults, Format, Limits};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -173,9 +178,53 @@ pub struct FeedConfig {
     pub confidence: Option<u8>,
     /// The Kafka principal of the producer, for the ACLs `iocflow topics` prints.
     pub principal: Option<String>,
+    /// `format = "json"`: a field mapping for vendor JSON (absent: canonical indicator JSON).
+    pub json: Option<JsonMapping>,
+    /// `format = "csv"`: columns, delimiter, comments (required).
+    pub csv: Option<CsvOptions>,
+    /// `format = "lines"`: type, comment prefixes.
+    pub lines: Option<LinesOptions>,
+    /// `format = "text"`: file extensions that are not domains.
+    pub text: Option<TextOptions>,
+    /// `format = "misp"`: whether non-`to_ids` attributes are indicators.
+    pub misp: Option<MispOptions>,
 }
 
 impl FeedConfig {
+    /// The decoder of this feed's format with its options.
+    pub fn decoder(&self) -> Decoder {
+        match self.format {
+            Format::Json => Decoder::Json(self.json.clone()),
+            Format::Intelmq => Decoder::Intelmq,
+            Format::Stix2 => Decoder::Stix2,
+            Format::Misp => Decoder::Misp(self.misp.clone().unwrap_or_default()),
+            Format::Csv => Decoder::Csv(self.csv.clone().expect("checked at load: csv feeds have [feeds.csv]")),
+            Format::Lines => Decoder::Lines(self.lines.clone().unwrap_or_default()),
+            Format::Text => Decoder::Text(self.text.clone().unwrap_or_default()),
+        }
+    }
+
+    /// Format option tables present, by name.
+    fn option_tables(&self) -> Vec<(&'static str, Format)> {
+        let mut t = Vec::new();
+        if self.json.is_some() {
+            t.push(("json", Format::Json));
+        }
+        if self.csv.is_some() {
+            t.push(("csv", Format::Csv));
+        }
+        if self.lines.is_some() {
+            t.push(("lines", Format::Lines));
+        }
+        if self.text.is_some() {
+            t.push(("text", Format::Text));
+        }
+        if self.misp.is_some() {
+            t.push(("misp", Format::Misp));
+        }
+        t
+    }
+
     pub fn defaults(&self) -> FeedDefaults {
         FeedDefaults { tlp: Tlp::parse(&self.tlp), confidence: self.confidence }
     }
@@ -332,6 +381,17 @@ impl Config {
             if f.confidence.is_some_and(|c| c > 100) {
                 return bad(key("confidence"), "must be within 0–100");
             }
+            for (table, format) in f.option_tables() {
+                if format != f.format {
+                    return bad(
+                        key(table),
+                        &format!("is for format = \"{table}\", but this feed's format is {:?}", f.format.as_str()),
+                    );
+                }
+            }
+            if f.format == Format::Csv && f.csv.is_none() {
+                return bad(key("csv"), "format = \"csv\" needs a [feeds.csv] table naming at least the value column");
+            }
         }
         if self.certs.is_empty() {
             return bad("certs".into(), "declare at least one [[certs]]");
@@ -441,6 +501,14 @@ mod tests {
         assert!(e.contains("certs[0] (SingCERT).country"), "{e}");
         let e = err(&MINIMAL.replace("format = \"json\"", "format = \"yaml\""));
         assert!(e.contains("yaml"), "{e}");
+        let e = err(&MINIMAL.replace("format = \"json\"", "format = \"csv\""));
+        assert!(e.contains("feeds[0] (industry).csv"), "{e}");
+        let e = err(&MINIMAL.replace("[[certs]]", "[feeds.csv]\nvalue = 0\n[[certs]]"));
+        assert!(e.contains("feeds[0] (industry).csv: is for format = \"csv\""), "{e}");
+        let e = err(&MINIMAL
+            .replace("format = \"json\"", "format = \"csv\"")
+            .replace("[[certs]]", "[feeds.csv]\nvalue = 0\ncolumn = 1\n[[certs]]"));
+        assert!(e.contains("column"), "{e}");
         let e = err(&MINIMAL.replace("[[feeds]]", "[kafka.client]\n\"enable.auto.commit\" = \"true\"\n[[feeds]]"));
         assert!(e.contains("kafka.client.\"enable.auto.commit\""), "{e}");
     }

@@ -37,6 +37,8 @@ pub mod col {
     pub const TARGET_COUNTRIES: &str = "target_countries";
     pub const TARGET_SECTORS: &str = "target_sectors";
     pub const REVOKED: &str = "revoked";
+    pub const DISTRIBUTION: &str = "distribution";
+    pub const SHARING_GROUP: &str = "sharing_group";
     pub const REPORTED_AT: &str = "reported_at";
 }
 
@@ -61,6 +63,8 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new(col::TARGET_COUNTRIES, utf8_list(), false),
         Field::new(col::TARGET_SECTORS, utf8_list(), false),
         Field::new(col::REVOKED, DataType::Boolean, false),
+        Field::new(col::DISTRIBUTION, DataType::UInt8, true),
+        Field::new(col::SHARING_GROUP, DataType::Utf8, true),
         Field::new(col::REPORTED_AT, DataType::Int64, false),
     ]))
 });
@@ -87,6 +91,8 @@ pub struct IndicatorBatchBuilder {
     target_countries: ListBuilder<StringBuilder>,
     target_sectors: ListBuilder<StringBuilder>,
     revoked: BooleanBuilder,
+    distribution: UInt8Builder,
+    sharing_group: StringBuilder,
     reported_at: Int64Builder,
     rows: usize,
     bytes: usize,
@@ -116,6 +122,8 @@ impl IndicatorBatchBuilder {
             target_countries: ListBuilder::new(StringBuilder::new()),
             target_sectors: ListBuilder::new(StringBuilder::new()),
             revoked: BooleanBuilder::new(),
+            distribution: UInt8Builder::new(),
+            sharing_group: StringBuilder::new(),
             reported_at: Int64Builder::new(),
             rows: 0,
             bytes: 0,
@@ -140,6 +148,8 @@ impl IndicatorBatchBuilder {
         append_list(&mut self.target_countries, &r.target_countries);
         append_list(&mut self.target_sectors, &r.target_sectors);
         self.revoked.append_value(r.revoked);
+        self.distribution.append_option(r.distribution);
+        self.sharing_group.append_option(r.sharing_group.as_deref());
         self.reported_at.append_value(reported_at);
         self.rows += 1;
         self.bytes += 96
@@ -180,6 +190,8 @@ impl IndicatorBatchBuilder {
             Arc::new(self.target_countries.finish()),
             Arc::new(self.target_sectors.finish()),
             Arc::new(self.revoked.finish()),
+            Arc::new(self.distribution.finish()),
+            Arc::new(self.sharing_group.finish()),
             Arc::new(self.reported_at.finish()),
         ];
         self.rows = 0;
@@ -237,6 +249,8 @@ pub struct IndicatorColumns<'a> {
     pub last_seen: &'a Int64Array,
     pub target_countries: &'a ListArray,
     pub revoked: &'a BooleanArray,
+    pub distribution: &'a UInt8Array,
+    pub sharing_group: &'a StringArray,
     pub reported_at: &'a Int64Array,
 }
 
@@ -259,6 +273,8 @@ impl<'a> IndicatorColumns<'a> {
             last_seen: get(batch, col::LAST_SEEN)?,
             target_countries: get(batch, col::TARGET_COUNTRIES)?,
             revoked: get(batch, col::REVOKED)?,
+            distribution: get(batch, col::DISTRIBUTION)?,
+            sharing_group: get(batch, col::SHARING_GROUP)?,
             reported_at: get(batch, col::REPORTED_AT)?,
         })
     }

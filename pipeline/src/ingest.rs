@@ -14,7 +14,7 @@ use crate::error::Result;
 use crate::indicator_batch::{IndicatorBatchBuilder, encode_ipc};
 use crate::metrics::Metrics;
 use crate::micro_batch::{InputOffsets, next_message};
-use iocflow_model::decode::{FeedDefaults, Limits, Rejection, decode};
+use iocflow_model::decode::{Decoder, FeedDefaults, Limits, Rejection, decode};
 use iocflow_model::time::Millis;
 use iocflow_sinks::dead_letter::DeadLetter;
 use iocflow_sinks::delivery::{Deliveries, Outgoing};
@@ -28,16 +28,16 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 /// A feed as the ingest stage uses it.
-struct Feed {
+pub struct Feed {
     name: String,
     provider: String,
-    format: iocflow_model::decode::Format,
+    decoder: Decoder,
     defaults: FeedDefaults,
 }
 
 impl From<&FeedConfig> for Feed {
     fn from(f: &FeedConfig) -> Self {
-        Feed { name: f.name.clone(), provider: f.provider.clone(), format: f.format, defaults: f.defaults() }
+        Feed { name: f.name.clone(), provider: f.provider.clone(), decoder: f.decoder(), defaults: f.defaults() }
     }
 }
 
@@ -94,10 +94,10 @@ impl IngestBatch {
 
     /// Decodes one feed record into the batch: reports into their partitions' builders, and at
     /// most one dead letter.
-    fn add(&mut self, feed: &Feed, payload: &[u8], origin: Origin<'_>, limits: &Limits, dead_letter_max: usize) {
+    pub fn add(&mut self, feed: &Feed, payload: &[u8], origin: Origin<'_>, limits: &Limits, dead_letter_max: usize) {
         *self.received.entry(feed.name.clone()).or_default() += 1;
         self.earliest = Some(self.earliest.map_or(origin.timestamp, |e| e.min(origin.timestamp)));
-        let decoded = decode(feed.format, payload, limits, &feed.defaults);
+        let decoded = decode(&feed.decoder, payload, limits, &feed.defaults);
         let partitions = self.builders.len() as u32;
         for r in &decoded.reports {
             let b = &mut self.builders[r.indicator.id.partition(partitions) as usize];
@@ -128,7 +128,7 @@ impl IngestBatch {
         *self.dead_lettered.entry((feed.name.clone(), rejection.reason.as_str())).or_default() += 1;
     }
 
-    fn publish(&self, metrics: &Metrics) {
+    pub fn publish(&self, metrics: &Metrics) {
         for (feed, n) in &self.received {
             metrics.records_received.with_label_values(&[feed.as_str()]).inc_by(*n);
         }

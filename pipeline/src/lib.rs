@@ -9,6 +9,8 @@
 //!    UDFs) → [`route`] (TLP views, emission rule) → CERT topics and `<app>.withheld`.
 //! 4. [`run`] — both stages in one process, [`metrics`], clean shutdown.
 //!
+//! [`process`] runs the same path over a file without Kafka (`iocflow process`).
+//!
 //! [`micro_batch`] holds what both stages share (closing batches, storing offsets after
 //! delivery); [`kafka_client`] the librdkafka settings; [`topics`] the topic plan and ACLs.
 
@@ -21,6 +23,7 @@ pub mod ingest;
 pub mod kafka_client;
 pub mod metrics;
 pub mod micro_batch;
+pub mod process;
 pub mod route;
 pub mod run;
 pub mod state;

@@ -32,6 +32,18 @@ enum Command {
         #[arg(long)]
         offline: bool,
     },
+    /// Run one feed's file through decode → dedupe → enrich → route, without Kafka: one output
+    /// file per CERT, plus the withheld records and the dead letters.
+    Process {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        feed: String,
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        output_dir: PathBuf,
+    },
     /// List (or create) every topic with partitions, retention and cleanup policy, and print
     /// the ACL bindings of each principal.
     Topics {
@@ -73,6 +85,23 @@ async fn execute(command: Command) -> Result<()> {
                     .expect("topic check does not panic")?;
             }
             println!("ok");
+            Ok(())
+        }
+        Command::Process { config, feed, input, output_dir } => {
+            let config = Config::load(&config)?;
+            let s = iocflow::process::process(&config, &feed, &input, &output_dir)?;
+            println!("{} records, {} reports, {} suppressed as duplicates", s.records, s.reports, s.suppressed);
+            for c in &config.certs {
+                let n = s.per_cert.get(&c.country).copied().unwrap_or(0);
+                println!("  {}  {:<24} {n:>8}", c.country, c.topic());
+            }
+            for (reason, n) in &s.withheld {
+                println!("  withheld {reason:<18} {n:>8}");
+            }
+            for (reason, n) in &s.dead_letters {
+                println!("  dead letter {reason:<15} {n:>8}");
+            }
+            println!("output in {}", output_dir.display());
             Ok(())
         }
         Command::Topics { config, create } => {

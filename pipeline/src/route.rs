@@ -31,18 +31,22 @@ pub struct Recipient {
     pub regional: bool,
 }
 
-/// Why no CERT may see a report of this label, if none may.
-pub fn label_withholds(tlp: Tlp) -> Option<WithheldReason> {
-    match tlp {
-        Tlp::Clear | Tlp::Green | Tlp::Amber => None,
+/// Why no CERT may see this contribution, if none may: its label, or a MISP sharing group
+/// (held back until sharing-group membership is configured: fail closed).
+pub fn withholds(c: &Contribution) -> Option<WithheldReason> {
+    match c.tlp {
         Tlp::AmberStrict => Some(WithheldReason::TlpAmberStrict),
         Tlp::Red => Some(WithheldReason::TlpRed),
         Tlp::Unknown => Some(WithheldReason::UnknownLabel),
+        Tlp::Clear | Tlp::Green | Tlp::Amber => c.sharing_group.as_ref().map(|_| WithheldReason::SharingGroup),
     }
 }
 
 /// May `cert` see contribution `c` of an indicator whose infrastructure is in `infra`?
 pub fn may_see(cert: &Recipient, c: &Contribution, infra: Option<&str>) -> bool {
+    if c.sharing_group.is_some() {
+        return false;
+    }
     let implicated = infra == Some(cert.country.as_str()) || c.target_countries.contains(&cert.country);
     match c.tlp {
         Tlp::Clear | Tlp::Green => implicated || cert.regional,
@@ -89,9 +93,9 @@ impl Router {
         reported_at: Millis,
         emit: &mut Vec<(usize, CertRecord)>,
     ) -> Outcome {
-        let label = label_withholds(new.tlp);
+        let hidden = withholds(&new);
         let arriving = entry.merge(new, reported_at);
-        if let Some(reason) = label {
+        if let Some(reason) = hidden {
             return Outcome::Withheld(reason);
         }
         let mut emitted = Vec::new();
@@ -120,9 +124,10 @@ impl Router {
         }
     }
 
-    /// The emission rule: is `now` worth sending after `last`?
+    /// The emission rule: is `now` worth sending after `last`? A revocation is news only to a
+    /// CERT that received the indicator.
     fn changed(&self, last: Option<&Emission>, now: &Emission) -> bool {
-        let Some(last) = last else { return true };
+        let Some(last) = last else { return !now.revoked };
         now.sources.iter().any(|s| !last.sources.contains(s))
             || now.confidence > last.confidence
             || now.revoked != last.revoked
@@ -211,6 +216,7 @@ mod tests {
             last_seen: at,
             target_countries: targets.iter().map(|s| s.to_string()).collect(),
             revoked: false,
+            sharing_group: None,
             sightings: 1,
         }
     }
@@ -295,6 +301,26 @@ mod tests {
         run(&mut e, Some("SG"), report("a", Tlp::Green, &[], 0));
         let (o, out) = run(&mut e, Some("SG"), report("r", Tlp::Red, &[], 5_000));
         assert_eq!(o, Outcome::Withheld(WithheldReason::TlpRed));
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn sharing_groups_are_held_back() {
+        let mut e = Entry::default();
+        let mut c = report("misp", Tlp::Green, &[], 0);
+        c.sharing_group = Some("5a1e0000-0000-4000-8000-0000000000aa".into());
+        let (o, out) = run(&mut e, Some("SG"), c);
+        assert_eq!(o, Outcome::Withheld(WithheldReason::SharingGroup));
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_revocation_of_something_never_sent_is_not_sent() {
+        let mut e = Entry::default();
+        let mut c = report("a", Tlp::Green, &[], 0);
+        c.revoked = true;
+        let (o, out) = run(&mut e, Some("SG"), c);
+        assert_eq!(o, Outcome::Suppressed);
         assert!(out.is_empty());
     }
 

@@ -24,6 +24,8 @@ pub struct Contribution {
     pub last_seen: Millis,
     pub target_countries: Vec<String>,
     pub revoked: bool,
+    /// MISP distribution 4: only the members of a sharing group may see it.
+    pub sharing_group: Option<String>,
     pub sightings: u64,
 }
 
@@ -120,6 +122,7 @@ mod tests {
             last_seen: seen,
             target_countries: vec![],
             revoked: false,
+            sharing_group: None,
             sightings: 1,
         }
     }

@@ -62,15 +62,17 @@ impl IndicatorType {
     pub fn parse(name: &str) -> Result<IndicatorType> {
         let n = name.trim().to_ascii_lowercase();
         Ok(match n.as_str() {
-            "ipv4" | "ipv4-addr" | "ip" | "ip-src" | "ip-dst" => IndicatorType::Ipv4,
+            "ipv4" | "ipv4-addr" | "ip" | "ip-src" | "ip-dst" | "ip:port" | "ip-src|port" | "ip-dst|port" => {
+                IndicatorType::Ipv4
+            }
             "ipv6" | "ipv6-addr" => IndicatorType::Ipv6,
             "cidr" | "netblock" | "prefix" | "ip-range" => IndicatorType::Cidr,
             "domain" | "domain-name" | "hostname" | "fqdn" => IndicatorType::Domain,
             "url" | "uri" | "link" => IndicatorType::Url,
             "email" | "email-addr" | "email-src" | "email-dst" => IndicatorType::Email,
-            "md5" => IndicatorType::Md5,
-            "sha1" | "sha-1" => IndicatorType::Sha1,
-            "sha256" | "sha-256" => IndicatorType::Sha256,
+            "md5" | "md5_hash" => IndicatorType::Md5,
+            "sha1" | "sha-1" | "sha1_hash" => IndicatorType::Sha1,
+            "sha256" | "sha-256" | "sha256_hash" => IndicatorType::Sha256,
             "asn" | "as" | "autonomous-system" => IndicatorType::Asn,
             _ => return Err(Error::UnsupportedType(name.to_string())),
         })
@@ -196,7 +198,12 @@ fn canonicalise(kind: IndicatorType, v: &str) -> Result<(IndicatorType, String)>
     use IndicatorType as T;
     match kind {
         T::Ipv4 | T::Ipv6 => {
-            let ip = IpAddr::from_str(v).map_err(|_| invalid(kind, v, "not an IP address"))?;
+            // An address with a port (`192.0.2.1:443`, `[2001:db8::1]:443`, MISP's `ip|port`)
+            // names the address.
+            let ip = IpAddr::from_str(v)
+                .or_else(|_| std::net::SocketAddr::from_str(v).map(|s| s.ip()))
+                .or_else(|_| IpAddr::from_str(v.split('|').next().unwrap_or_default()))
+                .map_err(|_| invalid(kind, v, "not an IP address"))?;
             Ok(ip_indicator(ip))
         }
         T::Cidr => {
@@ -379,7 +386,7 @@ pub fn detect_type(v: &str) -> Option<IndicatorType> {
         };
     }
     if v.len() > 2
-        && v[..2].eq_ignore_ascii_case("as")
+        && v.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("as"))
         && v[2..].trim_start_matches(['n', 'N']).bytes().all(|b| b.is_ascii_digit())
     {
         return Some(T::Asn);
@@ -414,6 +421,9 @@ mod tests {
         assert_eq!(canon(T::Ipv4, "192[.]0[.]2[.]1"), (T::Ipv4, "192.0.2.1".into()));
         assert!(Indicator::new(T::Ipv4, "192.0.2.256").is_err());
         assert!(Indicator::new(T::Ipv4, "010.0.2.1").is_err());
+        assert_eq!(canon(T::Ipv4, "192.0.2.1:443"), (T::Ipv4, "192.0.2.1".into()));
+        assert_eq!(canon(T::Ipv4, "192.0.2.1|8080"), (T::Ipv4, "192.0.2.1".into()));
+        assert_eq!(canon(T::Ipv4, "[2001:db8::1]:443"), (T::Ipv6, "2001:db8::1".into()));
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub struct Report {
     pub target_countries: Vec<String>,
     pub target_sectors: Vec<String>,
     pub revoked: bool,
+    /// MISP distribution level (0–5) after inheritance, when the report came from MISP.
+    pub distribution: Option<u8>,
+    /// MISP sharing group (uuid, else id) when `distribution` is 4.
+    pub sharing_group: Option<String>,
 }
 
 impl Report {
@@ -41,6 +45,8 @@ impl Report {
             target_countries: Vec::new(),
             target_sectors: Vec::new(),
             revoked: false,
+            distribution: None,
+            sharing_group: None,
         }
     }
 }

@@ -44,36 +44,18 @@ enum TimeValue {
 }
 
 pub(super) fn decode(text: &str, limits: &Limits, defaults: &FeedDefaults) -> Decoded {
-    if super::json_depth(text, limits.max_depth) > limits.max_depth {
-        return Decoded::rejected(Reason::TooDeep, format!("nested deeper than {}", limits.max_depth));
-    }
     let mut out = Decoded::default();
+    let Some(docs) = super::json_documents(text, limits, &mut out) else {
+        return out;
+    };
     let mut items: Vec<&RawValue> = Vec::new();
-    match serde_json::from_str::<&RawValue>(text) {
-        Ok(whole) => {
-            if let Err(e) = push_items(whole, &mut items) {
-                return Decoded::rejected(Reason::InvalidJson, e.to_string());
-            }
+    for doc in docs {
+        if let Err(e) = push_items(doc, &mut items) {
+            out.item_failed(Reason::InvalidJson, e);
         }
-        // Not one JSON value: JSON Lines, read line by line so one bad line costs only itself.
-        Err(whole_err) => {
-            let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-            if lines.len() < 2 {
-                return Decoded::rejected(Reason::InvalidJson, whole_err.to_string());
-            }
-            for (n, line) in lines.iter().enumerate() {
-                match serde_json::from_str::<&RawValue>(line).map(|v| push_items(v, &mut items)) {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) | Err(e) => out.item_failed(Reason::InvalidJson, format!("line {}: {e}", n + 1)),
-                }
-                if items.len() > limits.max_indicators {
-                    break;
-                }
-            }
+        if items.len() > limits.max_indicators {
+            return Decoded::rejected(Reason::TooManyIndicators, format!("more than {} items", limits.max_indicators));
         }
-    }
-    if items.len() > limits.max_indicators {
-        return Decoded::rejected(Reason::TooManyIndicators, format!("more than {} items", limits.max_indicators));
     }
     out.reports.reserve(items.len());
     for (n, raw) in items.into_iter().enumerate() {
@@ -81,9 +63,6 @@ pub(super) fn decode(text: &str, limits: &Limits, defaults: &FeedDefaults) -> De
             Ok(r) => out.reports.push(r),
             Err((reason, why)) => out.item_failed(reason, format!("item {}: {why}", n + 1)),
         }
-    }
-    if out.reports.is_empty() && out.rejection.is_none() {
-        return Decoded::rejected(Reason::Empty, "no items");
     }
     out
 }
@@ -144,18 +123,20 @@ fn item(raw: &RawValue, defaults: &FeedDefaults) -> Result<Report, (Reason, Stri
         target_countries,
         target_sectors: it.target_sectors.unwrap_or_default(),
         revoked: it.revoked.unwrap_or(false),
+        distribution: None,
+        sharing_group: None,
     })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Format, decode as decode_record};
+    use super::super::{Decoder, decode as decode_record};
     use super::*;
 
     const GREEN: FeedDefaults = FeedDefaults { tlp: Tlp::Green, confidence: Some(50) };
 
     fn run(text: &str) -> Decoded {
-        decode_record(Format::Json, text.as_bytes(), &Limits::default(), &GREEN)
+        decode_record(&Decoder::Json(None), text.as_bytes(), &Limits::default(), &GREEN)
     }
 
     #[test]
@@ -224,7 +205,7 @@ mod tests {
     #[test]
     fn limits_are_enforced() {
         let limits = Limits { max_record_bytes: 64, max_depth: 4, max_indicators: 2 };
-        let d = |t: &[u8]| decode_record(Format::Json, t, &limits, &GREEN).rejection.map(|r| r.reason);
+        let d = |t: &[u8]| decode_record(&Decoder::Json(None), t, &limits, &GREEN).rejection.map(|r| r.reason);
         assert_eq!(d(&[b' '; 65]), Some(Reason::TooLarge));
         assert_eq!(d(&[0xff, 0xfe, b'{']), Some(Reason::InvalidUtf8));
         assert_eq!(d(br#"[{"type":"asn","value":"1"},{},{}]"#), Some(Reason::TooManyIndicators));

@@ -8,17 +8,79 @@
 //! without bound.
 
 mod canonical_json;
+pub mod delimited;
+pub mod intelmq;
+pub mod json_mapping;
+pub mod lines;
+pub mod misp;
+pub mod stix2;
+mod stix_pattern;
+pub mod text;
 
 use crate::{Report, Tlp};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use std::fmt;
 
-/// The feed formats iocflow reads.
+/// The feed formats iocflow reads (the `format` key of a feed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
-    /// The canonical indicator JSON of DESIGN.md: an object, an array, or JSON Lines.
+    /// The canonical indicator JSON of DESIGN.md (an object, an array, or JSON Lines), or vendor
+    /// JSON read through a [`json_mapping::JsonMapping`].
     Json,
+    /// IntelMQ events with harmonisation field names.
+    Intelmq,
+    /// STIX 2.1 bundles or objects.
+    Stix2,
+    /// MISP events.
+    Misp,
+    /// Delimited text: abuse.ch CSV exports, Spamhaus DROP / ASN-DROP.
+    Csv,
+    /// One indicator per line.
+    Lines,
+    /// Free text: advisories, mail bodies.
+    Text,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Intelmq => "intelmq",
+            Format::Stix2 => "stix2",
+            Format::Misp => "misp",
+            Format::Csv => "csv",
+            Format::Lines => "lines",
+            Format::Text => "text",
+        }
+    }
+}
+
+/// A format with its options: what decodes one feed's records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decoder {
+    Json(Option<json_mapping::JsonMapping>),
+    Intelmq,
+    Stix2,
+    Misp(misp::MispOptions),
+    Csv(delimited::CsvOptions),
+    Lines(lines::LinesOptions),
+    Text(text::TextOptions),
+}
+
+impl Decoder {
+    pub fn format(&self) -> Format {
+        match self {
+            Decoder::Json(_) => Format::Json,
+            Decoder::Intelmq => Format::Intelmq,
+            Decoder::Stix2 => Format::Stix2,
+            Decoder::Misp(_) => Format::Misp,
+            Decoder::Csv(_) => Format::Csv,
+            Decoder::Lines(_) => Format::Lines,
+            Decoder::Text(_) => Format::Text,
+        }
+    }
 }
 
 /// Size limits applied to every record, whatever its format.
@@ -49,26 +111,30 @@ pub enum Reason {
     TooLarge,
     InvalidUtf8,
     InvalidJson,
+    InvalidCsv,
     TooDeep,
     TooManyIndicators,
     Empty,
     NotAnObject,
     MissingField,
     UnsupportedType,
+    UnsupportedPattern,
     InvalidValue,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 12] = [
         Reason::TooLarge,
         Reason::InvalidUtf8,
         Reason::InvalidJson,
+        Reason::InvalidCsv,
         Reason::TooDeep,
         Reason::TooManyIndicators,
         Reason::Empty,
         Reason::NotAnObject,
         Reason::MissingField,
         Reason::UnsupportedType,
+        Reason::UnsupportedPattern,
         Reason::InvalidValue,
     ];
 
@@ -77,12 +143,14 @@ impl Reason {
             Reason::TooLarge => "too_large",
             Reason::InvalidUtf8 => "invalid_utf8",
             Reason::InvalidJson => "invalid_json",
+            Reason::InvalidCsv => "invalid_csv",
             Reason::TooDeep => "too_deep",
             Reason::TooManyIndicators => "too_many_indicators",
             Reason::Empty => "empty",
             Reason::NotAnObject => "not_an_object",
             Reason::MissingField => "missing_field",
             Reason::UnsupportedType => "unsupported_type",
+            Reason::UnsupportedPattern => "unsupported_pattern",
             Reason::InvalidValue => "invalid_value",
         }
     }
@@ -113,12 +181,12 @@ pub struct Decoded {
 }
 
 impl Decoded {
-    fn rejected(reason: Reason, detail: impl Into<String>) -> Decoded {
+    pub(crate) fn rejected(reason: Reason, detail: impl Into<String>) -> Decoded {
         Decoded { reports: Vec::new(), rejection: Some(Rejection { reason, detail: detail.into(), failed_items: 1 }) }
     }
 
     /// Notes that one item failed; the first failure names the reason.
-    fn item_failed(&mut self, reason: Reason, detail: impl fmt::Display) {
+    pub(crate) fn item_failed(&mut self, reason: Reason, detail: impl fmt::Display) {
         match &mut self.rejection {
             Some(r) => r.failed_items += 1,
             None => self.rejection = Some(Rejection { reason, detail: detail.to_string(), failed_items: 1 }),
@@ -127,7 +195,7 @@ impl Decoded {
 }
 
 /// Decodes one record of a feed.
-pub fn decode(format: Format, bytes: &[u8], limits: &Limits, defaults: &FeedDefaults) -> Decoded {
+pub fn decode(decoder: &Decoder, bytes: &[u8], limits: &Limits, defaults: &FeedDefaults) -> Decoded {
     if bytes.len() > limits.max_record_bytes {
         return Decoded::rejected(
             Reason::TooLarge,
@@ -140,9 +208,108 @@ pub fn decode(format: Format, bytes: &[u8], limits: &Limits, defaults: &FeedDefa
     if text.trim().is_empty() {
         return Decoded::rejected(Reason::Empty, "the record is empty");
     }
-    match format {
-        Format::Json => canonical_json::decode(text, limits, defaults),
+    let mut out = match decoder {
+        Decoder::Json(None) => canonical_json::decode(text, limits, defaults),
+        Decoder::Json(Some(mapping)) => json_mapping::decode(mapping, text, limits, defaults),
+        Decoder::Intelmq => intelmq::decode(text, limits, defaults),
+        Decoder::Stix2 => stix2::decode(text, limits, defaults),
+        Decoder::Misp(options) => misp::decode(options, text, limits, defaults),
+        Decoder::Csv(options) => delimited::decode(options, text, limits, defaults),
+        Decoder::Lines(options) => lines::decode(options, text, limits, defaults),
+        Decoder::Text(options) => text::decode(options, text, limits, defaults),
+    };
+    if out.reports.len() > limits.max_indicators {
+        return Decoded::rejected(
+            Reason::TooManyIndicators,
+            format!("{} indicators, limit {}", out.reports.len(), limits.max_indicators),
+        );
     }
+    if out.reports.is_empty() && out.rejection.is_none() {
+        out.rejection =
+            Some(Rejection { reason: Reason::Empty, detail: "no indicators in the record".into(), failed_items: 1 });
+    }
+    out
+}
+
+/// The JSON documents of a record: the whole text when it is one JSON value, else each non-empty
+/// line (JSON Lines), a line that is not JSON counting as a failed item. `None` (with the
+/// rejection set in `out`) when the record as a whole is unreadable.
+pub(crate) fn json_documents<'a>(text: &'a str, limits: &Limits, out: &mut Decoded) -> Option<Vec<&'a RawValue>> {
+    if json_depth(text, limits.max_depth) > limits.max_depth {
+        *out = Decoded::rejected(Reason::TooDeep, format!("nested deeper than {}", limits.max_depth));
+        return None;
+    }
+    match serde_json::from_str::<&RawValue>(text) {
+        Ok(whole) => Some(vec![whole]),
+        Err(whole_err) => {
+            let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+            if lines.len() < 2 {
+                *out = Decoded::rejected(Reason::InvalidJson, whole_err.to_string());
+                return None;
+            }
+            let mut docs = Vec::with_capacity(lines.len());
+            for (n, line) in lines.iter().enumerate() {
+                match serde_json::from_str::<&RawValue>(line) {
+                    Ok(v) => docs.push(v),
+                    Err(e) => out.item_failed(Reason::InvalidJson, format!("line {}: {e}", n + 1)),
+                }
+                if docs.len() > limits.max_indicators {
+                    break;
+                }
+            }
+            Some(docs)
+        }
+    }
+}
+
+/// Parses a document into a `serde_json::Value` (already depth-checked by `json_documents`).
+pub(crate) fn json_value(doc: &RawValue) -> Result<serde_json::Value, (Reason, String)> {
+    serde_json::from_str(doc.get()).map_err(|e| (Reason::InvalidJson, e.to_string()))
+}
+
+/// A string, number or boolean JSON value as text; `None` for null, arrays and objects.
+pub(crate) fn scalar_text(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A timestamp field: RFC 3339 or similar text, or epoch seconds / milliseconds.
+pub(crate) fn json_time(v: &serde_json::Value) -> Option<crate::time::Millis> {
+    match v {
+        serde_json::Value::Number(n) => n.as_i64().map(crate::time::epoch_number),
+        serde_json::Value::String(s) => crate::time::parse_str(s),
+        _ => None,
+    }
+}
+
+/// Tags from a JSON array of strings, or a comma-separated string.
+pub(crate) fn json_tags(v: &serde_json::Value) -> Vec<String> {
+    match v {
+        serde_json::Value::Array(items) => items.iter().filter_map(scalar_text).collect(),
+        serde_json::Value::String(s) => split_tags(s),
+        _ => Vec::new(),
+    }
+}
+
+/// Splits `a,b, c` into tags.
+pub(crate) fn split_tags(s: &str) -> Vec<String> {
+    s.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect()
+}
+
+/// Canonicalises a value of a declared type into a report with the feed's defaults.
+pub(crate) fn report_of(
+    kind: crate::IndicatorType,
+    value: &str,
+    defaults: &FeedDefaults,
+) -> Result<Report, (Reason, String)> {
+    let indicator = crate::Indicator::new(kind, value).map_err(|e| (Reason::InvalidValue, e.to_string()))?;
+    let mut r = Report::new(indicator, defaults.tlp);
+    r.confidence = defaults.confidence;
+    Ok(r)
 }
 
 /// The deepest nesting of `[` and `{` outside strings; stops counting past `limit`.

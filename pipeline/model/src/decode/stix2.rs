@@ -1,0 +1,256 @@
+//! STIX 2.1 (format `stix2`): bundles or single objects; indicators with `pattern_type: stix`.
+//!
+//! Each indicator's pattern is read by `stix_pattern` (a refused pattern is a failed item with
+//! reason `unsupported_pattern`). Its label is the strictest of its `object_marking_refs` and the
+//! feed default: TLP 1.0 and 2.0 marking definitions are known by their standard ids and read
+//! from inline marking-definition objects in the same bundle; any other marking counts as RED
+//! (fail closed). `valid_from`/`valid_until`, `confidence`, `indicator_types` (threat and tags),
+//! `labels` (tags) and `revoked` are kept. Objects other than indicators are context, not input.
+
+use super::{Decoded, FeedDefaults, Limits, Reason, json_time, json_value, report_of, stix_pattern};
+use crate::{Report, Tlp};
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// The standard TLP marking definitions (TLP 1.0 and 2.0).
+pub const TLP_MARKINGS: [(&str, Tlp); 9] = [
+    ("marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9", Tlp::Clear), // TLP:WHITE (1.0)
+    ("marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da", Tlp::Green), // TLP:GREEN (1.0)
+    ("marking-definition--f88d31f6-486f-44da-b317-01333bde0b82", Tlp::Amber), // TLP:AMBER (1.0)
+    ("marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed", Tlp::Red),   // TLP:RED (1.0)
+    ("marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487", Tlp::Clear), // TLP:CLEAR (2.0)
+    ("marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb", Tlp::Green), // TLP:GREEN (2.0)
+    ("marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421", Tlp::Amber), // TLP:AMBER (2.0)
+    ("marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003", Tlp::AmberStrict), // TLP:AMBER+STRICT
+    ("marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1", Tlp::Red),   // TLP:RED (2.0)
+];
+
+/// The TLP 2.0 marking-definition extension.
+const TLP2_EXTENSION: &str = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d";
+
+pub(super) fn decode(text: &str, limits: &Limits, defaults: &FeedDefaults) -> Decoded {
+    let mut out = Decoded::default();
+    let Some(docs) = super::json_documents(text, limits, &mut out) else {
+        return out;
+    };
+    let mut objects = Vec::new();
+    for doc in docs {
+        match json_value(doc) {
+            Ok(v) => flatten(v, &mut objects),
+            Err((reason, why)) => out.item_failed(reason, why),
+        }
+        if objects.len() > limits.max_indicators.saturating_mul(4) {
+            return Decoded::rejected(
+                Reason::TooManyIndicators,
+                format!("more than {} objects", limits.max_indicators),
+            );
+        }
+    }
+    let markings: HashMap<String, Tlp> = objects
+        .iter()
+        .filter(|o| o["type"] == "marking-definition")
+        .filter_map(|o| Some((o["id"].as_str()?.to_string(), marking_tlp(o))))
+        .collect();
+    for o in &objects {
+        if !o.is_object() {
+            out.item_failed(Reason::NotAnObject, "a STIX object that is not a JSON object");
+            continue;
+        }
+        if o["type"] != "indicator" {
+            continue;
+        }
+        let id = o["id"].as_str().unwrap_or("indicator without id");
+        if let Err((reason, why)) = indicator(o, &markings, defaults, &mut out.reports) {
+            out.item_failed(reason, format!("{id}: {why}"));
+        }
+    }
+    out
+}
+
+fn flatten(v: Value, out: &mut Vec<Value>) {
+    match v {
+        Value::Array(items) => items.into_iter().for_each(|i| flatten(i, out)),
+        Value::Object(mut m) if m.get("type").and_then(Value::as_str) == Some("bundle") => {
+            if let Some(Value::Array(objects)) = m.remove("objects") {
+                out.extend(objects);
+            }
+        }
+        other => out.push(other),
+    }
+}
+
+/// The label of an inline marking definition; anything that is not a TLP marking is RED.
+fn marking_tlp(o: &Value) -> Tlp {
+    if let Some(id) = o["id"].as_str()
+        && let Some((_, tlp)) = TLP_MARKINGS.iter().find(|(m, _)| *m == id)
+    {
+        return *tlp;
+    }
+    if let Some(t) = o["extensions"][TLP2_EXTENSION]["tlp_2_0"].as_str() {
+        return known_or_red(Tlp::parse(t));
+    }
+    if o["definition_type"] == "tlp"
+        && let Some(t) = o["definition"]["tlp"].as_str()
+    {
+        return known_or_red(Tlp::parse(t));
+    }
+    Tlp::Red
+}
+
+fn known_or_red(t: Tlp) -> Tlp {
+    if t == Tlp::Unknown { Tlp::Red } else { t }
+}
+
+fn indicator(
+    o: &Value,
+    markings: &HashMap<String, Tlp>,
+    defaults: &FeedDefaults,
+    reports: &mut Vec<Report>,
+) -> Result<(), (Reason, String)> {
+    match o["pattern_type"].as_str() {
+        Some("stix") => {}
+        Some(other) => return Err((Reason::UnsupportedPattern, format!("pattern_type {other}"))),
+        None => return Err((Reason::MissingField, "no pattern_type".into())),
+    }
+    let pattern = o["pattern"].as_str().ok_or((Reason::MissingField, "no pattern".to_string()))?;
+    let values =
+        stix_pattern::indicators(pattern).map_err(|e| (Reason::UnsupportedPattern, format!("{pattern}: {e}")))?;
+    let mut label = defaults.tlp;
+    for r in o["object_marking_refs"].as_array().into_iter().flatten() {
+        let id = r.as_str().unwrap_or_default();
+        let tlp = TLP_MARKINGS
+            .iter()
+            .find(|(m, _)| *m == id)
+            .map(|(_, t)| *t)
+            .or_else(|| markings.get(id).copied())
+            .unwrap_or(Tlp::Red);
+        label = label.strictest(tlp);
+    }
+    let confidence = match &o["confidence"] {
+        Value::Null => defaults.confidence,
+        c => Some(
+            c.as_u64()
+                .filter(|c| *c <= 100)
+                .ok_or((Reason::InvalidValue, format!("confidence {c} is not within 0–100")))? as u8,
+        ),
+    };
+    let types: Vec<String> =
+        o["indicator_types"].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(str::to_string)).collect();
+    let mut tags = types.clone();
+    tags.extend(o["labels"].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(str::to_string)));
+    let mut parsed = Vec::with_capacity(values.len());
+    for (kind, value) in values {
+        let mut r = report_of(kind, &value, defaults)?;
+        r.tlp = label;
+        r.confidence = confidence;
+        r.threat = types.first().cloned();
+        r.tags = tags.clone();
+        r.first_seen = json_time(&o["valid_from"]);
+        r.last_seen = json_time(&o["modified"]);
+        r.valid_until = json_time(&o["valid_until"]);
+        r.revoked = o["revoked"].as_bool().unwrap_or(false);
+        parsed.push(r);
+    }
+    reports.extend(parsed);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Decoder, decode};
+    use super::*;
+
+    fn run(text: &str) -> Decoded {
+        let defaults = FeedDefaults { tlp: Tlp::Clear, confidence: None };
+        decode(&Decoder::Stix2, text.as_bytes(), &Limits::default(), &defaults)
+    }
+
+    fn indicator(pattern: &str, extra: &str) -> String {
+        format!(
+            r#"{{"type":"indicator","spec_version":"2.1","id":"indicator--0b2b6d4e-0000-4000-8000-000000000001",
+               "created":"2024-05-01T10:00:00.000Z","modified":"2024-05-02T10:00:00.000Z",
+               "pattern":"{pattern}","pattern_type":"stix","valid_from":"2024-05-01T10:00:00Z"{extra}}}"#
+        )
+    }
+
+    #[test]
+    fn a_bundle_with_markings_by_id_and_inline() {
+        let custom_tlp1 = r#"{"type":"marking-definition","id":"marking-definition--00000000-0000-4000-8000-00000000000a","definition_type":"tlp","definition":{"tlp":"green"}}"#;
+        let custom_tlp2 = r#"{"type":"marking-definition","id":"marking-definition--00000000-0000-4000-8000-00000000000b","extensions":{"extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d":{"extension_type":"property-extension","tlp_2_0":"amber+strict"}}}"#;
+        let statement = r#"{"type":"marking-definition","id":"marking-definition--00000000-0000-4000-8000-00000000000c","definition_type":"statement","definition":{"statement":"Copyright Example"}}"#;
+        let bundle = format!(
+            r#"{{"type":"bundle","id":"bundle--1","objects":[{custom_tlp1},{custom_tlp2},{statement},
+                {{"type":"identity","id":"identity--1","name":"Example"}},
+                {},{},{},{},{}]}}"#,
+            indicator(
+                "[ipv4-addr:value = '198.51.100.1']",
+                r#","object_marking_refs":["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"],"confidence":85,"indicator_types":["malicious-activity"],"labels":["c2"]"#
+            ),
+            indicator(
+                "[domain-name:value = 'a.example.sg']",
+                r#","object_marking_refs":["marking-definition--00000000-0000-4000-8000-00000000000a"]"#
+            ),
+            indicator(
+                "[domain-name:value = 'b.example.sg']",
+                r#","object_marking_refs":["marking-definition--00000000-0000-4000-8000-00000000000b"]"#
+            ),
+            indicator(
+                "[domain-name:value = 'c.example.sg']",
+                r#","object_marking_refs":["marking-definition--00000000-0000-4000-8000-00000000000c"]"#
+            ),
+            indicator(
+                "[domain-name:value = 'd.example.sg']",
+                r#","object_marking_refs":["marking-definition--ffffffff-0000-4000-8000-000000000000"],"revoked":true,"valid_until":"2025-01-01T00:00:00Z""#
+            ),
+        );
+        let d = run(&bundle);
+        assert_eq!(d.rejection, None);
+        let labels: Vec<(&str, Tlp)> = d.reports.iter().map(|r| (r.indicator.value.as_str(), r.tlp)).collect();
+        assert_eq!(
+            labels,
+            [
+                ("198.51.100.1", Tlp::Green),
+                ("a.example.sg", Tlp::Green),
+                ("b.example.sg", Tlp::AmberStrict),
+                ("c.example.sg", Tlp::Red),
+                ("d.example.sg", Tlp::Red)
+            ]
+        );
+        let r = &d.reports[0];
+        assert_eq!(r.confidence, Some(85));
+        assert_eq!(r.threat.as_deref(), Some("malicious-activity"));
+        assert_eq!(r.tags, ["malicious-activity", "c2"]);
+        assert_eq!(r.first_seen, Some(1_714_557_600_000));
+        let revoked = &d.reports[4];
+        assert!(revoked.revoked);
+        assert_eq!(revoked.valid_until, Some(1_735_689_600_000));
+    }
+
+    #[test]
+    fn a_single_object_with_several_values() {
+        let d = run(&indicator(
+            "[file:hashes.MD5 = 'D41D8CD98F00B204E9800998ECF8427E' AND file:hashes.'SHA-1' = 'DA39A3EE5E6B4B0D3255BFEF95601890AFD80709']",
+            "",
+        ));
+        let kinds: Vec<&str> = d.reports.iter().map(|r| r.indicator.kind.as_str()).collect();
+        assert_eq!(kinds, ["md5", "sha1"]);
+        assert_eq!(d.reports[0].tlp, Tlp::Clear);
+    }
+
+    #[test]
+    fn refused_and_broken_indicators() {
+        let d = run(&format!(
+            "[{},{},{}]",
+            indicator("[ipv4-addr:value = '198.51.100.1' AND domain-name:value = 'x.example']", ""),
+            indicator("[ipv4-addr:value = '198.51.100.2']", ""),
+            indicator("[ipv4-addr:value = '999.1.1.1']", "")
+        ));
+        assert_eq!(d.reports.len(), 1);
+        let r = d.rejection.unwrap();
+        assert_eq!((r.reason, r.failed_items), (Reason::UnsupportedPattern, 2));
+        let sigma = r#"{"type":"indicator","id":"indicator--2","pattern":"title: x","pattern_type":"sigma"}"#;
+        assert_eq!(run(sigma).rejection.unwrap().reason, Reason::UnsupportedPattern);
+        let only_context = r#"{"type":"bundle","id":"bundle--2","objects":[{"type":"identity","id":"identity--1"}]}"#;
+        assert_eq!(run(only_context).rejection.unwrap().reason, Reason::Empty);
+    }
+}
