@@ -46,13 +46,25 @@ fn main() {
 
     println!("== iocflow run (app_id {app})");
     let running = Running::start(&path);
-    for (file, topic) in [("industry-clear.jsonl", "feeds.industry.clear"), ("member-sg.jsonl", "feeds.member.sg")] {
-        let text = std::fs::read_to_string(root.join("dev/demo-sample").join(file)).unwrap();
-        let records: Vec<(Option<String>, Vec<u8>)> = text.lines().map(|l| (None, l.as_bytes().to_vec())).collect();
-        println!("produced {} records to {topic}", records.len());
-        produce(topic, &records);
+    // Each feed with a sample file (dev/demo-sample/<feed name>.*) gets it, cut into records the
+    // way `iocflow process` cuts files.
+    let parsed = iocflow::config::Config::load(&path).unwrap();
+    let samples: Vec<std::path::PathBuf> =
+        std::fs::read_dir(root.join("dev/demo-sample")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut feeds = Vec::new();
+    for feed in &parsed.feeds {
+        let Some(file) = samples.iter().find(|p| p.file_stem().and_then(|s| s.to_str()) == Some(feed.name.as_str()))
+        else {
+            continue;
+        };
+        let text = std::fs::read_to_string(file).unwrap();
+        let header = feed.csv.as_ref().is_some_and(|c| c.header);
+        let records: Vec<(Option<String>, Vec<u8>)> =
+            iocflow::process::records(feed.format, header, &text).into_iter().map(|r| (None, r.into_bytes())).collect();
+        println!("produced {:>2} records ({:<7}) to {}", records.len(), feed.format.as_str(), feed.topic);
+        produce(&feed.topic, &records);
+        feeds.push(feed.topic.clone());
     }
-    let feeds = vec!["feeds.industry.clear".to_string(), "feeds.member.sg".to_string()];
     let indicators = vec![format!("{app}.indicators")];
     let deadline = std::time::Instant::now() + TIMEOUT;
     while !(caught_up(&format!("{app}-ingest"), &feeds) && caught_up(&format!("{app}-columnar"), &indicators)) {

@@ -7,6 +7,7 @@
 
 mod harness;
 
+use harness::reference::*;
 use harness::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -63,15 +64,6 @@ impl Rng {
     }
 }
 
-#[derive(Clone, Debug)]
-struct Ind {
-    kind: &'static str,
-    /// As the feed writes it (sometimes defanged or in upper case).
-    raw: String,
-    canonical: String,
-    country: Option<&'static str>,
-}
-
 fn pool(rng: &mut Rng, n: usize) -> Vec<Ind> {
     (0..n)
         .map(|i| {
@@ -113,24 +105,6 @@ fn pool(rng: &mut Rng, n: usize) -> Vec<Ind> {
         .collect()
 }
 
-/// One report as produced, with what the reference needs to know about it.
-#[derive(Clone, Debug)]
-struct Sent {
-    ind: Ind,
-    feed: &'static str,
-    /// The report's effective label: the stricter of its own and the feed default.
-    label: &'static str,
-    targets: Vec<&'static str>,
-    json: String,
-}
-
-const RANK: [&str; 6] = ["CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED", "UNKNOWN"];
-
-fn stricter(a: &'static str, b: &'static str) -> &'static str {
-    let r = |l| RANK.iter().position(|x| *x == l).unwrap();
-    if r(a) >= r(b) { a } else { b }
-}
-
 /// Reports over `pool`, two feeds. The label and targets are fixed per (indicator, feed), as a
 /// feed restates the same thing when it repeats an indicator.
 fn reports(rng: &mut Rng, pool: &[Ind], n: usize) -> Vec<Sent> {
@@ -163,62 +137,9 @@ fn reports(rng: &mut Rng, pool: &[Ind], n: usize) -> Vec<Sent> {
             if !targets.is_empty() {
                 obj["target_countries"] = serde_json::json!(targets);
             }
-            Sent { ind, feed, label, targets, json: obj.to_string() }
+            Sent { ind, feed, label, targets, revoked: false, sharing_group: false, json: obj.to_string() }
         })
         .collect()
-}
-
-/// What the CERT topics and the withheld topic must hold, by DESIGN.md's rules.
-#[derive(Debug, Default)]
-struct Expected {
-    /// (cert, id) → the feeds visible to that CERT, in arrival order of their first report.
-    cert: BTreeMap<(String, String), Vec<&'static str>>,
-    /// (cert, id) → the strictest visible label.
-    cert_tlp: BTreeMap<(String, String), &'static str>,
-    /// (cert, id) → infrastructure country and the visible reports' target countries.
-    cert_countries: BTreeMap<(String, String), BTreeSet<&'static str>>,
-    /// (id, reason, feed) → count.
-    withheld: BTreeMap<(String, &'static str, &'static str), usize>,
-    values: BTreeMap<String, (&'static str, String, Option<&'static str>)>,
-}
-
-fn reference(sent: &[Sent]) -> Expected {
-    let mut e = Expected::default();
-    for s in sent {
-        let id = indicator_id(s.ind.kind, &s.ind.canonical);
-        e.values.insert(id.clone(), (s.ind.kind, s.ind.canonical.clone(), s.ind.country));
-        let reason = match s.label {
-            "RED" => Some("tlp_red"),
-            "AMBER+STRICT" => Some("tlp_amber_strict"),
-            "UNKNOWN" => Some("unknown_label"),
-            _ => None,
-        };
-        if let Some(reason) = reason {
-            *e.withheld.entry((id, reason, s.feed)).or_default() += 1;
-            continue;
-        }
-        // No CERT is regional here: CLEAR, GREEN and AMBER all go to implicated CERTs only.
-        let mut implicated: BTreeSet<&str> = s.targets.iter().copied().collect();
-        implicated.extend(s.ind.country);
-        let recipients: Vec<&str> = implicated.into_iter().filter(|c| ASEAN.contains(c)).collect();
-        if recipients.is_empty() {
-            *e.withheld.entry((id, "no_recipient", s.feed)).or_default() += 1;
-            continue;
-        }
-        for cc in recipients {
-            let key = (cc.to_string(), id.clone());
-            let feeds = e.cert.entry(key.clone()).or_default();
-            if !feeds.contains(&s.feed) {
-                feeds.push(s.feed);
-            }
-            let countries = e.cert_countries.entry(key.clone()).or_default();
-            countries.extend(s.ind.country);
-            countries.extend(s.targets.iter().copied());
-            let tlp = e.cert_tlp.entry(key).or_insert(s.label);
-            *tlp = stricter(tlp, s.label);
-        }
-    }
-    e
 }
 
 /// Produces the reports as JSON Lines records of `per_record` reports each, per feed.

@@ -38,6 +38,9 @@ pub struct ColumnarOutput {
     pub emitted_per_cert: BTreeMap<usize, u64>,
     pub suppressed: u64,
     pub withheld_per_reason: BTreeMap<WithheldReason, u64>,
+    /// Each report's one outcome: `emitted`, `suppressed`, `withheld` or `unrouted` (visible in
+    /// principle, but no CERT is a recipient).
+    pub outcomes: BTreeMap<&'static str, u64>,
     pub earliest: Option<Millis>,
 }
 
@@ -108,7 +111,15 @@ impl ColumnarCore {
             let feed = contribution.feed.clone();
             let provider = contribution.provider.clone();
             let tlp = contribution.tlp;
-            match self.router.apply(state.entry(id), subject, contribution, reported_at, &mut emits) {
+            let outcome = self.router.apply(state.entry(id), subject, contribution, reported_at, &mut emits);
+            let name = match &outcome {
+                Outcome::Emitted(_) => "emitted",
+                Outcome::Suppressed => "suppressed",
+                Outcome::Withheld(WithheldReason::NoRecipient) => "unrouted",
+                Outcome::Withheld(_) => "withheld",
+            };
+            *out.outcomes.entry(name).or_default() += 1;
+            match outcome {
                 Outcome::Emitted(certs) => {
                     for k in certs {
                         *out.emitted_per_cert.entry(k).or_default() += 1;
@@ -232,6 +243,9 @@ impl ColumnarStage {
             m.indicators_emitted.with_label_values(&[self.cert_names[*k].as_str()]).inc_by(*n);
         }
         m.indicators_suppressed.inc_by(out.suppressed);
+        for (outcome, n) in &out.outcomes {
+            m.report_outcomes.with_label_values(&[outcome]).inc_by(*n);
+        }
         for (reason, n) in &out.withheld_per_reason {
             m.reports_withheld.with_label_values(&[reason.as_str()]).inc_by(*n);
         }

@@ -27,6 +27,7 @@ pub struct Metrics {
     pub indicators_emitted: IntCounterVec,
     pub indicators_suppressed: IntCounter,
     pub reports_withheld: IntCounterVec,
+    pub report_outcomes: IntCounterVec,
     pub state_entries: IntGauge,
     pub batch_duration: HistogramVec,
     pub end_to_end_latency: Histogram,
@@ -54,6 +55,11 @@ impl Metrics {
             "iocflow_reports_withheld_total",
             "Reports no CERT may see, written to the withheld topic.",
             &["reason"],
+        );
+        let report_outcomes = counter(
+            "iocflow_report_outcomes_total",
+            "Each decoded report's one outcome: emitted, suppressed, withheld or unrouted.",
+            &["outcome"],
         );
         let indicators_suppressed = IntCounter::new(
             "iocflow_indicators_suppressed_total",
@@ -95,6 +101,7 @@ impl Metrics {
             indicators_emitted,
             indicators_suppressed,
             reports_withheld,
+            report_outcomes,
             state_entries,
             batch_duration,
             end_to_end_latency,

@@ -36,7 +36,7 @@ pub struct Summary {
 }
 
 /// Cuts a file's text into the records a producer would send.
-fn records(format: Format, header: bool, text: &str) -> Vec<String> {
+pub fn records(format: Format, header: bool, text: &str) -> Vec<String> {
     match format {
         Format::Csv | Format::Lines => {
             let mut lines = text.lines();

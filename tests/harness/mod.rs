@@ -7,6 +7,8 @@
 
 #![allow(dead_code)] // each test binary uses its own subset of the harness
 
+pub mod reference;
+
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -53,6 +55,23 @@ pub struct TestFeed {
     pub topic: String,
     pub tlp: String,
     pub confidence: u8,
+    pub format: String,
+    /// The body of the feed's `[feeds.<format>]` table, if any.
+    pub options: String,
+}
+
+impl TestFeed {
+    /// A feed in `format`, with `options` for its `[feeds.<format>]` table ("" for none).
+    pub fn new(name: &str, tlp: &str, confidence: u8, format: &str, options: &str) -> TestFeed {
+        TestFeed {
+            name: name.into(),
+            topic: String::new(),
+            tlp: tlp.into(),
+            confidence,
+            format: format.into(),
+            options: options.into(),
+        }
+    }
 }
 
 /// A test deployment: its config file, feeds and CERT topics.
@@ -68,19 +87,19 @@ pub struct Deployment {
 pub const ASEAN: [&str; 11] = ["BN", "KH", "ID", "LA", "MY", "MM", "PH", "SG", "TH", "VN", "TL"];
 
 impl Deployment {
-    /// A deployment with the 11 ASEAN CERTs and the given feeds (name, tlp, confidence).
+    /// A deployment with the 11 ASEAN CERTs and canonical-JSON feeds (name, tlp, confidence).
     pub fn new(test: &str, feeds: &[(&str, &str, u8)], extra: &str) -> Deployment {
+        let feeds = feeds.iter().map(|(name, tlp, c)| TestFeed::new(name, tlp, *c, "json", "")).collect();
+        Deployment::with_feeds(test, feeds, extra)
+    }
+
+    /// A deployment with the 11 ASEAN CERTs and the given feeds; `extra` goes at the top of the
+    /// config file.
+    pub fn with_feeds(test: &str, feeds: Vec<TestFeed>, extra: &str) -> Deployment {
         let app_id = unique_app_id(test);
         let dir = tempfile::tempdir().unwrap();
-        let feeds: Vec<TestFeed> = feeds
-            .iter()
-            .map(|(name, tlp, confidence)| TestFeed {
-                name: name.to_string(),
-                topic: format!("feeds.{app_id}.{name}"),
-                tlp: tlp.to_string(),
-                confidence: *confidence,
-            })
-            .collect();
+        let feeds: Vec<TestFeed> =
+            feeds.into_iter().map(|f| TestFeed { topic: format!("feeds.{app_id}.{}", f.name), ..f }).collect();
         let certs: Vec<(String, String)> =
             ASEAN.iter().map(|cc| (cc.to_string(), format!("cert.{}.{app_id}", cc.to_lowercase()))).collect();
         let mut toml = format!(
@@ -91,10 +110,13 @@ impl Deployment {
         );
         for f in &feeds {
             toml += &format!(
-                "[[feeds]]\nname = \"{}\"\ntopic = \"{}\"\nformat = \"json\"\nprovider = \"{} provider\"\n\
+                "[[feeds]]\nname = \"{}\"\ntopic = \"{}\"\nformat = \"{}\"\nprovider = \"{} provider\"\n\
                  tlp = \"{}\"\nconfidence = {}\n",
-                f.name, f.topic, f.name, f.tlp, f.confidence
+                f.name, f.topic, f.format, f.name, f.tlp, f.confidence
             );
+            if !f.options.is_empty() {
+                toml += &format!("[feeds.{}]\n{}\n", f.format, f.options);
+            }
         }
         for (cc, topic) in &certs {
             toml += &format!("[[certs]]\ncountry = \"{cc}\"\nname = \"CERT {cc}\"\ntopic = \"{topic}\"\n");
@@ -259,6 +281,11 @@ fn client(extra: &[(&str, &str)]) -> ClientConfig {
 
 /// Produces records (key, value) to a topic and waits for every acknowledgement.
 pub fn produce(topic: &str, records: &[(Option<String>, Vec<u8>)]) {
+    produce_at(topic, records);
+}
+
+/// Produces records and returns where each landed: (partition, offset), in order.
+pub fn produce_at(topic: &str, records: &[(Option<String>, Vec<u8>)]) -> Vec<(i32, i64)> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let p: FutureProducer = client(&[("linger.ms", "5"), ("acks", "all")]).create().unwrap();
@@ -281,10 +308,13 @@ pub fn produce(topic: &str, records: &[(Option<String>, Vec<u8>)]) {
                 }
             }
         }
+        let mut at = Vec::with_capacity(pending.len());
         for f in pending {
-            f.await.unwrap().map_err(|(e, _)| e).unwrap();
+            let d = f.await.unwrap().map_err(|(e, _)| e).unwrap();
+            at.push((d.partition, d.offset));
         }
-    });
+        at
+    })
 }
 
 /// A record read from a topic.

@@ -1,0 +1,101 @@
+//! The reference model: what every CERT topic and the withheld topic must hold, computed from
+//! DESIGN.md's rules in the simplest way, independently of iocflow's routing code.
+
+use super::{ASEAN, indicator_id};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Clone, Debug)]
+pub struct Ind {
+    pub kind: &'static str,
+    /// As the feed writes it (sometimes defanged or in upper case).
+    pub raw: String,
+    pub canonical: String,
+    pub country: Option<&'static str>,
+}
+
+/// One report as produced, with what the reference needs to know about it.
+#[derive(Clone, Debug)]
+pub struct Sent {
+    pub ind: Ind,
+    pub feed: &'static str,
+    /// The report's effective label: the stricter of its own and the feed default.
+    pub label: &'static str,
+    pub targets: Vec<&'static str>,
+    /// A revocation (the reference models revocations of indicators no CERT received only).
+    pub revoked: bool,
+    /// A MISP sharing-group report (held back).
+    pub sharing_group: bool,
+    pub json: String,
+}
+
+pub const RANK: [&str; 6] = ["CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED", "UNKNOWN"];
+
+pub fn stricter(a: &'static str, b: &'static str) -> &'static str {
+    let r = |l| RANK.iter().position(|x| *x == l).unwrap();
+    if r(a) >= r(b) { a } else { b }
+}
+
+/// What the CERT topics and the withheld topic must hold, by DESIGN.md's rules.
+#[derive(Debug, Default)]
+pub struct Expected {
+    /// (cert, id) → the feeds visible to that CERT, in arrival order of their first report.
+    pub cert: BTreeMap<(String, String), Vec<&'static str>>,
+    /// (cert, id) → the strictest visible label.
+    pub cert_tlp: BTreeMap<(String, String), &'static str>,
+    /// (cert, id) → infrastructure country and the visible reports' target countries.
+    pub cert_countries: BTreeMap<(String, String), BTreeSet<&'static str>>,
+    /// (id, reason, feed) → count.
+    pub withheld: BTreeMap<(String, &'static str, &'static str), usize>,
+    pub values: BTreeMap<String, (&'static str, String, Option<&'static str>)>,
+    /// Each report's outcome: emitted, suppressed, withheld or unrouted → count.
+    pub outcomes: BTreeMap<&'static str, usize>,
+}
+
+pub fn reference(sent: &[Sent]) -> Expected {
+    let mut e = Expected::default();
+    for s in sent {
+        let id = indicator_id(s.ind.kind, &s.ind.canonical);
+        e.values.insert(id.clone(), (s.ind.kind, s.ind.canonical.clone(), s.ind.country));
+        let reason = match s.label {
+            "RED" => Some("tlp_red"),
+            "AMBER+STRICT" => Some("tlp_amber_strict"),
+            "UNKNOWN" => Some("unknown_label"),
+            _ if s.sharing_group => Some("sharing_group"),
+            _ => None,
+        };
+        if let Some(reason) = reason {
+            *e.withheld.entry((id, reason, s.feed)).or_default() += 1;
+            *e.outcomes.entry("withheld").or_default() += 1;
+            continue;
+        }
+        // No CERT is regional here: CLEAR, GREEN and AMBER all go to implicated CERTs only.
+        let mut implicated: BTreeSet<&str> = s.targets.iter().copied().collect();
+        implicated.extend(s.ind.country);
+        let recipients: Vec<&str> = implicated.into_iter().filter(|c| ASEAN.contains(c)).collect();
+        if recipients.is_empty() {
+            *e.withheld.entry((id, "no_recipient", s.feed)).or_default() += 1;
+            *e.outcomes.entry("unrouted").or_default() += 1;
+            continue;
+        }
+        let mut emitted = false;
+        for cc in recipients {
+            let key = (cc.to_string(), id.clone());
+            if s.revoked {
+                assert!(!e.cert.contains_key(&key), "the reference does not model revoking what was sent");
+                continue;
+            }
+            let feeds = e.cert.entry(key.clone()).or_default();
+            if !feeds.contains(&s.feed) {
+                feeds.push(s.feed);
+                emitted = true;
+            }
+            let countries = e.cert_countries.entry(key.clone()).or_default();
+            countries.extend(s.ind.country);
+            countries.extend(s.targets.iter().copied());
+            let tlp = e.cert_tlp.entry(key).or_insert(s.label);
+            *tlp = stricter(tlp, s.label);
+        }
+        *e.outcomes.entry(if emitted { "emitted" } else { "suppressed" }).or_default() += 1;
+    }
+    e
+}
