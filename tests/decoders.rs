@@ -292,3 +292,45 @@ fn a_mixed_stream_in_every_format_ends_exactly_where_the_rules_say() {
     assert_eq!(counter("iocflow_report_outcomes_total") as usize, sent.len());
     assert!(run.terminate().success());
 }
+
+#[test]
+fn process_runs_the_same_path_over_a_file() {
+    let d = Deployment::with_feeds("process", feeds(), "");
+    let input = d.dir.path().join("urlhaus.csv");
+    let mut text = String::from("# id,dateadded,url,url_status,last_online,threat,tags,urlhaus_link,reporter\n");
+    for i in 0..12_000 {
+        text += &format!(
+            "\"{i}\",\"2024-05-01 10:00:00\",\"http://203.116.1.{}/bins/{i}\",\"online\",\"\",\"malware_download\",\"elf\",\"x\",\"r\"\n",
+            i % 250 + 1
+        );
+    }
+    text += "\"x\",\"2024-05-01\",\"\",\"offline\"\n";
+    std::fs::write(&input, &text).unwrap();
+    let out_dir = d.dir.path().join("out");
+    let out = iocflow(&[
+        "process",
+        "--config",
+        d.config_path.to_str().unwrap(),
+        "--feed",
+        "urlhaus",
+        "--input",
+        input.to_str().unwrap(),
+        "--output-dir",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(summary.contains("12000 reports"), "{summary}");
+    let lines = |name: &str| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(out_dir.join(name)).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    let sg = lines(&format!("{}.jsonl", d.cert_topic("SG")));
+    assert_eq!(sg.len(), 12_000);
+    assert!(sg.iter().all(|r| r["country"] == "SG" && r["type"] == "url"));
+    assert!(lines(&format!("{}.jsonl", d.cert_topic("MY"))).is_empty());
+    let dlq = lines("dlq.jsonl");
+    assert_eq!(dlq.len(), 1, "one chunk holds the bad row: {dlq:?}");
+    assert_eq!(dlq[0]["reason"], "missing_field");
+    assert_eq!(dlq[0]["failed_items"], "1");
+    assert!(lines("withheld.jsonl").is_empty());
+}
