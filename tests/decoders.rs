@@ -242,40 +242,8 @@ fn a_mixed_stream_in_every_format_ends_exactly_where_the_rules_say() {
     // Every CERT topic and the withheld topic, exactly.
     let sent: Vec<Sent> = cases.iter().flat_map(|c| c.yields.iter().cloned()).collect();
     let expected = reference(&sent);
-    for (cc, topic) in &d.certs {
-        let mut got: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
-        for r in read_to_end(topic) {
-            got.entry(r.key.clone().unwrap()).or_default().push(r.json());
-        }
-        let want: BTreeMap<&String, &Vec<&str>> =
-            expected.cert.iter().filter(|((c, _), _)| c == cc).map(|((_, id), f)| (id, f)).collect();
-        assert_eq!(got.keys().collect::<BTreeSet<_>>(), want.keys().copied().collect(), "{topic}");
-        for (id, records) in &got {
-            assert_eq!(records.len(), want[id].len(), "{cc} {id}: {records:?}");
-            let last = records.last().unwrap();
-            let (kind, value, country) = &expected.values[id];
-            assert_eq!((last["type"].as_str(), last["value"].as_str()), (Some(*kind), Some(value.as_str())));
-            assert_eq!(last["country"].as_str(), *country);
-            assert_eq!(last["tlp"], expected.cert_tlp[&(cc.clone(), id.clone())]);
-            let feeds: BTreeSet<&str> =
-                last["sources"].as_array().unwrap().iter().map(|s| s["feed"].as_str().unwrap()).collect();
-            assert_eq!(feeds, want[id].iter().copied().collect());
-            assert_eq!(last["revoked"], false);
-        }
-    }
-    let mut withheld: BTreeMap<(String, String, String), usize> = BTreeMap::new();
-    for r in read_to_end(&d.withheld_topic()) {
-        let v = r.json();
-        let key = (
-            v["id"].as_str().unwrap().into(),
-            v["reason"].as_str().unwrap().into(),
-            v["feed"].as_str().unwrap().into(),
-        );
-        *withheld.entry(key).or_default() += 1;
-    }
-    let want: BTreeMap<(String, String, String), usize> =
-        expected.withheld.iter().map(|((id, r, f), n)| ((id.clone(), r.to_string(), f.to_string()), *n)).collect();
-    assert_eq!(withheld, want);
+    assert_cert_topics(&d, &expected);
+    assert_withheld(&d, &expected);
     let reasons: BTreeSet<&str> = expected.withheld.keys().map(|k| k.1).collect();
     assert_eq!(reasons, BTreeSet::from(["no_recipient", "sharing_group", "tlp_amber_strict", "tlp_red"]));
 

@@ -14,19 +14,10 @@ fn per_format(c: &mut Criterion) {
     let defaults = FeedDefaults { tlp: Tlp::Green, confidence: Some(50) };
     let limits = Limits { max_record_bytes: 64 << 20, ..Limits::default() };
     let csv = CsvOptions {
-        delimiter: ',',
-        comment: Some('#'),
-        header: false,
-        value: Column::Index(2),
-        kind: None,
-        type_column: None,
         first_seen: Some(Column::Index(1)),
-        last_seen: None,
         threat: Some(Column::Index(5)),
-        threat_value: None,
         tags: Some(Column::Index(6)),
-        confidence: None,
-        target_country: None,
+        ..CsvOptions::new(Column::Index(2))
     };
     let cases: Vec<(&str, Decoder, String)> = vec![
         ("json (canonical, baseline)", Decoder::Json(None), canonical_json_lines(N, 0, 7).join("\n")),

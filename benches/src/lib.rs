@@ -2,22 +2,6 @@
 //! types, the 11 ASEAN countries and others, a duplicate rate and a label mix), deterministic so
 //! runs compare.
 
-/// A small deterministic generator (xorshift64*).
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-}
-
 pub(crate) const TLDS: [&str; 14] =
     ["sg", "my", "th", "vn", "ph", "id", "la", "mm", "kh", "bn", "tl", "com", "net", "de"];
 pub(crate) const V4: [&str; 10] = [
@@ -36,10 +20,10 @@ const LABELS: [&str; 6] = ["", "", "", "TLP:CLEAR", "TLP:AMBER", "TLP:RED"];
 
 /// `n` canonical-JSON lines; about `dup_percent` % of them repeat an earlier indicator.
 pub fn canonical_json_lines(n: usize, dup_percent: u64, seed: u64) -> Vec<String> {
-    let mut rng = Rng(seed | 1);
+    let mut rng = fastrand::Rng::with_seed(seed);
     let mut lines = Vec::with_capacity(n);
     for i in 0..n {
-        let k = if i > 0 && rng.below(100) < dup_percent { rng.below(i as u64) as usize } else { i };
+        let k = if i > 0 && rng.u64(..100) < dup_percent { rng.u64(..i as u64) as usize } else { i };
         let (kind, value) = match k % 4 {
             0 => ("ipv4", format!("{}{}", V4[k % V4.len()], k % 250 + 1)),
             1 => ("domain", format!("host{k}.example.{}", TLDS[k % TLDS.len()])),
@@ -71,7 +55,6 @@ pub fn asean_config() -> iocflow::config::Config {
 /// The same `n` indicators written in each feed format, as one record each: what the per-format
 /// decode benches read.
 pub mod formats {
-    use super::Rng;
 
     /// The `k`-th indicator; all distinct (up to 10,000), so every format yields `n` of them.
     fn value(k: usize) -> (&'static str, String) {
@@ -156,11 +139,11 @@ pub mod formats {
 
     /// Advisory-like prose with an indicator, often defanged, every sentence or so.
     pub fn text(n: usize) -> String {
-        let mut rng = Rng(3);
+        let mut rng = fastrand::Rng::with_seed(3);
         let mut out = String::new();
         for k in 0..n {
             let v = value(k).1;
-            let v = if rng.below(2) == 0 { v.replace('.', "[.]").replace("https", "hxxps") } else { v };
+            let v = if rng.u64(..2) == 0 { v.replace('.', "[.]").replace("https", "hxxps") } else { v };
             out += &format!("The actor used {v} during the campaign (see version 2.4.1, report.pdf). ");
         }
         out

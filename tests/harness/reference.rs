@@ -1,7 +1,7 @@
 //! The reference model: what every CERT topic and the withheld topic must hold, computed from
 //! DESIGN.md's rules in the simplest way, independently of iocflow's routing code.
 
-use super::{ASEAN, indicator_id};
+use super::{ASEAN, Deployment, indicator_id, read_to_end};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug)]
@@ -98,4 +98,73 @@ pub fn reference(sent: &[Sent]) -> Expected {
         *e.outcomes.entry(if emitted { "emitted" } else { "suppressed" }).or_default() += 1;
     }
     e
+}
+
+/// Asserts that every CERT topic holds exactly what `expected` says: the indicators, one record
+/// per new source (each showing the sources so far), and the last record's content.
+pub fn assert_cert_topics(d: &Deployment, expected: &Expected) {
+    for (cc, topic) in &d.certs {
+        let got = read_to_end(topic);
+        let mut per_key: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
+        for r in &got {
+            let v = r.json();
+            assert_eq!(r.key.as_deref(), v["id"].as_str(), "key is the indicator id");
+            per_key.entry(r.key.clone().unwrap()).or_default().push(v);
+        }
+        let want: BTreeMap<&String, &Vec<&str>> =
+            expected.cert.iter().filter(|((c, _), _)| c == cc).map(|((_, id), feeds)| (id, feeds)).collect();
+        assert_eq!(
+            per_key.keys().collect::<BTreeSet<_>>(),
+            want.keys().copied().collect::<BTreeSet<_>>(),
+            "indicators on {topic}"
+        );
+        for (id, records) in &per_key {
+            let feeds = want[id];
+            // One record when the view first appears, one more per new source, each showing the
+            // sources seen so far (the order of two feeds' first reports is not fixed).
+            assert_eq!(records.len(), feeds.len(), "{cc} {id}: {records:?}");
+            let source_sets: Vec<BTreeSet<&str>> = records
+                .iter()
+                .map(|r| r["sources"].as_array().unwrap().iter().map(|s| s["feed"].as_str().unwrap()).collect())
+                .collect();
+            for (n, set) in source_sets.iter().enumerate() {
+                assert_eq!(set.len(), n + 1, "{cc} {id}: {source_sets:?}");
+                assert!(n == 0 || source_sets[n - 1].is_subset(set), "{cc} {id}: {source_sets:?}");
+            }
+            let last = records.last().unwrap();
+            let countries: BTreeSet<&str> =
+                last["countries"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+            assert_eq!(countries, expected.cert_countries[&(cc.clone(), id.clone())], "{cc} {id}");
+            let (kind, value, country) = &expected.values[id];
+            assert_eq!(last["type"], *kind);
+            assert_eq!(last["value"], value.as_str());
+            assert_eq!(last["country"].as_str(), *country);
+            assert_eq!(last["schema_version"], 1);
+            assert_eq!(last["tlp"], expected.cert_tlp[&(cc.clone(), id.clone())]);
+            let sources: BTreeSet<&str> =
+                last["sources"].as_array().unwrap().iter().map(|s| s["feed"].as_str().unwrap()).collect();
+            assert_eq!(sources, feeds.iter().copied().collect(), "{cc} {id}");
+            assert_eq!(last["revoked"], false);
+        }
+    }
+}
+
+/// Asserts that the withheld topic holds exactly the expected (id, reason, feed) records.
+pub fn assert_withheld(d: &Deployment, expected: &Expected) {
+    let mut withheld: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+    for r in read_to_end(&d.withheld_topic()) {
+        let v = r.json();
+        let key = (
+            v["id"].as_str().unwrap().to_string(),
+            v["reason"].as_str().unwrap().to_string(),
+            v["feed"].as_str().unwrap().to_string(),
+        );
+        *withheld.entry(key).or_default() += 1;
+    }
+    let want: BTreeMap<(String, String, String), usize> = expected
+        .withheld
+        .iter()
+        .map(|((id, reason, feed), n)| ((id.clone(), reason.to_string(), feed.to_string()), *n))
+        .collect();
+    assert_eq!(withheld, want);
 }

@@ -11,19 +11,6 @@ use iocflow_model::decode::{Decoder, FeedDefaults, Limits, decode};
 use iocflow_model::{Indicator, IndicatorId, IndicatorType, Tlp};
 use std::time::{Duration, Instant};
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 const TOKENS: &[&str] = &[
     "{",
     "}",
@@ -90,32 +77,19 @@ const SEEDS: &[&str] = &[
 
 fn decoders() -> Vec<(&'static str, Decoder)> {
     let csv = CsvOptions {
-        delimiter: ',',
-        comment: Some('#'),
-        header: false,
-        value: Column::Index(2),
-        kind: None,
-        type_column: None,
         first_seen: Some(Column::Index(1)),
-        last_seen: None,
-        threat: None,
-        threat_value: None,
-        tags: Some(Column::Index(3)),
-        confidence: None,
-        target_country: None,
+        threat: Some(Column::Index(5)),
+        tags: Some(Column::Index(6)),
+        ..CsvOptions::new(Column::Index(2))
     };
     let mapping = JsonMapping {
         records: Some("/*".into()),
-        value: "/v".into(),
-        kind: None,
         type_pointer: Some("/t".into()),
         first_seen: Some("/f".into()),
-        last_seen: None,
-        threat: None,
-        threat_value: None,
         tags: vec!["/g".into()],
         confidence: Some("/c".into()),
         target_country: Some("/cc".into()),
+        ..JsonMapping::new("/v")
     };
     vec![
         ("json", Decoder::Json(None)),
@@ -129,41 +103,41 @@ fn decoders() -> Vec<(&'static str, Decoder)> {
     ]
 }
 
-fn input(rng: &mut Rng) -> Vec<u8> {
-    match rng.below(3) {
-        0 => (0..rng.below(2048)).map(|_| rng.next() as u8).collect(),
+fn input(rng: &mut fastrand::Rng) -> Vec<u8> {
+    match rng.usize(..3) {
+        0 => (0..rng.usize(..2048)).map(|_| rng.u8(..)).collect(),
         1 => {
             let mut s = String::new();
-            for _ in 0..rng.below(300) {
-                s.push_str(TOKENS[rng.below(TOKENS.len())]);
+            for _ in 0..rng.usize(..300) {
+                s.push_str(TOKENS[rng.usize(..TOKENS.len())]);
             }
             s.into_bytes()
         }
         _ => {
-            let mut b = SEEDS[rng.below(SEEDS.len())].as_bytes().to_vec();
-            for _ in 0..=rng.below(8) {
+            let mut b = SEEDS[rng.usize(..SEEDS.len())].as_bytes().to_vec();
+            for _ in 0..=rng.usize(..8) {
                 if b.is_empty() {
                     break;
                 }
-                let i = rng.below(b.len());
-                match rng.below(5) {
+                let i = rng.usize(..b.len());
+                match rng.usize(..5) {
                     0 => {
-                        b[i] = rng.next() as u8;
+                        b[i] = rng.u8(..);
                     }
                     1 => {
-                        let j = (i + rng.below(40)).min(b.len());
+                        let j = (i + rng.usize(..40)).min(b.len());
                         b.drain(i..j);
                     }
                     2 => {
-                        let j = (i + rng.below(60)).min(b.len());
+                        let j = (i + rng.usize(..60)).min(b.len());
                         let span = b[i..j].to_vec();
                         b.splice(i..i, span);
                     }
                     3 => {
-                        b.splice(i..i, TOKENS[rng.below(TOKENS.len())].bytes());
+                        b.splice(i..i, TOKENS[rng.usize(..TOKENS.len())].bytes());
                     }
                     _ => {
-                        b.splice(i..i, std::iter::repeat_n(b'[', rng.below(64)));
+                        b.splice(i..i, std::iter::repeat_n(b'[', rng.usize(..64)));
                     }
                 }
             }
@@ -178,7 +152,7 @@ fn decoders_never_panic_and_keep_their_contract() {
     let limits = Limits { max_record_bytes: 4096, max_depth: 16, max_indicators: 200 };
     let defaults = FeedDefaults { tlp: Tlp::Green, confidence: Some(50) };
     for (name, decoder) in decoders() {
-        let mut rng = Rng(0x1234_5678_9abc_def1 ^ name.len() as u64);
+        let mut rng = fastrand::Rng::with_seed(0x1234_5678_9abc_def1 ^ name.len() as u64);
         let deadline = Instant::now() + Duration::from_secs(seconds);
         let (mut runs, mut with_reports) = (0u64, 0u64);
         while Instant::now() < deadline {

@@ -46,6 +46,27 @@ pub struct CsvOptions {
     pub target_country: Option<Column>,
 }
 
+impl CsvOptions {
+    /// Options reading `value` as the indicator, everything else at its default.
+    pub fn new(value: Column) -> CsvOptions {
+        CsvOptions {
+            delimiter: default_delimiter(),
+            comment: default_comment(),
+            header: false,
+            value,
+            kind: None,
+            type_column: None,
+            first_seen: None,
+            last_seen: None,
+            threat: None,
+            threat_value: None,
+            tags: None,
+            confidence: None,
+            target_country: None,
+        }
+    }
+}
+
 fn default_delimiter() -> char {
     ','
 }
@@ -166,31 +187,13 @@ mod tests {
         decode(&Decoder::Csv(o), text.as_bytes(), &Limits::default(), &defaults)
     }
 
-    fn options(value: Column) -> CsvOptions {
-        CsvOptions {
-            delimiter: ',',
-            comment: Some('#'),
-            header: false,
-            value,
-            kind: None,
-            type_column: None,
-            first_seen: None,
-            last_seen: None,
-            threat: None,
-            threat_value: None,
-            tags: None,
-            confidence: None,
-            target_country: None,
-        }
-    }
-
     #[test]
     fn spamhaus_drop_and_asn_drop() {
         let o = CsvOptions {
             delimiter: ';',
             comment: Some(';'),
             threat_value: Some("spam".into()),
-            ..options(Column::Index(0))
+            ..CsvOptions::new(Column::Index(0))
         };
         let d = run(
             o.clone(),
@@ -212,7 +215,7 @@ mod tests {
             first_seen: Some(Column::Index(1)),
             threat: Some(Column::Index(5)),
             tags: Some(Column::Index(6)),
-            ..options(Column::Index(2))
+            ..CsvOptions::new(Column::Index(2))
         };
         let text = "################\n# id,dateadded,url,url_status,last_online,threat,tags,urlhaus_link,reporter\n\
             \"3000001\",\"2024-05-01 10:00:00\",\"http://198.51.100.7/bins/x.arm7\",\"online\",\"2024-05-01 10:00:00\",\"malware_download\",\"elf,mirai\",\"https://urlhaus.example/url/3000001/\",\"someone\"\n";
@@ -232,7 +235,7 @@ mod tests {
             header: true,
             type_column: Some(Column::Name("ioc_type".into())),
             confidence: Some(Column::Name("confidence_level".into())),
-            ..options(Column::Name("ioc_value".into()))
+            ..CsvOptions::new(Column::Name("ioc_value".into()))
         };
         let text = "ioc_value,ioc_type,confidence_level\n192.0.2.10:8443,ip:port,75\nbad.example.com,domain,100\n\
                     d41d8cd98f00b204e9800998ecf8427e,md5_hash,50\nx,mutex,50\n";
@@ -252,7 +255,7 @@ mod tests {
 
     #[test]
     fn a_named_column_needs_a_header() {
-        let d = run(options(Column::Name("url".into())), "http://x.example/\n");
+        let d = run(CsvOptions::new(Column::Name("url".into())), "http://x.example/\n");
         assert_eq!(d.rejection.unwrap().reason, Reason::MissingField);
     }
 }

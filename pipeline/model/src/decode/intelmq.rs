@@ -9,7 +9,7 @@
 //! `time.source` the sighting time, `tlp` the label, and `source.geolocation.cc` an implicated
 //! country (national CERT reports such as Shadowserver's are routed by it).
 
-use super::{Decoded, FeedDefaults, Limits, Reason, json_tags, json_time, json_value, report_of, scalar_text};
+use super::{Decoded, FeedDefaults, Limits, Reason, json_tags, json_time, report_of, scalar_text};
 use crate::report::country_code;
 use crate::{IndicatorType, Tlp};
 use serde_json::Value;
@@ -31,19 +31,18 @@ const IDENTIFIERS: [(&str, IndicatorType); 11] = [
 
 pub(super) fn decode(text: &str, limits: &Limits, defaults: &FeedDefaults) -> Decoded {
     let mut out = Decoded::default();
-    let Some(docs) = super::json_documents(text, limits, &mut out) else {
+    let Some(docs) = super::json_values(text, limits, &mut out) else {
         return out;
     };
     let mut events = Vec::new();
     for doc in docs {
-        match json_value(doc) {
-            Ok(Value::Array(items)) => events.extend(items),
-            Ok(v) => events.push(v),
-            Err((reason, why)) => out.item_failed(reason, why),
+        match doc {
+            Value::Array(items) => events.extend(items),
+            v => events.push(v),
         }
-        if events.len() > limits.max_indicators {
-            return Decoded::rejected(Reason::TooManyIndicators, format!("more than {} events", limits.max_indicators));
-        }
+    }
+    if events.len() > limits.max_indicators {
+        return Decoded::rejected(Reason::TooManyIndicators, format!("more than {} events", limits.max_indicators));
     }
     for (n, ev) in events.iter().enumerate() {
         if let Err((reason, why)) = event(ev, defaults, &mut out) {

@@ -6,7 +6,7 @@
 //! by id, each an array of one object). The type is fixed per feed or read per record through
 //! `type_pointer` (ThreatFox's `ip:port`, `domain`, `url`, `md5_hash` …).
 
-use super::{Decoded, FeedDefaults, Limits, Reason, json_tags, json_time, json_value, report_of, scalar_text};
+use super::{Decoded, FeedDefaults, Limits, Reason, json_tags, json_time, report_of, scalar_text};
 use crate::IndicatorType;
 use crate::report::country_code;
 use serde::Deserialize;
@@ -35,23 +35,36 @@ pub struct JsonMapping {
     pub target_country: Option<String>,
 }
 
+impl JsonMapping {
+    /// A mapping reading the value at pointer `value`, everything else absent.
+    pub fn new(value: &str) -> JsonMapping {
+        JsonMapping {
+            records: None,
+            value: value.into(),
+            kind: None,
+            type_pointer: None,
+            first_seen: None,
+            last_seen: None,
+            threat: None,
+            threat_value: None,
+            tags: Vec::new(),
+            confidence: None,
+            target_country: None,
+        }
+    }
+}
+
 pub(super) fn decode(m: &JsonMapping, text: &str, limits: &Limits, defaults: &FeedDefaults) -> Decoded {
     let mut out = Decoded::default();
-    let Some(docs) = super::json_documents(text, limits, &mut out) else {
+    let Some(docs) = super::json_values(text, limits, &mut out) else {
         return out;
     };
     let mut records: Vec<Value> = Vec::new();
     for doc in docs {
-        match json_value(doc) {
-            Ok(v) => collect_records(m.records.as_deref(), v, &mut records),
-            Err((reason, why)) => out.item_failed(reason, why),
-        }
-        if records.len() > limits.max_indicators {
-            return Decoded::rejected(
-                Reason::TooManyIndicators,
-                format!("more than {} records", limits.max_indicators),
-            );
-        }
+        collect_records(m.records.as_deref(), doc, &mut records);
+    }
+    if records.len() > limits.max_indicators {
+        return Decoded::rejected(Reason::TooManyIndicators, format!("more than {} records", limits.max_indicators));
     }
     for (n, rec) in records.iter().enumerate() {
         match report(m, rec, defaults) {
@@ -125,22 +138,6 @@ mod tests {
     use super::*;
     use crate::Tlp;
 
-    fn mapping(value: &str) -> JsonMapping {
-        JsonMapping {
-            records: None,
-            value: value.into(),
-            kind: None,
-            type_pointer: None,
-            first_seen: None,
-            last_seen: None,
-            threat: None,
-            threat_value: None,
-            tags: vec![],
-            confidence: None,
-            target_country: None,
-        }
-    }
-
     fn run(m: JsonMapping, text: &str) -> Decoded {
         let defaults = FeedDefaults { tlp: Tlp::Clear, confidence: Some(80) };
         decode(&Decoder::Json(Some(m)), text.as_bytes(), &Limits::default(), &defaults)
@@ -154,7 +151,7 @@ mod tests {
             last_seen: Some("/last_online".into()),
             threat_value: Some("c2-server".into()),
             tags: vec!["/malware".into()],
-            ..mapping("/ip_address")
+            ..JsonMapping::new("/ip_address")
         };
         let text = r#"[{"ip_address":"192.0.2.50","port":443,"status":"online","as_number":64500,"country":"SG",
                         "first_seen":"2024-05-01 10:00:00","last_online":"2024-05-02","malware":"Dridex"},
@@ -178,7 +175,7 @@ mod tests {
             threat: Some("/threat_type".into()),
             tags: vec!["/tags".into(), "/malware_printable".into()],
             confidence: Some("/confidence_level".into()),
-            ..mapping("/ioc_value")
+            ..JsonMapping::new("/ioc_value")
         };
         let text = r#"{"1001":[{"ioc_value":"198.51.100.9:4444","ioc_type":"ip:port","threat_type":"botnet_cc",
                          "malware_printable":"Cobalt Strike","confidence_level":75,"tags":"cs,beacon"}],
@@ -204,7 +201,7 @@ mod tests {
             kind: Some(IndicatorType::Url),
             first_seen: Some("/submission_time".into()),
             threat_value: Some("phishing".into()),
-            ..mapping("/url")
+            ..JsonMapping::new("/url")
         };
         let d = run(
             m,
@@ -212,7 +209,7 @@ mod tests {
         );
         assert_eq!(d.reports[0].indicator.value, "https://login.example.com/x");
         assert_eq!(d.reports[0].first_seen, Some(1_714_557_600_000));
-        let m = mapping("/url");
+        let m = JsonMapping::new("/url");
         assert_eq!(run(m, r#"[{"nourl":1}]"#).rejection.unwrap().reason, Reason::MissingField);
     }
 }

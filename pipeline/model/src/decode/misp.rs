@@ -12,7 +12,7 @@
 //! distribution 4 keeps the sharing group for routing. By default only `to_ids` attributes are
 //! indicators: an attribute whose `to_ids` is false, or that is deleted, yields a revocation.
 
-use super::{Decoded, FeedDefaults, Limits, Reason, json_time, json_value, report_of, scalar_text};
+use super::{Decoded, FeedDefaults, Limits, Reason, json_time, report_of, scalar_text};
 use crate::{IndicatorType, Report, Tlp};
 use serde::Deserialize;
 use serde_json::Value;
@@ -27,15 +27,12 @@ pub struct MispOptions {
 
 pub(super) fn decode(o: &MispOptions, text: &str, limits: &Limits, defaults: &FeedDefaults) -> Decoded {
     let mut out = Decoded::default();
-    let Some(docs) = super::json_documents(text, limits, &mut out) else {
+    let Some(docs) = super::json_values(text, limits, &mut out) else {
         return out;
     };
     let mut events = Vec::new();
     for doc in docs {
-        match json_value(doc) {
-            Ok(v) => collect_events(v, &mut events),
-            Err((reason, why)) => out.item_failed(reason, why),
-        }
+        collect_events(doc, &mut events);
     }
     for ev in &events {
         if !ev.is_object() {

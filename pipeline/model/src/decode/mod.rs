@@ -262,9 +262,18 @@ pub(crate) fn json_documents<'a>(text: &'a str, limits: &Limits, out: &mut Decod
     }
 }
 
-/// Parses a document into a `serde_json::Value` (already depth-checked by `json_documents`).
-pub(crate) fn json_value(doc: &RawValue) -> Result<serde_json::Value, (Reason, String)> {
-    serde_json::from_str(doc.get()).map_err(|e| (Reason::InvalidJson, e.to_string()))
+/// The record's JSON documents parsed into values (see [`json_documents`]); a document that
+/// does not parse counts as a failed item.
+pub(crate) fn json_values(text: &str, limits: &Limits, out: &mut Decoded) -> Option<Vec<serde_json::Value>> {
+    let docs = json_documents(text, limits, out)?;
+    let mut values = Vec::with_capacity(docs.len());
+    for doc in docs {
+        match serde_json::from_str(doc.get()) {
+            Ok(v) => values.push(v),
+            Err(e) => out.item_failed(Reason::InvalidJson, e),
+        }
+    }
+    Some(values)
 }
 
 /// A string, number or boolean JSON value as text; `None` for null, arrays and objects.

@@ -7,7 +7,7 @@
 //! (fail closed). `valid_from`/`valid_until`, `confidence`, `indicator_types` (threat and tags),
 //! `labels` (tags) and `revoked` are kept. Objects other than indicators are context, not input.
 
-use super::{Decoded, FeedDefaults, Limits, Reason, json_time, json_value, report_of, stix_pattern};
+use super::{Decoded, FeedDefaults, Limits, Reason, json_time, report_of, stix_pattern};
 use crate::{Report, Tlp};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -30,21 +30,15 @@ const TLP2_EXTENSION: &str = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08
 
 pub(super) fn decode(text: &str, limits: &Limits, defaults: &FeedDefaults) -> Decoded {
     let mut out = Decoded::default();
-    let Some(docs) = super::json_documents(text, limits, &mut out) else {
+    let Some(docs) = super::json_values(text, limits, &mut out) else {
         return out;
     };
     let mut objects = Vec::new();
     for doc in docs {
-        match json_value(doc) {
-            Ok(v) => flatten(v, &mut objects),
-            Err((reason, why)) => out.item_failed(reason, why),
-        }
-        if objects.len() > limits.max_indicators.saturating_mul(4) {
-            return Decoded::rejected(
-                Reason::TooManyIndicators,
-                format!("more than {} objects", limits.max_indicators),
-            );
-        }
+        flatten(doc, &mut objects);
+    }
+    if objects.len() > limits.max_indicators.saturating_mul(4) {
+        return Decoded::rejected(Reason::TooManyIndicators, format!("more than {} objects", limits.max_indicators));
     }
     let markings: HashMap<String, Tlp> = objects
         .iter()
