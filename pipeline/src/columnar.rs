@@ -6,22 +6,24 @@
 //! benches and file backfills use it directly); [`ColumnarStage`] binds it to a consumer and a
 //! producer with at-least-once delivery.
 
-use crate::config::Config;
+use crate::changelog;
+use crate::config::{Config, Delivery};
 use crate::enrich::Enrichment;
 use crate::error::{Corrupt, Error, Result};
 use crate::indicator_batch::{IndicatorColumns, decode_ipc, list_strings, opt};
 use crate::metrics::Metrics;
-use crate::micro_batch::{InputOffsets, next_message};
+use crate::micro_batch::{InputOffsets, next_message, rewind};
+use crate::outbox::OutRecord;
+use crate::outbox::{Delivered, Outbox, Sink};
+use crate::rebalance::StageContext;
 use crate::route::{Outcome, Recipient, Router, Subject};
-use crate::state::{Contribution, PartitionState};
+use crate::state::{Bounds, Contribution, PartitionState};
 use datafusion::arrow::array::{Array, Int64Array, RecordBatch, UInt8Array};
 use iocflow_model::time::{self, Millis};
 use iocflow_model::{IndicatorId, IndicatorType, Tlp};
-use iocflow_sinks::delivery::{Deliveries, Outgoing};
 use iocflow_sinks::withheld::{WithheldReason, WithheldRecord};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
-use rdkafka::producer::FutureProducer;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,19 +51,59 @@ pub struct ColumnarCore {
     router: Router,
     enrichment: Enrichment,
     states: HashMap<i32, PartitionState>,
-    max_entries_per_partition: usize,
+    bounds: Bounds,
 }
 
 impl ColumnarCore {
     pub fn new(config: &Config) -> Result<ColumnarCore> {
         let recipients =
             config.certs.iter().map(|c| Recipient { country: c.country.clone(), regional: c.regional }).collect();
+        let ttl_ms = (config.dedupe.ttl_hours * 3_600_000) as Millis;
+        let partitions = config.kafka.partitions.max(1) as usize;
         Ok(ColumnarCore {
-            router: Router { recipients, ttl_ms: (config.dedupe.ttl_hours * 3_600_000) as Millis },
+            router: Router { recipients, ttl_ms },
             enrichment: Enrichment::new()?,
             states: HashMap::new(),
-            max_entries_per_partition: (config.dedupe.max_entries / config.kafka.partitions.max(1) as usize).max(1),
+            bounds: Bounds {
+                max_entries: (config.dedupe.max_entries / partitions).max(1),
+                max_bytes: (config.dedupe.max_bytes / partitions).max(1),
+                ttl_ms,
+            },
         })
+    }
+
+    /// Whether a partition's state is loaded.
+    pub fn has_partition(&self, partition: i32) -> bool {
+        self.states.contains_key(&partition)
+    }
+
+    /// Installs a partition's state (restored from the changelog).
+    pub fn install_partition(&mut self, partition: i32, state: PartitionState) {
+        self.states.insert(partition, state);
+    }
+
+    /// Estimated bytes of state, over all partitions.
+    pub fn state_bytes(&self) -> usize {
+        self.states.values().map(PartitionState::bytes).sum()
+    }
+
+    /// Enforces the state bounds and hands out the changelog records of everything that changed:
+    /// the whole entry per changed indicator, a tombstone per forgotten one.
+    pub fn take_changelog(&mut self, topic: &str) -> Vec<OutRecord> {
+        let mut out = Vec::new();
+        for (p, state) in &mut self.states {
+            let changes = state.take_changes(self.bounds);
+            let record = |id: IndicatorId, payload: Option<Vec<u8>>| OutRecord {
+                topic: topic.to_string(),
+                partition: Some(*p),
+                key: Some(id.to_hex().into_bytes()),
+                payload,
+                headers: None,
+            };
+            out.extend(changes.updated.into_iter().map(|(id, e)| record(id, Some(changelog::encode(e)))));
+            out.extend(changes.removed.into_iter().map(|id| record(id, None)));
+        }
+        out
     }
 
     /// Indicators held in state, over all partitions.
@@ -151,7 +193,6 @@ impl ColumnarCore {
                 out.cert_records.push((k, record.id, json));
             }
         }
-        state.evict(self.max_entries_per_partition);
         Ok(())
     }
 }
@@ -162,8 +203,8 @@ pub struct ColumnarStage {
     core: ColumnarCore,
     cert_topics: Vec<String>,
     cert_names: Vec<String>,
-    consumer: StreamConsumer,
-    producer: FutureProducer,
+    consumer: StreamConsumer<StageContext>,
+    sink: Sink,
     metrics: Metrics,
 }
 
@@ -171,28 +212,69 @@ pub struct ColumnarStage {
 const MAX_MESSAGES: usize = 64;
 
 impl ColumnarStage {
-    pub fn new(config: Arc<Config>, producer: FutureProducer, metrics: Metrics) -> Result<ColumnarStage> {
-        let consumer: StreamConsumer = crate::kafka_client::consumer(&config, &config.group("columnar")).create()?;
+    pub fn new(config: Arc<Config>, metrics: Metrics) -> Result<ColumnarStage> {
+        let consumer: StreamConsumer<StageContext> = crate::kafka_client::consumer(&config, &config.group("columnar"))
+            .create_with_context(StageContext::default())?;
         consumer.subscribe(&[config.indicators_topic().as_str()])?;
         Ok(ColumnarStage {
             core: ColumnarCore::new(&config)?,
             cert_topics: config.certs.iter().map(|c| c.topic()).collect(),
             cert_names: config.certs.iter().map(|c| c.country.to_ascii_lowercase()).collect(),
+            sink: Sink::new(&config, "columnar")?,
             config,
             consumer,
-            producer,
             metrics,
         })
+    }
+
+    /// Loads a partition's state from the changelog unless it is loaded.
+    fn ensure_restored(&mut self, partition: i32) -> Result<()> {
+        if !self.core.has_partition(partition) {
+            let started = Instant::now();
+            let state = tokio::task::block_in_place(|| changelog::restore(&self.config, partition))?;
+            tracing::info!(
+                partition,
+                entries = state.len(),
+                ms = started.elapsed().as_millis() as u64,
+                "state restored"
+            );
+            self.core.install_partition(partition, state);
+        }
+        Ok(())
+    }
+
+    /// Drops the state of revoked partitions and restores that of assigned ones.
+    fn follow_rebalances(&mut self) -> Result<()> {
+        let moves = self.consumer.context().take();
+        for (_, p) in &moves.revoked {
+            self.core.drop_partition(*p);
+        }
+        for (_, p) in &moves.assigned {
+            self.ensure_restored(*p)?;
+        }
+        Ok(())
+    }
+
+    /// Forgets the state the batch touched (it is rebuilt from the changelog) and goes back to
+    /// the committed offsets.
+    fn roll_back(&mut self, offsets: &InputOffsets) -> Result<()> {
+        for (_, p) in offsets.partitions() {
+            self.core.drop_partition(*p);
+        }
+        rewind(&self.consumer)
     }
 
     /// Runs micro-batches until shutdown; the last one is delivered and committed.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
         let linger = Duration::from_millis(self.config.batch.linger_ms);
         let withheld_topic = self.config.withheld_topic();
+        let state_topic = self.config.state_topic();
         let mut committed = InputOffsets::default();
         loop {
+            self.follow_rebalances()?;
             let started = Instant::now();
             let deadline = started + linger;
+            let generation = self.consumer.context().generation();
             let mut out = ColumnarOutput::default();
             let mut offsets = InputOffsets::default();
             let mut messages = 0;
@@ -210,29 +292,53 @@ impl ColumnarStage {
                         why: e.to_string(),
                     })
                 })?;
+                let partition = msg.partition();
+                drop(msg);
+                self.ensure_restored(partition)?;
                 for batch in &batches {
-                    self.core.process(msg.partition(), batch, &mut out)?;
+                    self.core.process(partition, batch, &mut out)?;
                 }
             }
             if !offsets.is_empty() {
-                let mut deliveries = Deliveries::new(&self.producer);
-                for (k, key, payload) in &out.cert_records {
-                    let o =
-                        Outgoing { topic: &self.cert_topics[*k], partition: None, key: Some(key.as_bytes()), payload };
-                    deliveries.send(o, None).await?;
+                if self.consumer.context().generation() != generation {
+                    // Partitions moved while the batch was read: its effects are undone and it is
+                    // read again, here or by the partitions' new owner.
+                    self.roll_back(&offsets)?;
+                    continue;
                 }
-                for (key, payload) in &out.withheld {
-                    let o = Outgoing { topic: &withheld_topic, partition: None, key: Some(key.as_bytes()), payload };
-                    deliveries.send(o, None).await?;
+                let mut outbox = Outbox::default();
+                for (k, key, payload) in std::mem::take(&mut out.cert_records) {
+                    outbox.outputs.push(OutRecord {
+                        topic: self.cert_topics[k].clone(),
+                        partition: None,
+                        key: Some(key.into_bytes()),
+                        payload: Some(payload),
+                        headers: None,
+                    });
                 }
-                deliveries.wait().await?;
-                offsets.store(&self.consumer)?;
-                committed.absorb(&offsets);
-                self.publish(&out, started);
+                for (key, payload) in std::mem::take(&mut out.withheld) {
+                    outbox.outputs.push(OutRecord {
+                        topic: withheld_topic.clone(),
+                        partition: None,
+                        key: Some(key.into_bytes()),
+                        payload: Some(payload),
+                        headers: None,
+                    });
+                }
+                outbox.changelog = self.core.take_changelog(&state_topic);
+                match self.sink.deliver(outbox, &offsets, &self.consumer, &self.metrics).await? {
+                    Delivered::Committed => {
+                        committed.absorb(&offsets);
+                        self.publish(&out, started);
+                    }
+                    Delivered::RolledBack => self.roll_back(&offsets)?,
+                }
             }
             if *shutdown.borrow() {
-                committed.commit(&self.consumer)?;
-                return Ok(());
+                if self.config.kafka.delivery == Delivery::AtLeastOnce {
+                    committed.commit(&self.consumer)?;
+                }
+                return self.sink.flush();
             }
         }
     }
@@ -250,6 +356,7 @@ impl ColumnarStage {
             m.reports_withheld.with_label_values(&[reason.as_str()]).inc_by(*n);
         }
         m.state_entries.set(self.core.state_entries() as i64);
+        m.state_bytes.set(self.core.state_bytes() as i64);
         m.batch_duration.with_label_values(&["columnar"]).observe(started.elapsed().as_secs_f64());
         if let Some(earliest) = out.earliest {
             let lag = (crate::ingest::now_ms() - earliest).max(0) as f64 / 1000.0;

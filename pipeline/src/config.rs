@@ -66,6 +66,14 @@ pub struct KafkaConfig {
     /// Consumer session timeout: how fast a dead replica's partitions move to a live one.
     #[serde(default = "default_session_timeout_ms")]
     pub session_timeout_ms: u32,
+    /// The replica's ordinal, for `transactional.id = <app_id>-<stage>-<ordinal>`: stable across
+    /// restarts so a restarted replica fences its dead predecessor at once. When absent: the
+    /// environment variable `IOCFLOW_INSTANCE`, else the number ending `HOSTNAME` (a
+    /// StatefulSet pod `iocflow-2` is 2), else 0.
+    pub instance: Option<u32>,
+    /// Transactions not committed within this are aborted by the broker (exactly-once).
+    #[serde(default = "default_transaction_timeout_ms")]
+    pub transaction_timeout_ms: u32,
     /// librdkafka properties for every client (security, SASL, TLS …). Values may be
     /// `${env:NAME}` or `${file:/path}` to keep secrets out of the file.
     #[serde(default)]
@@ -86,6 +94,9 @@ fn default_replication() -> i16 {
 }
 fn default_session_timeout_ms() -> u32 {
     10_000
+}
+fn default_transaction_timeout_ms() -> u32 {
+    60_000
 }
 
 /// How micro-batches close: on rows, bytes or linger, whichever comes first.
@@ -239,6 +250,13 @@ pub struct DedupeConfig {
     /// Indicators kept per replica; beyond it the least recently seen are forgotten.
     #[serde(default = "default_max_entries")]
     pub max_entries: usize,
+    /// Estimated memory the state may hold per replica.
+    #[serde(default = "default_max_bytes_state")]
+    pub max_bytes: usize,
+}
+
+fn default_max_bytes_state() -> usize {
+    2 << 30
 }
 
 fn default_ttl_hours() -> u64 {
@@ -250,7 +268,11 @@ fn default_max_entries() -> usize {
 
 impl Default for DedupeConfig {
     fn default() -> Self {
-        DedupeConfig { ttl_hours: default_ttl_hours(), max_entries: default_max_entries() }
+        DedupeConfig {
+            ttl_hours: default_ttl_hours(),
+            max_entries: default_max_entries(),
+            max_bytes: default_max_bytes_state(),
+        }
     }
 }
 
@@ -356,6 +378,9 @@ impl Config {
                 );
             }
         }
+        if self.kafka.transaction_timeout_ms < 1_000 {
+            return bad("kafka.transaction_timeout_ms".into(), "must be at least 1000");
+        }
         if self.batch.max_rows == 0 || self.batch.max_bytes == 0 {
             return bad("batch.max_rows".into(), "must be at least 1");
         }
@@ -444,6 +469,24 @@ impl Config {
     }
     pub fn dlq_topic(&self) -> String {
         format!("{}.dlq", self.app_id)
+    }
+    /// `<app>.state`: the changelog of the dedupe state.
+    pub fn state_topic(&self) -> String {
+        format!("{}.state", self.app_id)
+    }
+    /// This replica's ordinal (see `kafka.instance`).
+    pub fn instance(&self) -> u32 {
+        self.kafka.instance.unwrap_or_else(|| {
+            let from_env = |name: &str| std::env::var(name).ok();
+            from_env("IOCFLOW_INSTANCE")
+                .and_then(|v| v.trim().parse().ok())
+                .or_else(|| from_env("HOSTNAME").and_then(|h| h.rsplit('-').next()?.parse().ok()))
+                .unwrap_or(0)
+        })
+    }
+    /// `<app>-<stage>-<ordinal>`: the transactional id of a stage of this replica.
+    pub fn transactional_id(&self, stage: &str) -> String {
+        format!("{}-{stage}-{}", self.app_id, self.instance())
     }
     pub fn withheld_topic(&self) -> String {
         format!("{}.withheld", self.app_id)

@@ -9,18 +9,18 @@
 //! one dead letter each, with their raw bytes. Input offsets are stored only after all of that
 //! is acknowledged.
 
-use crate::config::{Config, FeedConfig};
+use crate::config::{Config, Delivery, FeedConfig};
 use crate::error::Result;
 use crate::indicator_batch::{IndicatorBatchBuilder, encode_ipc};
 use crate::metrics::Metrics;
-use crate::micro_batch::{InputOffsets, next_message};
+use crate::micro_batch::{InputOffsets, next_message, rewind};
+use crate::outbox::{Delivered, OutRecord, Outbox, Sink};
+use crate::rebalance::StageContext;
 use iocflow_model::decode::{Decoder, FeedDefaults, Limits, Rejection, decode};
 use iocflow_model::time::Millis;
 use iocflow_sinks::dead_letter::DeadLetter;
-use iocflow_sinks::delivery::{Deliveries, Outgoing};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Message, OwnedHeaders};
-use rdkafka::producer::FutureProducer;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -145,23 +145,25 @@ impl IngestBatch {
 pub struct IngestStage {
     config: Arc<Config>,
     feeds: HashMap<String, Feed>,
-    consumer: StreamConsumer,
-    producer: FutureProducer,
+    consumer: StreamConsumer<StageContext>,
+    sink: Sink,
     metrics: Metrics,
 }
 
 impl IngestStage {
-    pub fn new(config: Arc<Config>, producer: FutureProducer, metrics: Metrics) -> Result<IngestStage> {
-        let consumer: StreamConsumer = crate::kafka_client::consumer(&config, &config.group("ingest")).create()?;
+    pub fn new(config: Arc<Config>, metrics: Metrics) -> Result<IngestStage> {
+        let consumer: StreamConsumer<StageContext> = crate::kafka_client::consumer(&config, &config.group("ingest"))
+            .create_with_context(StageContext::default())?;
         let topics: Vec<&str> = config.feeds.iter().map(|f| f.topic.as_str()).collect();
         consumer.subscribe(&topics)?;
         let feeds = config.feeds.iter().map(|f| (f.topic.clone(), Feed::from(f))).collect();
-        Ok(IngestStage { config, feeds, consumer, producer, metrics })
+        let sink = Sink::new(&config, "ingest")?;
+        Ok(IngestStage { config, feeds, consumer, sink, metrics })
     }
 
     /// Runs micro-batches until shutdown; the last one is delivered and committed.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
-        let cfg = &self.config;
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+        let cfg = self.config.clone();
         let limits = cfg.limits.decode_limits();
         let linger = Duration::from_millis(cfg.batch.linger_ms);
         let indicators_topic = cfg.indicators_topic();
@@ -170,6 +172,7 @@ impl IngestStage {
         loop {
             let started = Instant::now();
             let deadline = started + linger;
+            let generation = self.consumer.context().generation();
             let mut batch = IngestBatch::new(cfg.kafka.partitions);
             let mut offsets = InputOffsets::default();
             while batch.rows() < cfg.batch.max_rows && batch.bytes() < cfg.batch.max_bytes {
@@ -190,31 +193,50 @@ impl IngestStage {
                 batch.add(feed, msg.payload().unwrap_or_default(), origin, &limits, cfg.limits.dead_letter_max_bytes);
             }
             if !offsets.is_empty() {
-                let mut deliveries = Deliveries::new(&self.producer);
-                let mut payloads = Vec::new();
+                if self.consumer.context().generation() != generation {
+                    // Partitions moved while the batch was read: it is read again from the
+                    // committed offsets, here or by the partitions' new owner.
+                    rewind(&self.consumer)?;
+                    continue;
+                }
+                let mut outbox = Outbox::default();
                 for (p, builder) in batch.builders.iter_mut().enumerate() {
                     if builder.rows() > 0 {
-                        payloads.push((p as i32, encode_ipc(&builder.finish()?)?));
+                        outbox.outputs.push(OutRecord {
+                            topic: indicators_topic.clone(),
+                            partition: Some(p as i32),
+                            key: None,
+                            payload: Some(encode_ipc(&builder.finish()?)?),
+                            headers: None,
+                        });
                     }
                 }
-                for (p, ipc) in &payloads {
-                    let out = Outgoing { topic: &indicators_topic, partition: Some(*p), key: None, payload: ipc };
-                    deliveries.send(out, None).await?;
-                }
                 for dl in std::mem::take(&mut batch.dead_letters) {
-                    let out =
-                        Outgoing { topic: &dlq_topic, partition: None, key: dl.key.as_deref(), payload: &dl.payload };
-                    deliveries.send(out, Some(dl.headers)).await?;
+                    outbox.outputs.push(OutRecord {
+                        topic: dlq_topic.clone(),
+                        partition: None,
+                        key: dl.key,
+                        payload: Some(dl.payload),
+                        headers: Some(dl.headers),
+                    });
                 }
-                deliveries.wait().await?;
-                offsets.store(&self.consumer)?;
-                committed.absorb(&offsets);
-                batch.publish(&self.metrics);
-                self.metrics.batch_duration.with_label_values(&["ingest"]).observe(started.elapsed().as_secs_f64());
+                match self.sink.deliver(outbox, &offsets, &self.consumer, &self.metrics).await? {
+                    Delivered::Committed => {
+                        committed.absorb(&offsets);
+                        batch.publish(&self.metrics);
+                        self.metrics
+                            .batch_duration
+                            .with_label_values(&["ingest"])
+                            .observe(started.elapsed().as_secs_f64());
+                    }
+                    Delivered::RolledBack => rewind(&self.consumer)?,
+                }
             }
             if *shutdown.borrow() {
-                committed.commit(&self.consumer)?;
-                return Ok(());
+                if cfg.kafka.delivery == Delivery::AtLeastOnce {
+                    committed.commit(&self.consumer)?;
+                }
+                return self.sink.flush();
             }
         }
     }

@@ -3,7 +3,7 @@
 //! The user's `[kafka.client]` properties (security, SASL, TLS …) come first; then iocflow sets
 //! what its delivery guarantees rest on, which the configuration check refuses to override.
 
-use crate::config::Config;
+use crate::config::{Config, Delivery};
 use rdkafka::config::ClientConfig;
 
 fn base(config: &Config) -> ClientConfig {
@@ -19,12 +19,16 @@ fn base(config: &Config) -> ClientConfig {
 /// A consumer in `group` that starts at the earliest offset when the group has none (no feed
 /// record is ever skipped), reads committed data only, and commits only offsets iocflow stored
 /// after delivering everything derived from them.
+///
+/// In exactly-once mode the consumer commits nothing itself: offsets go into the producer's
+/// transactions.
 pub fn consumer(config: &Config, group: &str) -> ClientConfig {
     let mut c = base(config);
     let session = config.kafka.session_timeout_ms;
+    let auto_commit = config.kafka.delivery == Delivery::AtLeastOnce;
     c.set("group.id", group)
         .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "true")
+        .set("enable.auto.commit", auto_commit.to_string())
         .set("enable.auto.offset.store", "false")
         .set("auto.commit.interval.ms", "1000")
         .set("isolation.level", "read_committed")
@@ -43,6 +47,27 @@ pub fn producer(config: &Config) -> ClientConfig {
         .set("linger.ms", "5")
         .set("batch.size", "1000000")
         .set("message.timeout.ms", "60000");
+    c
+}
+
+/// A transactional producer for `stage` of this replica (exactly-once): its id is stable across
+/// restarts, and its message timeout stays below the transaction timeout.
+pub fn transactional_producer(config: &Config, stage: &str) -> ClientConfig {
+    let mut c = producer(config);
+    let txn = config.kafka.transaction_timeout_ms;
+    c.set("transactional.id", config.transactional_id(stage))
+        .set("transaction.timeout.ms", txn.to_string())
+        .set("message.timeout.ms", (txn - txn / 10).to_string());
+    c
+}
+
+/// A group-less reader of committed records (state restore).
+pub fn reader(config: &Config) -> ClientConfig {
+    let mut c = base(config);
+    c.set("group.id", format!("{}-restore", config.app_id))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "false");
     c
 }
 

@@ -11,9 +11,12 @@
 //!
 //! [`process`] runs the same path over a file without Kafka (`iocflow process`).
 //!
-//! [`micro_batch`] holds what both stages share (closing batches, storing offsets after
-//! delivery); [`kafka_client`] the librdkafka settings; [`topics`] the topic plan and ACLs.
+//! [`micro_batch`] holds what both stages share (closing batches, offsets, rewinding);
+//! [`outbox`] delivers a batch at-least-once or exactly-once; [`changelog`] writes and restores
+//! the state; [`rebalance`] tells a stage which partitions moved; [`kafka_client`] the librdkafka
+//! settings; [`topics`] the topic plan and ACLs.
 
+pub mod changelog;
 pub mod columnar;
 pub mod config;
 pub mod enrich;
@@ -23,7 +26,9 @@ pub mod ingest;
 pub mod kafka_client;
 pub mod metrics;
 pub mod micro_batch;
+pub mod outbox;
 pub mod process;
+pub mod rebalance;
 pub mod route;
 pub mod run;
 pub mod state;

@@ -28,7 +28,9 @@ pub struct Metrics {
     pub indicators_suppressed: IntCounter,
     pub reports_withheld: IntCounterVec,
     pub report_outcomes: IntCounterVec,
+    pub transactions: IntCounterVec,
     pub state_entries: IntGauge,
+    pub state_bytes: IntGauge,
     pub batch_duration: HistogramVec,
     pub end_to_end_latency: Histogram,
     pub build_info: IntGauge,
@@ -61,6 +63,11 @@ impl Metrics {
             "Each decoded report's one outcome: emitted, suppressed, withheld or unrouted.",
             &["outcome"],
         );
+        let transactions = counter(
+            "iocflow_transactions_total",
+            "Transactions per stage and result (committed, aborted), exactly-once mode.",
+            &["stage", "result"],
+        );
         let indicators_suppressed = IntCounter::new(
             "iocflow_indicators_suppressed_total",
             "Reports some CERT may see that changed no CERT's view (duplicates).",
@@ -70,6 +77,9 @@ impl Metrics {
         let state_entries =
             IntGauge::new("iocflow_state_entries", "Indicators held in dedupe state.").expect("valid metric");
         registry.register(Box::new(state_entries.clone())).expect("unique metric");
+        let state_bytes =
+            IntGauge::new("iocflow_state_bytes", "Estimated memory held by dedupe state.").expect("valid metric");
+        registry.register(Box::new(state_bytes.clone())).expect("unique metric");
         let batch_duration = HistogramVec::new(
             HistogramOpts::new("iocflow_batch_duration_seconds", "Time to process one micro-batch, delivery included.")
                 .buckets(prometheus::exponential_buckets(0.001, 2.0, 14).expect("buckets")),
@@ -102,7 +112,9 @@ impl Metrics {
             indicators_suppressed,
             reports_withheld,
             report_outcomes,
+            transactions,
             state_entries,
+            state_bytes,
             batch_duration,
             end_to_end_latency,
             build_info,

@@ -64,7 +64,8 @@ impl InputOffsets {
         }
     }
 
-    fn list(&self) -> Result<TopicPartitionList> {
+    /// The offsets as a partition list (for commits and transactions).
+    pub fn list(&self) -> rdkafka::error::KafkaResult<TopicPartitionList> {
         let mut tpl = TopicPartitionList::new();
         for ((topic, partition), next) in &self.next {
             tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
@@ -81,6 +82,11 @@ impl InputOffsets {
         Ok(())
     }
 
+    /// The (topic, partition) pairs these offsets cover.
+    pub fn partitions(&self) -> impl Iterator<Item = &(String, i32)> {
+        self.next.keys()
+    }
+
     /// Commits the offsets synchronously (on shutdown).
     pub fn commit<C: ConsumerContext + 'static>(&self, consumer: &StreamConsumer<C>) -> Result<()> {
         if self.next.is_empty() {
@@ -91,4 +97,24 @@ impl InputOffsets {
         }
         Ok(())
     }
+}
+
+/// Moves every assigned partition back to its committed offset (the beginning where none is
+/// committed), after a batch was rolled back or thrown away.
+pub fn rewind<C: ConsumerContext + 'static>(consumer: &StreamConsumer<C>) -> Result<()> {
+    let assigned = consumer.assignment()?;
+    if assigned.count() == 0 {
+        return Ok(());
+    }
+    let committed = consumer.committed_offsets(assigned, std::time::Duration::from_secs(30))?;
+    let mut target = TopicPartitionList::new();
+    for e in committed.elements() {
+        let offset = match e.offset() {
+            Offset::Offset(o) => Offset::Offset(o),
+            _ => Offset::Beginning,
+        };
+        target.add_partition_offset(e.topic(), e.partition(), offset)?;
+    }
+    consumer.seek_partitions(target, std::time::Duration::from_secs(30))?;
+    Ok(())
 }

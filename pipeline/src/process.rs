@@ -150,6 +150,8 @@ fn flush(
         *summary.withheld.entry(reason.as_str().to_string()).or_default() += n;
     }
     summary.suppressed += out.suppressed;
+    // No changelog for files: taking the changes only keeps the state within its bounds.
+    core.take_changelog("");
     for dl in batch.dead_letters.drain(..) {
         let mut line: BTreeMap<String, String> = dl
             .headers

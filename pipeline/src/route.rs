@@ -108,11 +108,11 @@ impl Router {
             let view: Vec<&Contribution> =
                 entry.contributions.iter().filter(|c| may_see(cert, c, subject.infra_country)).collect();
             let summary = summarise(&view, reported_at);
-            if !self.changed(entry.emitted.get(&k), &summary) {
+            if !self.changed(entry.emitted.get(&cert.country), &summary) {
                 continue;
             }
             emit.push((k, record(subject, &view)));
-            entry.emitted.insert(k, summary);
+            entry.emitted.insert(cert.country.clone(), summary);
             emitted.push(k);
         }
         if !emitted.is_empty() {

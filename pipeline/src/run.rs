@@ -10,10 +10,8 @@ use crate::config::Config;
 use crate::error::Result;
 use crate::ingest::IngestStage;
 use crate::metrics::{self, Health, Metrics};
-use crate::{kafka_client, topics};
-use rdkafka::producer::{FutureProducer, Producer};
+use crate::topics;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
@@ -29,9 +27,8 @@ pub async fn run(config: Config) -> Result<()> {
     let addr = metrics::serve(&config.metrics.listen, metrics.clone(), health.clone(), stopped.clone()).await?;
     eprintln!("iocflow: metrics on http://{addr}/metrics");
 
-    let producer: FutureProducer = kafka_client::producer(&config).create()?;
-    let ingest = IngestStage::new(config.clone(), producer.clone(), metrics.clone())?;
-    let columnar = ColumnarStage::new(config.clone(), producer.clone(), metrics.clone())?;
+    let ingest = IngestStage::new(config.clone(), metrics.clone())?;
+    let columnar = ColumnarStage::new(config.clone(), metrics.clone())?;
     let mut ingest = tokio::spawn(ingest.run(stopped.clone()));
     let mut columnar = tokio::spawn(columnar.run(stopped.clone()));
     health.set_ready(true);
@@ -54,7 +51,6 @@ pub async fn run(config: Config) -> Result<()> {
     if results.iter().all(|(stage, _)| *stage != "columnar") {
         results.push(("columnar", columnar.await));
     }
-    producer.flush(Duration::from_secs(30))?;
     for (stage, r) in results {
         match r {
             Ok(Ok(())) => {}

@@ -2,17 +2,22 @@
 //! CERT, what was last emitted to it.
 //!
 //! Every report of an indicator lands in the partition that owns its id, so this state sees all
-//! of them and needs no coordination. It is kept in memory for now (a durable changelog comes
-//! with the durable-state issue): after a crash or a rebalance a partition starts empty, which
-//! at worst re-sends a view, never loses one. Time is the reports' `reported_at`, never the wall
-//! clock, so a replay makes the same decisions.
+//! of them and needs no coordination. Every change is written to the changelog `<app>.state`
+//! (see `changelog.rs`) and the state is rebuilt from it when a partition is assigned, so a
+//! crash or a rebalance loses nothing that was committed. Time is the reports' `reported_at`,
+//! never the wall clock, so a replay makes the same decisions.
+//!
+//! The state is bounded by entries and by bytes: expired entries (not seen for longer than the
+//! TTL, after which a CERT would be sent the view again anyway) go first, then the least
+//! recently seen. Forgetting an entry is written to the changelog as a tombstone.
 
 use iocflow_model::time::Millis;
 use iocflow_model::{IndicatorId, Tlp};
-use std::collections::HashMap;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// One feed's contribution to an indicator: its latest report, and how often it was seen.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Contribution {
     pub feed: String,
     pub provider: String,
@@ -30,7 +35,7 @@ pub struct Contribution {
 }
 
 /// What a CERT was last sent about an indicator: the summary the emission rule compares with.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Emission {
     /// Feeds in the view, sorted.
     pub sources: Vec<String>,
@@ -40,11 +45,11 @@ pub struct Emission {
 }
 
 /// Everything known about one indicator.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     pub contributions: Vec<Contribution>,
-    /// Indexed by the CERT's position in the configuration.
-    pub emitted: HashMap<usize, Emission>,
+    /// Keyed by the CERT's country, which (unlike its position in the config) is stable.
+    pub emitted: BTreeMap<String, Emission>,
     pub last_seen: Millis,
 }
 
@@ -68,17 +73,72 @@ impl Entry {
             }
         }
     }
+
+    /// An estimate of the heap and table bytes this entry holds in memory.
+    pub fn approx_bytes(&self) -> usize {
+        let strings = |v: &[String]| v.iter().map(|s| s.len() + 24).sum::<usize>();
+        let contributions: usize = self
+            .contributions
+            .iter()
+            .map(|c| {
+                std::mem::size_of::<Contribution>()
+                    + c.feed.len()
+                    + c.provider.len()
+                    + c.threat.as_ref().map_or(0, String::len)
+                    + c.sharing_group.as_ref().map_or(0, String::len)
+                    + strings(&c.tags)
+                    + strings(&c.target_countries)
+            })
+            .sum();
+        let emitted: usize = self
+            .emitted
+            .iter()
+            .map(|(k, e)| 64 + k.len() + std::mem::size_of::<Emission>() + strings(&e.sources))
+            .sum();
+        // The hash-table slot: id, entry header, control bytes.
+        16 + std::mem::size_of::<Entry>() + 8 + contributions + emitted
+    }
 }
 
-/// The state of one partition, bounded by entry count (least recently seen forgotten first).
+/// Limits on one partition's state.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    pub max_entries: usize,
+    pub max_bytes: usize,
+    /// Entries not seen for this long are expired.
+    pub ttl_ms: Millis,
+}
+
+/// What changed since the last call to [`PartitionState::take_changes`]: entries to write,
+/// entries forgotten (tombstones).
+#[derive(Debug, Default)]
+pub struct Changes<'a> {
+    pub updated: Vec<(IndicatorId, &'a Entry)>,
+    pub removed: Vec<IndicatorId>,
+}
+
+/// The state of one partition.
 #[derive(Debug, Default)]
 pub struct PartitionState {
-    entries: HashMap<IndicatorId, Entry>,
+    entries: HashMap<IndicatorId, (Entry, usize)>,
+    dirty: HashSet<IndicatorId>,
+    removed: Vec<IndicatorId>,
+    bytes: usize,
+    /// The latest report time seen: "now" for expiry.
+    latest: Millis,
 }
 
 impl PartitionState {
+    /// The entry of `id`, created if new, marked as changed.
     pub fn entry(&mut self, id: IndicatorId) -> &mut Entry {
-        self.entries.entry(id).or_default()
+        self.dirty.insert(id);
+        let (entry, _) = self.entries.entry(id).or_default();
+        self.latest = self.latest.max(entry.last_seen);
+        entry
+    }
+
+    pub fn get(&self, id: &IndicatorId) -> Option<&Entry> {
+        self.entries.get(id).map(|(e, _)| e)
     }
 
     pub fn len(&self) -> usize {
@@ -89,20 +149,76 @@ impl PartitionState {
         self.entries.is_empty()
     }
 
-    /// Forgets the least recently seen entries until at most `max` remain. Called once per batch;
-    /// trims to 90 % of `max` so the scan is amortised over many batches.
-    pub fn evict(&mut self, max: usize) -> usize {
-        if self.entries.len() <= max {
-            return 0;
+    /// Estimated bytes held (as of the last `take_changes`).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Puts an entry read back from the changelog.
+    pub fn restore(&mut self, id: IndicatorId, entry: Entry) {
+        let size = entry.approx_bytes();
+        self.latest = self.latest.max(entry.last_seen);
+        if let Some((_, old)) = self.entries.insert(id, (entry, size)) {
+            self.bytes -= old;
         }
-        let keep = max - max / 10;
-        let mut ages: Vec<(Millis, IndicatorId)> = self.entries.iter().map(|(id, e)| (e.last_seen, *id)).collect();
-        let drop = ages.len() - keep;
-        ages.select_nth_unstable(drop - 1);
-        for (_, id) in &ages[..drop] {
-            self.entries.remove(id);
+        self.bytes += size;
+    }
+
+    /// Removes an entry on a changelog tombstone.
+    pub fn restore_removal(&mut self, id: &IndicatorId) {
+        if let Some((_, size)) = self.entries.remove(id) {
+            self.bytes -= size;
         }
-        drop
+    }
+
+    /// Enforces the bounds (expired first, then least recently seen, down to 90 % of the bound
+    /// so the scan is amortised), then hands out what changed since the last call.
+    pub fn take_changes(&mut self, bounds: Bounds) -> Changes<'_> {
+        for id in &self.dirty {
+            if let Some((entry, size)) = self.entries.get_mut(id) {
+                self.latest = self.latest.max(entry.last_seen);
+                let now = entry.approx_bytes();
+                self.bytes = self.bytes + now - *size;
+                *size = now;
+            }
+        }
+        self.evict(bounds);
+        let mut changes = Changes { removed: std::mem::take(&mut self.removed), ..Changes::default() };
+        for id in self.dirty.drain() {
+            if let Some((entry, _)) = self.entries.get(&id) {
+                changes.updated.push((id, entry));
+            }
+        }
+        changes
+    }
+
+    fn evict(&mut self, b: Bounds) {
+        let horizon = self.latest.saturating_sub(b.ttl_ms);
+        let expired: Vec<IndicatorId> =
+            self.entries.iter().filter(|(_, (e, _))| e.last_seen < horizon).map(|(id, _)| *id).collect();
+        for id in expired {
+            self.forget(id);
+        }
+        if self.entries.len() <= b.max_entries && self.bytes <= b.max_bytes {
+            return;
+        }
+        let mut ages: Vec<(Millis, IndicatorId)> = self.entries.iter().map(|(id, (e, _))| (e.last_seen, *id)).collect();
+        ages.sort_unstable();
+        let (keep_entries, keep_bytes) = (b.max_entries - b.max_entries / 10, b.max_bytes - b.max_bytes / 10);
+        for (_, id) in ages {
+            if self.entries.len() <= keep_entries && self.bytes <= keep_bytes {
+                break;
+            }
+            self.forget(id);
+        }
+    }
+
+    fn forget(&mut self, id: IndicatorId) {
+        if let Some((_, size)) = self.entries.remove(&id) {
+            self.bytes -= size;
+            self.dirty.remove(&id);
+            self.removed.push(id);
+        }
     }
 }
 
@@ -127,6 +243,8 @@ mod tests {
         }
     }
 
+    const LOOSE: Bounds = Bounds { max_entries: usize::MAX, max_bytes: usize::MAX, ttl_ms: Millis::MAX };
+
     #[test]
     fn merge_replaces_the_same_feed_and_counts_sightings() {
         let mut e = Entry::default();
@@ -140,16 +258,59 @@ mod tests {
         assert_eq!(e.last_seen, 30);
     }
 
-    #[test]
-    fn evicts_least_recently_seen() {
+    fn filled(n: u128) -> PartitionState {
         let mut s = PartitionState::default();
-        for i in 0..100u128 {
-            s.entry(IndicatorId(i)).last_seen = i as Millis;
+        for i in 0..n {
+            s.entry(IndicatorId(i)).merge(contribution("a", i as Millis), i as Millis);
         }
-        assert_eq!(s.evict(50), 55);
+        s
+    }
+
+    #[test]
+    fn changes_are_handed_out_once() {
+        let mut s = filled(3);
+        assert_eq!(s.take_changes(LOOSE).updated.len(), 3);
+        assert_eq!(s.take_changes(LOOSE).updated.len(), 0);
+        s.entry(IndicatorId(1)).merge(contribution("b", 5), 5);
+        let c = s.take_changes(LOOSE);
+        assert_eq!(c.updated.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [IndicatorId(1)]);
+    }
+
+    #[test]
+    fn evicts_expired_then_least_recently_seen() {
+        let mut s = filled(100);
+        let c = s.take_changes(Bounds { ttl_ms: 89, ..LOOSE });
+        // Seen at 0..=9 is older than 99 - 89: expired, and written as tombstones.
+        assert_eq!(c.removed.len(), 10);
+        assert_eq!(c.updated.len(), 90);
+        let c = s.take_changes(Bounds { max_entries: 50, ..LOOSE });
+        assert_eq!(c.removed.len(), 45, "down to 90 % of the bound");
         assert_eq!(s.len(), 45);
-        assert!(s.entries.contains_key(&IndicatorId(99)));
-        assert!(!s.entries.contains_key(&IndicatorId(54)));
-        assert_eq!(s.evict(50), 0);
+        assert!(s.get(&IndicatorId(99)).is_some());
+        assert!(s.get(&IndicatorId(54)).is_none());
+    }
+
+    #[test]
+    fn bytes_are_bounded_too() {
+        let mut s = filled(100);
+        s.take_changes(LOOSE);
+        let per_entry = s.bytes() / 100;
+        assert!(per_entry > 100, "{per_entry}");
+        s.take_changes(Bounds { max_bytes: per_entry * 20, ..LOOSE });
+        assert!(s.bytes() <= per_entry * 20);
+        assert!(s.len() <= 20 && s.len() >= 15, "{}", s.len());
+    }
+
+    #[test]
+    fn restored_entries_count() {
+        let mut s = PartitionState::default();
+        let mut e = Entry::default();
+        e.merge(contribution("a", 1), 1);
+        s.restore(IndicatorId(1), e.clone());
+        s.restore(IndicatorId(1), e);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s.bytes(), s.get(&IndicatorId(1)).unwrap().approx_bytes());
+        s.restore_removal(&IndicatorId(1));
+        assert_eq!((s.len(), s.bytes()), (0, 0));
     }
 }

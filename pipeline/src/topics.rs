@@ -20,6 +20,7 @@ const DAY_MS: u64 = 24 * 3600 * 1000;
 pub enum Role {
     Feed,
     Indicators,
+    State,
     DeadLetters,
     Withheld,
     Cert,
@@ -47,6 +48,8 @@ pub fn plan(config: &Config) -> Vec<TopicSpec> {
     let mut topics: Vec<TopicSpec> =
         config.feeds.iter().map(|f| spec(f.topic.clone(), Role::Feed, k.topic_partitions, "delete", 7)).collect();
     topics.push(spec(config.indicators_topic(), Role::Indicators, k.partitions, "delete", 3));
+    // Compacted without time retention: it holds the live state, one record per indicator.
+    topics.push(TopicSpec { retention_ms: 0, ..spec(config.state_topic(), Role::State, k.partitions, "compact", 0) });
     topics.push(spec(config.dlq_topic(), Role::DeadLetters, 1, "delete", 30));
     topics.push(spec(config.withheld_topic(), Role::Withheld, 1, "delete", 30));
     topics.extend(config.certs.iter().map(|c| spec(c.topic(), Role::Cert, k.topic_partitions, "compact,delete", 30)));
@@ -82,7 +85,7 @@ pub async fn create(config: &Config) -> Result<Vec<String>> {
                 TopicReplication::Fixed(i32::from(config.kafka.replication_factor)),
             )
             .set("cleanup.policy", t.cleanup_policy)
-            .set("retention.ms", ms)
+            .set("retention.ms", if t.retention_ms == 0 { "-1" } else { ms })
         })
         .collect();
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
@@ -109,9 +112,10 @@ pub fn partition_counts(config: &Config, names: &[String]) -> Result<Vec<Option<
     Ok(out)
 }
 
-/// Checks that every planned topic exists and that `<app>.indicators` has the configured
-/// partition count: ingest partitions by `hash(id) mod N`, so a different N would split one
-/// indicator's reports over two partitions and break dedupe.
+/// Checks that every planned topic exists and that `<app>.indicators` and the changelog
+/// `<app>.state` have the configured partition count: ingest partitions by `hash(id) mod N`, so
+/// a different N would split one indicator's reports over two partitions and break dedupe, and
+/// changelog partition p must hold exactly indicator partition p's state.
 pub fn verify(config: &Config) -> Result<()> {
     let planned = plan(config);
     let names: Vec<String> = planned.iter().map(|t| t.name.clone()).collect();
@@ -125,7 +129,7 @@ pub fn verify(config: &Config) -> Result<()> {
         )));
     }
     for (t, c) in planned.iter().zip(&counts) {
-        if t.role == Role::Indicators && *c != Some(t.partitions) {
+        if matches!(t.role, Role::Indicators | Role::State) && *c != Some(t.partitions) {
             return Err(Error::Topics(format!(
                 "{} has {} partitions but kafka.partitions = {}",
                 t.name,
@@ -164,9 +168,13 @@ mod tests {
         .unwrap();
         let p = plan(&config);
         let names: Vec<&str> = p.iter().map(|t| t.name.as_str()).collect();
-        assert_eq!(names, ["feeds.industry", "t1.indicators", "t1.dlq", "t1.withheld", "cert.my.indicators"]);
+        assert_eq!(
+            names,
+            ["feeds.industry", "t1.indicators", "t1.state", "t1.dlq", "t1.withheld", "cert.my.indicators"]
+        );
         assert_eq!(p[1].partitions, 4);
-        assert_eq!(p[4].cleanup_policy, "compact,delete");
+        assert_eq!((p[2].partitions, p[2].cleanup_policy), (4, "compact"));
+        assert_eq!(p[5].cleanup_policy, "compact,delete");
         let acls = acl_bindings(&config);
         assert!(acls.contains(&"ALLOW User:vendor WRITE TOPIC feeds.industry (literal)".to_string()));
         assert!(acls.contains(&"ALLOW User:cert-my READ GROUP cert-my (prefixed)".to_string()));

@@ -17,7 +17,8 @@ pub struct Outgoing<'a> {
     pub topic: &'a str,
     pub partition: Option<i32>,
     pub key: Option<&'a [u8]>,
-    pub payload: &'a [u8],
+    /// `None` is a tombstone (compacted topics).
+    pub payload: Option<&'a [u8]>,
 }
 
 /// Sends queued on one producer, awaited together.
@@ -33,7 +34,10 @@ impl<'p> Deliveries<'p> {
 
     /// Queues one record; when librdkafka's queue is full, waits for room rather than failing.
     pub async fn send(&mut self, out: Outgoing<'_>, headers: Option<OwnedHeaders>) -> Result<()> {
-        let mut record = FutureRecord::<[u8], [u8]>::to(out.topic).payload(out.payload);
+        let mut record = FutureRecord::<[u8], [u8]>::to(out.topic);
+        if let Some(p) = out.payload {
+            record = record.payload(p);
+        }
         if let Some(p) = out.partition {
             record = record.partition(p);
         }

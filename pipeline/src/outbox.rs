@@ -1,0 +1,186 @@
+//! What a micro-batch sends, and the two ways it is delivered (DESIGN.md, "Deliver").
+//!
+//! - at-least-once: the outputs are delivered, then the changelog records, then the lowest
+//!   fully delivered offset per input partition is stored for the next commit. A crash at any
+//!   point replays input; nothing is lost, a view may be sent twice.
+//! - exactly-once: one transactional producer per stage per replica; outputs, changelog records
+//!   and input offsets commit in one transaction. An abortable error aborts it; a fatal error or
+//!   a commit that keeps failing recreates the producer (whose `init_transactions` also aborts
+//!   what was open). Either way the caller gets [`Delivered::RolledBack`] and must rewind its
+//!   consumer to the committed offsets and drop the state the batch touched.
+
+use crate::config::{Config, Delivery};
+use crate::error::Result;
+use crate::kafka_client;
+use crate::metrics::Metrics;
+use crate::micro_batch::InputOffsets;
+use iocflow_sinks::delivery::{Deliveries, Outgoing};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::OwnedHeaders;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use std::time::Duration;
+
+/// One record to send.
+#[derive(Debug)]
+pub struct OutRecord {
+    pub topic: String,
+    pub partition: Option<i32>,
+    pub key: Option<Vec<u8>>,
+    /// `None`: a tombstone.
+    pub payload: Option<Vec<u8>>,
+    pub headers: Option<OwnedHeaders>,
+}
+
+/// Everything one micro-batch sends: outputs first, changelog records after.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    pub outputs: Vec<OutRecord>,
+    pub changelog: Vec<OutRecord>,
+}
+
+impl Outbox {
+    fn records(&self) -> impl Iterator<Item = &OutRecord> {
+        self.outputs.iter().chain(&self.changelog)
+    }
+}
+
+/// How a batch ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivered {
+    Committed,
+    /// Nothing of the batch is visible: rewind to the committed offsets, drop touched state.
+    RolledBack,
+}
+
+const TXN_CALL: Duration = Duration::from_secs(30);
+
+/// The producer side of a stage.
+pub enum Sink {
+    AtLeastOnce(FutureProducer),
+    ExactlyOnce { producer: FutureProducer, settings: ClientConfig, stage: &'static str },
+}
+
+impl Sink {
+    /// The sink of `stage` in the configured delivery mode; exactly-once initialises its
+    /// transactions (fencing and aborting a dead predecessor's).
+    pub fn new(config: &Config, stage: &'static str) -> Result<Sink> {
+        Ok(match config.kafka.delivery {
+            Delivery::AtLeastOnce => Sink::AtLeastOnce(kafka_client::producer(config).create()?),
+            Delivery::ExactlyOnce => {
+                let settings = kafka_client::transactional_producer(config, stage);
+                let producer = Self::transactional(&settings)?;
+                Sink::ExactlyOnce { producer, settings, stage }
+            }
+        })
+    }
+
+    fn transactional(settings: &ClientConfig) -> Result<FutureProducer> {
+        let producer: FutureProducer = settings.create()?;
+        tokio::task::block_in_place(|| producer.init_transactions(TXN_CALL))?;
+        Ok(producer)
+    }
+
+    /// Delivers a batch and records its input offsets, in this sink's mode.
+    pub async fn deliver<C: ConsumerContext + 'static>(
+        &mut self,
+        outbox: Outbox,
+        offsets: &InputOffsets,
+        consumer: &StreamConsumer<C>,
+        metrics: &Metrics,
+    ) -> Result<Delivered> {
+        match self {
+            Sink::AtLeastOnce(producer) => {
+                for phase in [&outbox.outputs, &outbox.changelog] {
+                    let mut deliveries = Deliveries::new(producer);
+                    for r in phase {
+                        deliveries.send(outgoing(r), r.headers.clone()).await?;
+                    }
+                    deliveries.wait().await?;
+                }
+                offsets.store(consumer)?;
+                Ok(Delivered::Committed)
+            }
+            Sink::ExactlyOnce { producer, settings, stage } => {
+                let outcome = tokio::task::block_in_place(|| transact(producer, &outbox, offsets, consumer));
+                let result = match outcome {
+                    Ok(()) => "committed",
+                    Err(e) => {
+                        tracing::warn!(stage = *stage, "transaction failed: {e}");
+                        let abortable = matches!(&e, KafkaError::Transaction(t) if t.txn_requires_abort());
+                        let aborted =
+                            abortable && tokio::task::block_in_place(|| producer.abort_transaction(TXN_CALL)).is_ok();
+                        if !aborted {
+                            tracing::warn!(stage = *stage, "recreating the transactional producer");
+                            *producer = Self::transactional(settings)?;
+                        }
+                        "aborted"
+                    }
+                };
+                metrics.transactions.with_label_values(&[*stage, result]).inc();
+                Ok(if result == "committed" { Delivered::Committed } else { Delivered::RolledBack })
+            }
+        }
+    }
+
+    /// Waits for what is in flight (at shutdown).
+    pub fn flush(&self) -> Result<()> {
+        let producer = match self {
+            Sink::AtLeastOnce(p) | Sink::ExactlyOnce { producer: p, .. } => p,
+        };
+        producer.flush(Duration::from_secs(30))?;
+        Ok(())
+    }
+}
+
+fn outgoing(r: &OutRecord) -> Outgoing<'_> {
+    Outgoing { topic: &r.topic, partition: r.partition, key: r.key.as_deref(), payload: r.payload.as_deref() }
+}
+
+/// One transaction: begin, send everything, add the input offsets, commit (retrying a commit
+/// librdkafka calls retriable).
+fn transact<C: ConsumerContext + 'static>(
+    producer: &FutureProducer,
+    outbox: &Outbox,
+    offsets: &InputOffsets,
+    consumer: &StreamConsumer<C>,
+) -> Result<(), KafkaError> {
+    producer.begin_transaction()?;
+    for r in outbox.records() {
+        let mut record = FutureRecord::<[u8], [u8]>::to(&r.topic);
+        if let Some(p) = r.partition {
+            record = record.partition(p);
+        }
+        if let Some(k) = &r.key {
+            record = record.key(k);
+        }
+        if let Some(v) = &r.payload {
+            record = record.payload(v);
+        }
+        if let Some(h) = &r.headers {
+            record = record.headers(h.clone());
+        }
+        loop {
+            match producer.send_result(record) {
+                // The delivery report is not awaited: the commit flushes and fails if any failed.
+                Ok(_delivery) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err((e, _)) => return Err(e),
+            }
+        }
+    }
+    let group = consumer.group_metadata().ok_or(KafkaError::NoMessageReceived)?;
+    producer.send_offsets_to_transaction(&offsets.list()?, &group, TXN_CALL)?;
+    let mut tries = 0;
+    loop {
+        match producer.commit_transaction(TXN_CALL) {
+            Ok(()) => return Ok(()),
+            Err(KafkaError::Transaction(t)) if t.is_retriable() && tries < 3 => tries += 1,
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! What a stage learns from its consumer's rebalances.
+//!
+//! librdkafka calls the context from inside `poll` when partitions are revoked or assigned. The
+//! stage cannot act there (it is in the middle of its own loop), so the context only records
+//! the events and bumps a generation number; the stage reads them between messages. A batch
+//! whose collection saw the generation change is thrown away and re-read from the committed
+//! offsets: with the eager protocol every partition was revoked, and what was read before may
+//! be read again by this or another replica.
+
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+/// Partitions that changed hands, as (topic, partition).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Moves {
+    pub generation: u64,
+    pub revoked: BTreeSet<(String, i32)>,
+    pub assigned: BTreeSet<(String, i32)>,
+}
+
+/// A consumer context that records rebalances.
+#[derive(Debug, Default)]
+pub struct StageContext {
+    moves: Mutex<Moves>,
+}
+
+impl StageContext {
+    /// The current rebalance generation (bumped on every revoke and assign).
+    pub fn generation(&self) -> u64 {
+        self.moves.lock().expect("not poisoned").generation
+    }
+
+    /// Takes the partitions revoked and assigned since the last call.
+    pub fn take(&self) -> Moves {
+        let mut m = self.moves.lock().expect("not poisoned");
+        Moves {
+            generation: m.generation,
+            revoked: std::mem::take(&mut m.revoked),
+            assigned: std::mem::take(&mut m.assigned),
+        }
+    }
+}
+
+impl ClientContext for StageContext {}
+
+impl ConsumerContext for StageContext {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let mut m = self.moves.lock().expect("not poisoned");
+            m.generation += 1;
+            for e in tpl.elements() {
+                m.assigned.remove(&(e.topic().to_string(), e.partition()));
+                m.revoked.insert((e.topic().to_string(), e.partition()));
+            }
+            tracing::info!(partitions = tpl.count(), "partitions revoked");
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            let mut m = self.moves.lock().expect("not poisoned");
+            m.generation += 1;
+            for e in tpl.elements() {
+                m.assigned.insert((e.topic().to_string(), e.partition()));
+            }
+            tracing::info!(partitions = tpl.count(), "partitions assigned");
+        }
+    }
+}
