@@ -45,7 +45,7 @@ fn main() {
     };
 
     println!("== iocflow run (app_id {app})");
-    let running = Running::start(&path);
+    let running = Running::start(&path, &[]);
     // Each feed with a sample file (dev/demo-sample/<feed name>.*) gets it, cut into records the
     // way `iocflow process` cuts files.
     let parsed = iocflow::config::Config::load(&path).unwrap();

@@ -13,11 +13,26 @@ use crate::error::{Corrupt, Error, Result};
 use crate::kafka_client;
 use crate::state::{Entry, PartitionState};
 use iocflow_model::IndicatorId;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
+
+/// A client context for which the end of a partition is news, not an error to log.
+struct QuietEof;
+
+impl ClientContext for QuietEof {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if !matches!(error, KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)) {
+            tracing::error!("librdkafka: {error}: {reason}");
+        }
+    }
+}
+
+impl ConsumerContext for QuietEof {}
 
 /// The value of a changelog record.
 pub fn encode(entry: &Entry) -> Vec<u8> {
@@ -29,48 +44,53 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<Entry, serde_json::Error> {
     serde_json::from_slice(bytes)
 }
 
-/// Rebuilds one partition's state from the changelog, reading committed records up to the end
-/// the partition had when the restore started. Blocking: run it off the async executor.
-pub fn restore(config: &Config, partition: i32) -> Result<PartitionState> {
+/// Rebuilds the state of `partitions` from the changelog, reading committed records to the end
+/// (the last stable offset: a transaction still open there belongs to a dead or fenced
+/// instance and can only abort). One reader serves all the partitions of a rebalance.
+/// Blocking: run it off the async executor.
+pub fn restore(config: &Config, partitions: &[i32]) -> Result<BTreeMap<i32, PartitionState>> {
     let topic = config.state_topic();
-    let consumer: BaseConsumer = kafka_client::reader(config).create()?;
-    let (low, high) = consumer.fetch_watermarks(&topic, partition, Duration::from_secs(30))?;
-    let mut state = PartitionState::default();
-    if high <= low {
-        return Ok(state);
+    let mut states: BTreeMap<i32, PartitionState> =
+        partitions.iter().map(|p| (*p, PartitionState::default())).collect();
+    if partitions.is_empty() {
+        return Ok(states);
     }
+    let consumer: BaseConsumer<QuietEof> = kafka_client::reader(config).create_with_context(QuietEof)?;
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(&topic, partition, Offset::Beginning)?;
+    for p in partitions {
+        tpl.add_partition_offset(&topic, *p, Offset::Beginning)?;
+    }
     consumer.assign(&tpl)?;
-    // An open transaction of a fenced instance holds the end back until it is aborted.
+    let mut open: BTreeSet<i32> = partitions.iter().copied().collect();
     let deadline = Instant::now() + Duration::from_millis(u64::from(config.kafka.transaction_timeout_ms) + 30_000);
-    let corrupt = |offset: i64, why: String| Error::Corrupt(Corrupt { topic: topic.clone(), partition, offset, why });
-    loop {
-        let position = match consumer.position()?.find_partition(&topic, partition).map(|e| e.offset()) {
-            Some(Offset::Offset(o)) => o,
-            _ => low,
-        };
-        if position >= high {
-            return Ok(state);
-        }
+    while !open.is_empty() {
         if Instant::now() > deadline {
-            return Err(Error::Topics(format!(
-                "restoring {topic}[{partition}] stalled at offset {position} of {high}"
-            )));
+            return Err(Error::Topics(format!("restoring {topic} partitions {open:?} did not reach the end")));
         }
-        match consumer.poll(Duration::from_millis(200)) {
-            None | Some(Err(KafkaError::PartitionEOF(_))) => {}
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                open.remove(&p);
+            }
             Some(Err(e)) => return Err(e.into()),
             Some(Ok(m)) => {
-                let key = m.key().and_then(|k| std::str::from_utf8(k).ok()).and_then(IndicatorId::from_hex);
-                let id = key.ok_or_else(|| corrupt(m.offset(), "bad key".into()))?;
+                let corrupt = |why: String| {
+                    Error::Corrupt(Corrupt { topic: topic.clone(), partition: m.partition(), offset: m.offset(), why })
+                };
+                let id = m
+                    .key()
+                    .and_then(|k| std::str::from_utf8(k).ok())
+                    .and_then(IndicatorId::from_hex)
+                    .ok_or_else(|| corrupt("bad key".into()))?;
+                let state = states.get_mut(&m.partition()).ok_or_else(|| corrupt("unexpected partition".into()))?;
                 match m.payload() {
                     None => state.restore_removal(&id),
-                    Some(v) => state.restore(id, decode(v).map_err(|e| corrupt(m.offset(), e.to_string()))?),
+                    Some(v) => state.restore(id, decode(v).map_err(|e| corrupt(e.to_string()))?),
                 }
             }
         }
     }
+    Ok(states)
 }
 
 #[cfg(test)]

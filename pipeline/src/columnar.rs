@@ -213,8 +213,8 @@ const MAX_MESSAGES: usize = 64;
 
 impl ColumnarStage {
     pub fn new(config: Arc<Config>, metrics: Metrics) -> Result<ColumnarStage> {
-        let consumer: StreamConsumer<StageContext> = crate::kafka_client::consumer(&config, &config.group("columnar"))
-            .create_with_context(StageContext::default())?;
+        let consumer: StreamConsumer<StageContext> =
+            crate::kafka_client::consumer(&config, "columnar").create_with_context(StageContext::default())?;
         consumer.subscribe(&[config.indicators_topic().as_str()])?;
         Ok(ColumnarStage {
             core: ColumnarCore::new(&config)?,
@@ -227,18 +227,18 @@ impl ColumnarStage {
         })
     }
 
-    /// Loads a partition's state from the changelog unless it is loaded.
-    fn ensure_restored(&mut self, partition: i32) -> Result<()> {
-        if !self.core.has_partition(partition) {
-            let started = Instant::now();
-            let state = tokio::task::block_in_place(|| changelog::restore(&self.config, partition))?;
-            tracing::info!(
-                partition,
-                entries = state.len(),
-                ms = started.elapsed().as_millis() as u64,
-                "state restored"
-            );
-            self.core.install_partition(partition, state);
+    /// Loads the state of those `partitions` that are not loaded from the changelog.
+    fn ensure_restored(&mut self, partitions: impl IntoIterator<Item = i32>) -> Result<()> {
+        let missing: Vec<i32> = partitions.into_iter().filter(|p| !self.core.has_partition(*p)).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let states = tokio::task::block_in_place(|| changelog::restore(&self.config, &missing))?;
+        let entries: usize = states.values().map(PartitionState::len).sum();
+        tracing::info!(?missing, entries, ms = started.elapsed().as_millis() as u64, "state restored");
+        for (p, state) in states {
+            self.core.install_partition(p, state);
         }
         Ok(())
     }
@@ -249,10 +249,7 @@ impl ColumnarStage {
         for (_, p) in &moves.revoked {
             self.core.drop_partition(*p);
         }
-        for (_, p) in &moves.assigned {
-            self.ensure_restored(*p)?;
-        }
-        Ok(())
+        self.ensure_restored(moves.assigned.iter().map(|(_, p)| *p))
     }
 
     /// Forgets the state the batch touched (it is rebuilt from the changelog) and goes back to
@@ -294,7 +291,7 @@ impl ColumnarStage {
                 })?;
                 let partition = msg.partition();
                 drop(msg);
-                self.ensure_restored(partition)?;
+                self.ensure_restored([partition])?;
                 for batch in &batches {
                     self.core.process(partition, batch, &mut out)?;
                 }

@@ -152,8 +152,8 @@ pub struct IngestStage {
 
 impl IngestStage {
     pub fn new(config: Arc<Config>, metrics: Metrics) -> Result<IngestStage> {
-        let consumer: StreamConsumer<StageContext> = crate::kafka_client::consumer(&config, &config.group("ingest"))
-            .create_with_context(StageContext::default())?;
+        let consumer: StreamConsumer<StageContext> =
+            crate::kafka_client::consumer(&config, "ingest").create_with_context(StageContext::default())?;
         let topics: Vec<&str> = config.feeds.iter().map(|f| f.topic.as_str()).collect();
         consumer.subscribe(&topics)?;
         let feeds = config.feeds.iter().map(|f| (f.topic.clone(), Feed::from(f))).collect();

@@ -22,11 +22,17 @@ fn base(config: &Config) -> ClientConfig {
 ///
 /// In exactly-once mode the consumer commits nothing itself: offsets go into the producer's
 /// transactions.
-pub fn consumer(config: &Config, group: &str) -> ClientConfig {
+///
+/// The consumer is a static group member (`group.instance.id = <app>-<stage>-<ordinal>`): a
+/// replica that restarts takes its partitions back at once instead of after the session timeout,
+/// and two processes with one ordinal fence each other, as their transactional ids do.
+pub fn consumer(config: &Config, stage: &str) -> ClientConfig {
     let mut c = base(config);
+    let group = config.group(stage);
     let session = config.kafka.session_timeout_ms;
     let auto_commit = config.kafka.delivery == Delivery::AtLeastOnce;
     c.set("group.id", group)
+        .set("group.instance.id", config.transactional_id(stage))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", auto_commit.to_string())
         .set("enable.auto.offset.store", "false")
@@ -61,13 +67,14 @@ pub fn transactional_producer(config: &Config, stage: &str) -> ClientConfig {
     c
 }
 
-/// A group-less reader of committed records (state restore).
+/// A reader of committed records that reports the end of a partition (state restore).
 pub fn reader(config: &Config) -> ClientConfig {
     let mut c = base(config);
     c.set("group.id", format!("{}-restore", config.app_id))
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "false");
+        .set("enable.partition.eof", "true")
+        .set("fetch.wait.max.ms", "10");
     c
 }
 

@@ -8,6 +8,7 @@
 #![allow(dead_code)] // each test binary uses its own subset of the harness
 
 pub mod reference;
+pub mod stream;
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -88,14 +89,14 @@ pub const ASEAN: [&str; 11] = ["BN", "KH", "ID", "LA", "MY", "MM", "PH", "SG", "
 
 impl Deployment {
     /// A deployment with the 11 ASEAN CERTs and canonical-JSON feeds (name, tlp, confidence).
-    pub fn new(test: &str, feeds: &[(&str, &str, u8)], extra: &str) -> Deployment {
+    pub fn new(test: &str, feeds: &[(&str, &str, u8)], kafka_extra: &str) -> Deployment {
         let feeds = feeds.iter().map(|(name, tlp, c)| TestFeed::new(name, tlp, *c, "json", "")).collect();
-        Deployment::with_feeds(test, feeds, extra)
+        Deployment::with_feeds(test, feeds, kafka_extra)
     }
 
-    /// A deployment with the 11 ASEAN CERTs and the given feeds; `extra` goes at the top of the
-    /// config file.
-    pub fn with_feeds(test: &str, feeds: Vec<TestFeed>, extra: &str) -> Deployment {
+    /// A deployment with the 11 ASEAN CERTs and the given feeds; `kafka_extra` goes into the
+    /// `[kafka]` table (e.g. `delivery = "exactly-once"`).
+    pub fn with_feeds(test: &str, feeds: Vec<TestFeed>, kafka_extra: &str) -> Deployment {
         let app_id = unique_app_id(test);
         let dir = tempfile::tempdir().unwrap();
         let feeds: Vec<TestFeed> =
@@ -103,9 +104,9 @@ impl Deployment {
         let certs: Vec<(String, String)> =
             ASEAN.iter().map(|cc| (cc.to_string(), format!("cert.{}.{app_id}", cc.to_lowercase()))).collect();
         let mut toml = format!(
-            "app_id = \"{app_id}\"\n{extra}\n[kafka]\nbootstrap_servers = \"{}\"\npartitions = 4\n\
-             topic_partitions = 2\nsession_timeout_ms = 6000\n[batch]\nlinger_ms = 50\n\
-             [metrics]\nlisten = \"127.0.0.1:0\"\n",
+            "app_id = \"{app_id}\"\n[kafka]\nbootstrap_servers = \"{}\"\npartitions = 4\n\
+             topic_partitions = 2\nsession_timeout_ms = 6000\ntransaction_timeout_ms = 10000\n{kafka_extra}\n\
+             [batch]\nlinger_ms = 50\n[metrics]\nlisten = \"127.0.0.1:0\"\n",
             broker()
         );
         for f in &feeds {
@@ -150,7 +151,27 @@ impl Deployment {
 
     /// Starts `iocflow run` on this deployment.
     pub fn start(&self) -> Running {
-        Running::start(&self.config_path)
+        Running::start(&self.config_path, &[])
+    }
+
+    /// Starts another replica, with its own ordinal (`IOCFLOW_INSTANCE`).
+    pub fn start_replica(&self, instance: u32) -> Running {
+        Running::start(&self.config_path, &[("IOCFLOW_INSTANCE", &instance.to_string())])
+    }
+
+    /// Moves a consumer group of this deployment back to the beginning of `topics` (the group
+    /// must have no live member).
+    pub fn rewind_group(&self, stage: &str, topics: &[String]) {
+        let group = format!("{}-{stage}", self.app_id);
+        let c: BaseConsumer = client(&[("group.id", &group), ("enable.auto.commit", "false")]).create().unwrap();
+        let mut tpl = TopicPartitionList::new();
+        for topic in topics {
+            let md = c.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
+            for p in md.topics()[0].partitions() {
+                tpl.add_partition_offset(topic, p.id(), Offset::Offset(0)).unwrap();
+            }
+        }
+        c.commit(&tpl, rdkafka::consumer::CommitMode::Sync).unwrap();
     }
 
     /// Waits until both stages have committed everything there is to read: the ingest group
@@ -192,10 +213,11 @@ pub struct Running {
 }
 
 impl Running {
-    pub fn start(config: &Path) -> Running {
+    pub fn start(config: &Path, env: &[(&str, &str)]) -> Running {
         let mut child = Command::new(iocflow_bin())
             .args(["run", "--config", config.to_str().unwrap()])
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start iocflow run");
@@ -333,98 +355,107 @@ impl Read {
     }
 }
 
-/// Reads a topic from the beginning to its current end, read_committed.
-pub fn read_to_end(topic: &str) -> Vec<Read> {
-    use rdkafka::message::Headers;
-    let c: BaseConsumer = client(&[
-        ("group.id", "iocflow-test-reader"),
+/// A read_committed consumer that reports partition ends (the last stable offset: a
+/// transaction marker takes an offset, so "position = high watermark" is no test of the end).
+fn committed_reader(group: &str) -> BaseConsumer {
+    client(&[
+        ("group.id", group),
         ("enable.auto.commit", "false"),
         ("isolation.level", "read_committed"),
-        ("enable.partition.eof", "false"),
+        ("enable.partition.eof", "true"),
     ])
     .create()
-    .unwrap();
-    let md = c.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
-    let partitions: Vec<i32> = md.topics()[0].partitions().iter().map(|p| p.id()).collect();
-    let mut tpl = TopicPartitionList::new();
-    let mut ends = BTreeMap::new();
-    for p in &partitions {
-        let (_, high) = watermarks(&c, topic, *p);
-        ends.insert(*p, high);
-        tpl.add_partition_offset(topic, *p, Offset::Beginning).unwrap();
+    .unwrap()
+}
+
+fn partitions_of(c: &BaseConsumer, topic: &str) -> Vec<i32> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let md = c.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
+        let t = &md.topics()[0];
+        if t.error().is_none() && !t.partitions().is_empty() && t.partitions().iter().all(|p| p.leader() >= 0) {
+            return t.partitions().iter().map(|p| p.id()).collect();
+        }
+        assert!(Instant::now() < deadline, "no leaders for {topic}");
+        std::thread::sleep(Duration::from_millis(200));
     }
-    c.assign(&tpl).unwrap();
+}
+
+/// Reads from `tpl`'s offsets to the end of every partition; `stop_at_first` stops at the
+/// first record. Returns the records read.
+fn read_until_end(c: &BaseConsumer, tpl: &TopicPartitionList, stop_at_first: bool) -> Vec<Read> {
+    use rdkafka::message::Headers;
+    c.assign(tpl).unwrap();
+    let mut open: std::collections::BTreeSet<(String, i32)> =
+        tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
     let mut out = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
-    let done = |c: &BaseConsumer| {
-        ends.iter().all(|(p, end)| {
-            *end == 0
-                || match c.position().unwrap().find_partition(topic, *p).map(|e| e.offset()) {
-                    Some(Offset::Offset(o)) => o >= *end,
-                    _ => false,
+    while !open.is_empty() {
+        assert!(Instant::now() < deadline, "could not read to the end of {open:?}");
+        match c.poll(Duration::from_millis(200)) {
+            None => {}
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                open.retain(|(_, q)| *q != p);
+            }
+            Some(Err(e)) => panic!("reading: {e}"),
+            Some(Ok(m)) => {
+                let headers = m
+                    .headers()
+                    .map(|h| {
+                        h.iter()
+                            .map(|h| {
+                                (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned())
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push(Read {
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                    value: m.payload().unwrap_or_default().to_vec(),
+                    headers,
+                });
+                if stop_at_first {
+                    return out;
                 }
-        })
-    };
-    while !done(&c) {
-        assert!(Instant::now() < deadline, "could not read {topic} to its end");
-        if let Some(m) = c.poll(Duration::from_millis(200)) {
-            let m = m.unwrap();
-            let headers = m
-                .headers()
-                .map(|h| {
-                    h.iter()
-                        .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            out.push(Read {
-                partition: m.partition(),
-                offset: m.offset(),
-                key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
-                value: m.payload().unwrap_or_default().to_vec(),
-                headers,
-            });
+            }
         }
     }
     out
 }
 
-/// The low and high watermarks of a partition; retried while a new topic's leader is elected.
-fn watermarks(c: &BaseConsumer, topic: &str, partition: i32) -> (i64, i64) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match c.fetch_watermarks(topic, partition, Duration::from_secs(10)) {
-            Ok(w) => return w,
-            Err(e) if Instant::now() < deadline => {
-                eprintln!("watermarks of {topic}[{partition}]: {e}; retrying");
-                std::thread::sleep(Duration::from_millis(200));
-            }
-            Err(e) => panic!("watermarks of {topic}[{partition}]: {e}"),
-        }
+/// Reads a topic from the beginning to its current end, read_committed.
+pub fn read_to_end(topic: &str) -> Vec<Read> {
+    let c = committed_reader("iocflow-test-reader");
+    let mut tpl = TopicPartitionList::new();
+    for p in partitions_of(&c, topic) {
+        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
     }
+    read_until_end(&c, &tpl, false)
 }
 
-/// True when `group` has committed offsets at the end of every partition of `topics`.
+/// True when `group` has committed offsets past every committed record of `topics`.
 pub fn caught_up(group: &str, topics: &[String]) -> bool {
-    let c: BaseConsumer = client(&[("group.id", group), ("enable.auto.commit", "false")]).create().unwrap();
+    let c = committed_reader(group);
     let mut tpl = TopicPartitionList::new();
-    let mut ends = Vec::new();
     for topic in topics {
-        let md = c.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
-        for p in md.topics()[0].partitions() {
-            let (_, high) = watermarks(&c, topic, p.id());
-            ends.push((topic.clone(), p.id(), high));
-            tpl.add_partition(topic, p.id());
+        for p in partitions_of(&c, topic) {
+            tpl.add_partition(topic, p);
         }
     }
     let Ok(committed) = c.committed_offsets(tpl, Duration::from_secs(10)) else {
         return false;
     };
-    ends.iter().all(|(topic, p, high)| {
-        *high == 0
-            || matches!(committed.find_partition(topic, *p).map(|e| e.offset()),
-                        Some(Offset::Offset(o)) if o >= *high)
-    })
+    let mut from = TopicPartitionList::new();
+    for e in committed.elements() {
+        let offset = match e.offset() {
+            Offset::Offset(o) => Offset::Offset(o),
+            _ => Offset::Beginning,
+        };
+        from.add_partition_offset(e.topic(), e.partition(), offset).unwrap();
+    }
+    read_until_end(&c, &from, true).is_empty()
 }
 
 /// The id of an indicator as DESIGN.md defines it, computed independently of iocflow's code.

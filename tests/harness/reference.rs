@@ -49,6 +49,8 @@ pub struct Expected {
     pub values: BTreeMap<String, (&'static str, String, Option<&'static str>)>,
     /// Each report's outcome: emitted, suppressed, withheld or unrouted → count.
     pub outcomes: BTreeMap<&'static str, usize>,
+    /// id → the reports of it, in order (feed, label, targets), to explain a failure.
+    pub history: BTreeMap<String, Vec<(&'static str, &'static str, Vec<&'static str>)>>,
 }
 
 pub fn reference(sent: &[Sent]) -> Expected {
@@ -56,6 +58,7 @@ pub fn reference(sent: &[Sent]) -> Expected {
     for s in sent {
         let id = indicator_id(s.ind.kind, &s.ind.canonical);
         e.values.insert(id.clone(), (s.ind.kind, s.ind.canonical.clone(), s.ind.country));
+        e.history.entry(id.clone()).or_default().push((s.feed, s.label, s.targets.clone()));
         let reason = match s.label {
             "RED" => Some("tlp_red"),
             "AMBER+STRICT" => Some("tlp_amber_strict"),
@@ -134,7 +137,12 @@ pub fn assert_cert_topics(d: &Deployment, expected: &Expected) {
             let last = records.last().unwrap();
             let countries: BTreeSet<&str> =
                 last["countries"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
-            assert_eq!(countries, expected.cert_countries[&(cc.clone(), id.clone())], "{cc} {id}");
+            assert_eq!(
+                countries,
+                expected.cert_countries[&(cc.clone(), id.clone())],
+                "{cc} {id}: records {records:?}, reports {:?}",
+                expected.history[id]
+            );
             let (kind, value, country) = &expected.values[id];
             assert_eq!(last["type"], *kind);
             assert_eq!(last["value"], value.as_str());

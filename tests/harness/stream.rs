@@ -1,0 +1,129 @@
+//! Generated feed streams: indicators whose registry or ccTLD country is known in advance, and
+//! reports of them by two canonical-JSON feeds (`industry`, GREEN; `member`, AMBER) with
+//! duplicates, other labels and feed-given targets.
+
+use super::reference::{Ind, Sent, stricter};
+use std::collections::BTreeMap;
+
+/// Address blocks whose registry country is known (checked against the built-in RIR data).
+const V4: &[(&str, Option<&str>)] = &[
+    ("203.116.1.", Some("SG")),
+    ("175.139.1.", Some("MY")),
+    ("1.46.1.", Some("TH")),
+    ("14.160.1.", Some("VN")),
+    ("112.198.1.", Some("PH")),
+    ("36.64.1.", Some("ID")),
+    ("115.84.64.", Some("LA")),
+    ("203.81.64.", Some("MM")),
+    ("8.8.8.", Some("US")),
+    ("1.1.1.", Some("AU")),
+    ("10.1.1.", None),
+    ("192.0.2.", None),
+];
+const V6: &[(&str, Option<&str>)] = &[
+    ("2401:7400::", Some("SG")),
+    ("2001:e68::", Some("MY")),
+    ("2001:fb0::", Some("TH")),
+    ("2405:4800::", Some("VN")),
+    ("2001:db8::", None),
+];
+const TLDS: &[(&str, Option<&str>)] = &[
+    ("sg", Some("SG")),
+    ("my", Some("MY")),
+    ("th", Some("TH")),
+    ("vn", Some("VN")),
+    ("ph", Some("PH")),
+    ("id", Some("ID")),
+    ("la", Some("LA")),
+    ("mm", Some("MM")),
+    ("kh", Some("KH")),
+    ("bn", Some("BN")),
+    ("tl", Some("TL")),
+    ("de", Some("DE")),
+    ("com", None),
+];
+
+pub fn pool(rng: &mut fastrand::Rng, n: usize) -> Vec<Ind> {
+    (0..n)
+        .map(|i| {
+            let host = i % 250 + 1;
+            match rng.u64(..4) {
+                0 => {
+                    let (prefix, cc) = V4[rng.usize(..V4.len())];
+                    let v = format!("{prefix}{host}");
+                    Ind { kind: "ipv4", raw: v.replace('.', "[.]"), canonical: v, country: cc }
+                }
+                1 => {
+                    let (prefix, cc) = V6[rng.usize(..V6.len())];
+                    let v = format!("{prefix}{:x}", i + 1);
+                    Ind { kind: "ipv6", raw: v.to_uppercase(), canonical: v, country: cc }
+                }
+                2 => {
+                    let (tld, cc) = TLDS[rng.usize(..TLDS.len())];
+                    let v = format!("host{i}.example.{tld}");
+                    Ind {
+                        kind: "domain",
+                        raw: format!("HOST{i}.Example.{}.", tld.to_uppercase()),
+                        canonical: v,
+                        country: cc,
+                    }
+                }
+                _ => {
+                    if rng.u64(..4) == 0 {
+                        let v = format!("http://203.116.1.{host}/dl/{i}");
+                        Ind { kind: "url", raw: v.replace("http", "hxxp"), canonical: v, country: Some("SG") }
+                    } else {
+                        let (tld, cc) = TLDS[rng.usize(..TLDS.len())];
+                        let v = format!("https://login{i}.example.{tld}/account?id={i}");
+                        let raw = format!("HTTPS://Login{i}.Example.{}:443/account?id={i}", tld.to_uppercase());
+                        Ind { kind: "url", raw, canonical: v, country: cc }
+                    }
+                }
+            }
+        })
+        .collect()
+}
+
+/// Reports over `pool`, two feeds. The label and targets are fixed per (indicator, feed), as a
+/// feed restates the same thing when it repeats an indicator.
+pub fn reports(rng: &mut fastrand::Rng, pool: &[Ind], n: usize) -> Vec<Sent> {
+    type Own = Option<(&'static str, &'static str)>; // (as written, effective label)
+    // Keyed by the canonical value: two pool entries may name the same indicator.
+    let mut fixed: BTreeMap<(String, &str), (Own, Vec<&'static str>)> = BTreeMap::new();
+    (0..n)
+        .map(|_| {
+            let i = rng.usize(..pool.len());
+            let (feed, default) = if rng.u64(..10) < 7 { ("industry", "GREEN") } else { ("member", "AMBER") };
+            let (own, targets) = fixed
+                .entry((pool[i].canonical.clone(), feed))
+                .or_insert_with(|| {
+                    let own = match rng.u64(..100) {
+                        0..=7 => Some(("TLP:RED", "RED")),
+                        8..=11 => Some(("amber+strict", "AMBER+STRICT")),
+                        12..=14 => Some(("TLP:PURPLE", "UNKNOWN")),
+                        15..=24 => Some(("white", "CLEAR")),
+                        _ => None,
+                    };
+                    let targets = if rng.u64(..20) == 0 { vec!["MY"] } else { vec![] };
+                    (own, targets)
+                })
+                .clone();
+            let label = stricter(own.map_or("CLEAR", |o| o.1), default);
+            let ind = pool[i].clone();
+            let mut obj = serde_json::json!({"type": ind.kind, "value": ind.raw});
+            if let Some((written, _)) = own {
+                obj["tlp"] = written.into();
+            }
+            if !targets.is_empty() {
+                obj["target_countries"] = serde_json::json!(targets);
+            }
+            Sent { ind, feed, label, targets, revoked: false, sharing_group: false, json: obj.to_string() }
+        })
+        .collect()
+}
+
+/// Produces the reports as JSON Lines records of `per_record` reports each, per feed.
+pub fn records_of(sent: &[Sent], feed: &str, per_record: usize) -> Vec<(Option<String>, Vec<u8>)> {
+    let lines: Vec<&str> = sent.iter().filter(|s| s.feed == feed).map(|s| s.json.as_str()).collect();
+    lines.chunks(per_record).map(|c| (None, c.join("\n").into_bytes())).collect()
+}
