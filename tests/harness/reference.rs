@@ -35,6 +35,9 @@ pub fn stricter(a: &'static str, b: &'static str) -> &'static str {
     if r(a) >= r(b) { a } else { b }
 }
 
+/// One report of an indicator as the reference saw it: (feed, effective label, targets).
+pub type ReportTrace = (&'static str, &'static str, Vec<&'static str>);
+
 /// What the CERT topics and the withheld topic must hold, by DESIGN.md's rules.
 #[derive(Debug, Default)]
 pub struct Expected {
@@ -50,7 +53,7 @@ pub struct Expected {
     /// Each report's outcome: emitted, suppressed, withheld or unrouted → count.
     pub outcomes: BTreeMap<&'static str, usize>,
     /// id → the reports of it, in order (feed, label, targets), to explain a failure.
-    pub history: BTreeMap<String, Vec<(&'static str, &'static str, Vec<&'static str>)>>,
+    pub history: BTreeMap<String, Vec<ReportTrace>>,
 }
 
 pub fn reference(sent: &[Sent]) -> Expected {
