@@ -12,11 +12,15 @@ use std::collections::BTreeMap;
 fn main() {
     let root = repo();
     let bootstrap = broker();
-    // The shipped config, pointed at this broker. Its consumer groups remember earlier demo runs,
-    // so each run processes (and counts) only the records it produces itself.
-    let app = "iocflow";
+    // The shipped config, pointed at this broker, with an app_id and feed topics of its own per
+    // run: state, dead letters and withheld records start empty, so every run shows the same
+    // thing. The CERT topics are the shipped ones; the counts below are this run's records.
+    let run = unique_app_id("demo");
+    let app = run.as_str();
     let shipped = std::fs::read_to_string(root.join("config/asean.toml")).unwrap();
     let config = shipped
+        .replace("app_id = \"iocflow\"", &format!("app_id = \"{app}\""))
+        .replace("topic = \"feeds.", &format!("topic = \"{app}-feeds."))
         .replace("bootstrap_servers = \"127.0.0.1:39092\"", &format!("bootstrap_servers = \"{bootstrap}\""))
         .replace("listen = \"127.0.0.1:9464\"", "listen = \"127.0.0.1:0\"");
     let dir = tempfile::tempdir().unwrap();

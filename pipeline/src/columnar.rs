@@ -11,7 +11,7 @@ use crate::config::{Config, Delivery};
 use crate::enrich::Enrichment;
 use crate::error::{Corrupt, Error, Result};
 use crate::indicator_batch::{IndicatorColumns, decode_ipc, list_strings, opt};
-use crate::metrics::Metrics;
+use crate::metrics::{Health, Metrics};
 use crate::micro_batch::{InputOffsets, next_message, rewind};
 use crate::outbox::OutRecord;
 use crate::outbox::{Delivered, Outbox, Sink};
@@ -206,13 +206,14 @@ pub struct ColumnarStage {
     consumer: StreamConsumer<StageContext>,
     sink: Sink,
     metrics: Metrics,
+    health: Arc<Health>,
 }
 
 /// Indicator batches (Kafka messages) per micro-batch of the columnar stage.
 const MAX_MESSAGES: usize = 64;
 
 impl ColumnarStage {
-    pub fn new(config: Arc<Config>, metrics: Metrics) -> Result<ColumnarStage> {
+    pub fn new(config: Arc<Config>, metrics: Metrics, health: Arc<Health>) -> Result<ColumnarStage> {
         let consumer: StreamConsumer<StageContext> =
             crate::kafka_client::consumer(&config, "columnar").create_with_context(StageContext::default())?;
         consumer.subscribe(&[config.indicators_topic().as_str()])?;
@@ -224,6 +225,7 @@ impl ColumnarStage {
             config,
             consumer,
             metrics,
+            health,
         })
     }
 
@@ -234,7 +236,9 @@ impl ColumnarStage {
             return Ok(());
         }
         let started = Instant::now();
+        let restoring = self.health.restoring();
         let states = tokio::task::block_in_place(|| changelog::restore(&self.config, &missing))?;
+        drop(restoring);
         let entries: usize = states.values().map(PartitionState::len).sum();
         tracing::info!(?missing, entries, ms = started.elapsed().as_millis() as u64, "state restored");
         for (p, state) in states {

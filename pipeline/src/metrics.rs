@@ -15,7 +15,7 @@ use prometheus::{
 };
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Every metric iocflow exports.
 #[derive(Clone)]
@@ -135,18 +135,35 @@ impl Default for Metrics {
     }
 }
 
-/// Liveness and readiness, as the probes see them.
+/// Liveness and readiness, as the probes see them: ready once the stages run and while no
+/// partition's state is being restored (a replica with no partitions is ready).
 #[derive(Debug, Default)]
 pub struct Health {
-    ready: AtomicBool,
+    running: AtomicBool,
+    restoring: AtomicUsize,
 }
 
 impl Health {
-    pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::Relaxed);
+    pub fn set_running(&self, running: bool) {
+        self.running.store(running, Ordering::Relaxed);
+    }
+    /// Marks a restore as started; the returned guard marks it finished when dropped.
+    pub fn restoring(&self) -> RestoreGuard<'_> {
+        self.restoring.fetch_add(1, Ordering::Relaxed);
+        RestoreGuard(self)
     }
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed)
+        self.running.load(Ordering::Relaxed) && self.restoring.load(Ordering::Relaxed) == 0
+    }
+}
+
+/// A restore in progress (see [`Health::restoring`]).
+#[derive(Debug)]
+pub struct RestoreGuard<'a>(&'a Health);
+
+impl Drop for RestoreGuard<'_> {
+    fn drop(&mut self) {
+        self.0.restoring.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -28,10 +28,10 @@ pub async fn run(config: Config) -> Result<()> {
     eprintln!("iocflow: metrics on http://{addr}/metrics");
 
     let ingest = IngestStage::new(config.clone(), metrics.clone())?;
-    let columnar = ColumnarStage::new(config.clone(), metrics.clone())?;
+    let columnar = ColumnarStage::new(config.clone(), metrics.clone(), health.clone())?;
     let mut ingest = tokio::spawn(ingest.run(stopped.clone()));
     let mut columnar = tokio::spawn(columnar.run(stopped.clone()));
-    health.set_ready(true);
+    health.set_running(true);
     tracing::info!(app_id = %config.app_id, "running");
 
     let mut term = signal(SignalKind::terminate())?;
@@ -43,7 +43,7 @@ pub async fn run(config: Config) -> Result<()> {
         r = &mut ingest => results.push(("ingest", r)),
         r = &mut columnar => results.push(("columnar", r)),
     }
-    health.set_ready(false);
+    health.set_running(false);
     let _ = stop.send(true);
     if results.iter().all(|(stage, _)| *stage != "ingest") {
         results.push(("ingest", ingest.await));
