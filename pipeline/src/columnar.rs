@@ -149,10 +149,6 @@ impl ColumnarCore {
                 value: cols.value.value(i),
                 infra_country: (!enriched.country.is_null(i)).then(|| enriched.country.value(i)),
             };
-            let targets = contribution.target_countries.clone();
-            let feed = contribution.feed.clone();
-            let provider = contribution.provider.clone();
-            let tlp = contribution.tlp;
             let outcome = self.router.apply(state.entry(id), subject, contribution, reported_at, &mut emits);
             let name = match &outcome {
                 Outcome::Emitted(_) => "emitted",
@@ -169,17 +165,18 @@ impl ColumnarCore {
                 }
                 Outcome::Suppressed => out.suppressed += 1,
                 Outcome::Withheld(reason) => {
+                    // Read back from the columns: only withheld rows pay for these copies.
                     let mut countries: Vec<String> = subject.infra_country.map(str::to_string).into_iter().collect();
-                    countries.extend(targets);
+                    countries.extend(list_strings(cols.target_countries, i));
                     countries.sort();
                     countries.dedup();
                     let record = WithheldRecord {
                         id: id.to_hex(),
                         kind: kind.as_str(),
                         value: subject.value.to_string(),
-                        feed,
-                        provider,
-                        tlp: tlp.as_str(),
+                        feed: cols.feed.value(i).to_string(),
+                        provider: cols.provider.value(i).to_string(),
+                        tlp: Tlp::parse(cols.tlp.value(i)).as_str(),
                         reason,
                         countries,
                         reported_at: time::format(reported_at),
