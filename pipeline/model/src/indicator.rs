@@ -60,6 +60,10 @@ impl IndicatorType {
     /// Reads a type name; a few common aliases (`ip`, `ip-src`, `hostname`, `fqdn`, `uri`, `as`)
     /// are accepted. `ip` means "an IP address of either family": see [`Indicator::new`].
     pub fn parse(name: &str) -> Result<IndicatorType> {
+        // Fast path: the canonical names, as every internal batch writes them.
+        if let Some(t) = IndicatorType::ALL.iter().find(|t| t.as_str() == name) {
+            return Ok(*t);
+        }
         let n = name.trim().to_ascii_lowercase();
         Ok(match n.as_str() {
             "ipv4" | "ipv4-addr" | "ip" | "ip-src" | "ip-dst" | "ip:port" | "ip-src|port" | "ip-dst|port" => {

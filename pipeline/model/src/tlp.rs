@@ -27,6 +27,12 @@ impl Tlp {
     /// Reads a label as feeds write it: `TLP:GREEN`, `tlp:amber+strict`, `white`, `Clear` …
     /// Anything else is [`Tlp::Unknown`].
     pub fn parse(label: &str) -> Tlp {
+        // Fast path: the names `as_str` writes (every internal batch uses them).
+        for t in [Tlp::Clear, Tlp::Green, Tlp::Amber, Tlp::AmberStrict, Tlp::Red, Tlp::Unknown] {
+            if t.as_str() == label {
+                return t;
+            }
+        }
         let l = label.trim();
         let l = l.get(..4).filter(|p| p.eq_ignore_ascii_case("tlp:")).map_or(l, |_| &l[4..]).trim();
         match l.to_ascii_lowercase().as_str() {
