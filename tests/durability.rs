@@ -72,7 +72,7 @@ fn exactly_once_survives_repeated_sigkill_with_nothing_lost_or_doubled() {
     let d = deployment("eos-kill", EXACTLY_ONCE);
     let sent = stream(0x0e05_0001, 30_000, 100_000);
     let expected = reference(&sent);
-    let producer = produce_slowly(&d, &sent, 4_000, Duration::from_millis(1_000));
+    let producer = produce_slowly(&d, &sent, 4_000, Duration::from_millis(1_500));
     let mut rng = fastrand::Rng::with_seed(7);
     let kills = 6;
     let mid_stream = (0..kills).filter(|_| kill_while_working(d.start(), &mut rng, &producer)).count();
@@ -104,7 +104,7 @@ fn two_replicas_share_the_work_and_one_dies() {
     let d = deployment("eos-replicas", EXACTLY_ONCE);
     let sent = stream(0x0e05_0002, 10_000, 30_000);
     let expected = reference(&sent);
-    let producer = produce_slowly(&d, &sent, 2_000, Duration::from_millis(300));
+    let producer = produce_slowly(&d, &sent, 2_000, Duration::from_millis(700));
     let first = d.start_replica(0);
     std::thread::sleep(Duration::from_secs(2));
     let second = d.start_replica(1);
@@ -146,7 +146,7 @@ fn at_least_once_survives_repeated_sigkill_with_nothing_lost() {
     let d = deployment("alo-kill", "");
     let sent = stream(0x0a10_0001, 30_000, 100_000);
     let expected = reference(&sent);
-    let producer = produce_slowly(&d, &sent, 4_000, Duration::from_millis(1_000));
+    let producer = produce_slowly(&d, &sent, 4_000, Duration::from_millis(1_500));
     let mut rng = fastrand::Rng::with_seed(11);
     let mid_stream = (0..6).filter(|_| kill_while_working(d.start(), &mut rng, &producer)).count();
     assert!(mid_stream >= 5, "only {mid_stream} kills landed mid-stream");

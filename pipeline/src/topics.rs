@@ -97,7 +97,27 @@ pub async fn create(config: &Config) -> Result<Vec<String>> {
             Err((name, code)) => return Err(Error::Topics(format!("creating {name}: {code}"))),
         }
     }
+    // The controller has accepted them; wait until the brokers' metadata shows them, so that a
+    // `run` started right after finds them.
+    let names: Vec<String> = planned.iter().map(|t| t.name.clone()).collect();
+    let c = config.clone();
+    tokio::task::spawn_blocking(move || missing_after(&c, &names, Duration::from_secs(30)))
+        .await
+        .expect("metadata check does not panic")?;
     Ok(created)
+}
+
+/// The topics of `names` still missing after waiting up to `patience` for them to appear
+/// (a topic just created takes a moment to reach every broker's metadata).
+fn missing_after(config: &Config, names: &[String], patience: Duration) -> Result<Vec<Option<u32>>> {
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        let counts = partition_counts(config, names)?;
+        if counts.iter().all(Option::is_some) || std::time::Instant::now() >= deadline {
+            return Ok(counts);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 /// The partition count of each named topic on the broker (`None`: the topic does not exist).
@@ -119,7 +139,7 @@ pub fn partition_counts(config: &Config, names: &[String]) -> Result<Vec<Option<
 pub fn verify(config: &Config) -> Result<()> {
     let planned = plan(config);
     let names: Vec<String> = planned.iter().map(|t| t.name.clone()).collect();
-    let counts = partition_counts(config, &names)?;
+    let counts = missing_after(config, &names, Duration::from_secs(5))?;
     let missing: Vec<&str> =
         planned.iter().zip(&counts).filter(|(_, c)| c.is_none()).map(|(t, _)| t.name.as_str()).collect();
     if !missing.is_empty() {
