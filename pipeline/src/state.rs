@@ -126,15 +126,15 @@ pub struct PartitionState {
     bytes: usize,
     /// The latest report time seen: "now" for expiry.
     latest: Millis,
+    /// `latest` when expired entries were last swept out.
+    swept_at: Option<Millis>,
 }
 
 impl PartitionState {
     /// The entry of `id`, created if new, marked as changed.
     pub fn entry(&mut self, id: IndicatorId) -> &mut Entry {
         self.dirty.insert(id);
-        let (entry, _) = self.entries.entry(id).or_default();
-        self.latest = self.latest.max(entry.last_seen);
-        entry
+        &mut self.entries.entry(id).or_default().0
     }
 
     pub fn get(&self, id: &IndicatorId) -> Option<&Entry> {
@@ -192,14 +192,22 @@ impl PartitionState {
         changes
     }
 
+    /// Expired entries are swept when a bound is exceeded or once record time has moved on by
+    /// 1/64 of the TTL, not on every batch: the sweep scans the whole partition.
     fn evict(&mut self, b: Bounds) {
+        let over = |s: &Self| s.entries.len() > b.max_entries || s.bytes > b.max_bytes;
+        let due = self.swept_at.is_none_or(|at| self.latest.saturating_sub(at) >= b.ttl_ms / 64);
+        if !over(self) && !due {
+            return;
+        }
+        self.swept_at = Some(self.latest);
         let horizon = self.latest.saturating_sub(b.ttl_ms);
         let expired: Vec<IndicatorId> =
             self.entries.iter().filter(|(_, (e, _))| e.last_seen < horizon).map(|(id, _)| *id).collect();
         for id in expired {
             self.forget(id);
         }
-        if self.entries.len() <= b.max_entries && self.bytes <= b.max_bytes {
+        if !over(self) {
             return;
         }
         let mut ages: Vec<(Millis, IndicatorId)> = self.entries.iter().map(|(id, (e, _))| (e.last_seen, *id)).collect();
@@ -288,6 +296,18 @@ mod tests {
         assert_eq!(s.len(), 45);
         assert!(s.get(&IndicatorId(99)).is_some());
         assert!(s.get(&IndicatorId(54)).is_none());
+    }
+
+    #[test]
+    fn expiry_sweeps_are_amortised_over_record_time() {
+        let bounds = Bounds { ttl_ms: 6_400, ..LOOSE };
+        let mut s = filled(1);
+        assert!(s.take_changes(bounds).removed.is_empty());
+        // 100 ms later entry 0 (seen at 0) is not expired; at 6,500 it is, and the sweep is due.
+        s.entry(IndicatorId(1)).merge(contribution("a", 100), 100);
+        assert!(s.take_changes(bounds).removed.is_empty());
+        s.entry(IndicatorId(2)).merge(contribution("a", 6_500), 6_500);
+        assert_eq!(s.take_changes(bounds).removed, [IndicatorId(0)]);
     }
 
     #[test]
