@@ -7,7 +7,7 @@
 //! producer with at-least-once delivery.
 
 use crate::changelog;
-use crate::config::{Config, Delivery};
+use crate::config::Config;
 use crate::enrich::Enrichment;
 use crate::error::{Corrupt, Error, Result};
 use crate::indicator_batch::{IndicatorColumns, decode_ipc, list_strings, opt};
@@ -333,10 +333,7 @@ impl ColumnarStage {
                 }
             }
             if *shutdown.borrow() {
-                if self.config.kafka.delivery == Delivery::AtLeastOnce {
-                    committed.commit(&self.consumer)?;
-                }
-                return self.sink.flush();
+                return self.sink.finish(&committed, &self.consumer);
             }
         }
     }

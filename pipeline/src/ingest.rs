@@ -9,7 +9,7 @@
 //! one dead letter each, with their raw bytes. Input offsets are stored only after all of that
 //! is acknowledged.
 
-use crate::config::{Config, Delivery, FeedConfig};
+use crate::config::{Config, FeedConfig};
 use crate::error::Result;
 use crate::indicator_batch::{IndicatorBatchBuilder, encode_ipc};
 use crate::metrics::Metrics;
@@ -233,10 +233,7 @@ impl IngestStage {
                 }
             }
             if *shutdown.borrow() {
-                if cfg.kafka.delivery == Delivery::AtLeastOnce {
-                    committed.commit(&self.consumer)?;
-                }
-                return self.sink.flush();
+                return self.sink.finish(&committed, &self.consumer);
             }
         }
     }

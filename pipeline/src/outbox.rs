@@ -19,7 +19,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::OwnedHeaders;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, Producer};
 use std::time::Duration;
 
 /// One record to send.
@@ -124,10 +124,19 @@ impl Sink {
         }
     }
 
-    /// Waits for what is in flight (at shutdown).
-    pub fn flush(&self) -> Result<()> {
+    /// At shutdown: commits the offsets stored so far (at-least-once; exactly-once committed
+    /// them in its transactions) and waits for what is in flight.
+    pub fn finish<C: ConsumerContext + 'static>(
+        &self,
+        committed: &InputOffsets,
+        consumer: &StreamConsumer<C>,
+    ) -> Result<()> {
         let producer = match self {
-            Sink::AtLeastOnce(p) | Sink::ExactlyOnce { producer: p, .. } => p,
+            Sink::AtLeastOnce(p) => {
+                committed.commit(consumer)?;
+                p
+            }
+            Sink::ExactlyOnce { producer, .. } => producer,
         };
         producer.flush(Duration::from_secs(30))?;
         Ok(())
@@ -148,19 +157,7 @@ fn transact<C: ConsumerContext + 'static>(
 ) -> Result<(), KafkaError> {
     producer.begin_transaction()?;
     for r in outbox.records() {
-        let mut record = FutureRecord::<[u8], [u8]>::to(&r.topic);
-        if let Some(p) = r.partition {
-            record = record.partition(p);
-        }
-        if let Some(k) = &r.key {
-            record = record.key(k);
-        }
-        if let Some(v) = &r.payload {
-            record = record.payload(v);
-        }
-        if let Some(h) = &r.headers {
-            record = record.headers(h.clone());
-        }
+        let mut record = outgoing(r).record(r.headers.clone());
         loop {
             match producer.send_result(record) {
                 // The delivery report is not awaited: the commit flushes and fails if any failed.

@@ -21,6 +21,26 @@ pub struct Outgoing<'a> {
     pub payload: Option<&'a [u8]>,
 }
 
+impl<'a> Outgoing<'a> {
+    /// The librdkafka record for this send.
+    pub fn record(&self, headers: Option<OwnedHeaders>) -> FutureRecord<'a, [u8], [u8]> {
+        let mut record = FutureRecord::<[u8], [u8]>::to(self.topic);
+        if let Some(p) = self.payload {
+            record = record.payload(p);
+        }
+        if let Some(p) = self.partition {
+            record = record.partition(p);
+        }
+        if let Some(k) = self.key {
+            record = record.key(k);
+        }
+        if let Some(h) = headers {
+            record = record.headers(h);
+        }
+        record
+    }
+}
+
 /// Sends queued on one producer, awaited together.
 pub struct Deliveries<'p> {
     producer: &'p FutureProducer,
@@ -34,19 +54,7 @@ impl<'p> Deliveries<'p> {
 
     /// Queues one record; when librdkafka's queue is full, waits for room rather than failing.
     pub async fn send(&mut self, out: Outgoing<'_>, headers: Option<OwnedHeaders>) -> Result<()> {
-        let mut record = FutureRecord::<[u8], [u8]>::to(out.topic);
-        if let Some(p) = out.payload {
-            record = record.payload(p);
-        }
-        if let Some(p) = out.partition {
-            record = record.partition(p);
-        }
-        if let Some(k) = out.key {
-            record = record.key(k);
-        }
-        if let Some(h) = headers {
-            record = record.headers(h);
-        }
+        let mut record = out.record(headers);
         loop {
             match self.producer.send_result(record) {
                 Ok(future) => {
