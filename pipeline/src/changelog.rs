@@ -119,8 +119,10 @@ mod tests {
             },
             2,
         );
-        e.emitted
-            .insert("SG".into(), Emission { sources: vec!["f".into()], confidence: Some(70), revoked: false, at: 2 });
+        e.emitted.insert(
+            "SG".into(),
+            Emission { sources: vec!["f".into()], confidence: Some(70), revoked: false, at: 2, first_at: 1 },
+        );
         let bytes = encode(&e);
         assert_eq!(decode(&bytes).unwrap(), e);
         assert!(bytes.len() < 400, "{} bytes", bytes.len());

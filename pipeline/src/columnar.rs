@@ -6,8 +6,10 @@
 //! benches and file backfills use it directly); [`ColumnarStage`] binds it to a consumer and a
 //! producer with at-least-once delivery.
 
+use crate::cert_view::CertFilter;
 use crate::changelog;
 use crate::config::Config;
+use crate::config::OutputFormat;
 use crate::enrich::Enrichment;
 use crate::error::{Corrupt, Error, Result};
 use crate::indicator_batch::{IndicatorColumns, decode_ipc, list_strings, opt};
@@ -16,11 +18,12 @@ use crate::micro_batch::{InputOffsets, next_message, rewind};
 use crate::outbox::OutRecord;
 use crate::outbox::{Delivered, Outbox, Sink};
 use crate::rebalance::StageContext;
-use crate::route::{Outcome, Recipient, Router, Subject};
+use crate::route::{Candidate, Outcome, Recipient, Router, Subject};
 use crate::state::{Bounds, Contribution, PartitionState};
 use datafusion::arrow::array::{Array, Int64Array, RecordBatch, UInt8Array};
 use iocflow_model::time::{self, Millis};
 use iocflow_model::{IndicatorId, IndicatorType, Tlp};
+use iocflow_sinks::stix_indicator;
 use iocflow_sinks::withheld::{WithheldReason, WithheldRecord};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
@@ -33,7 +36,7 @@ use tokio::time::Instant;
 /// What one or more batches produced, ready to send.
 #[derive(Debug, Default)]
 pub struct ColumnarOutput {
-    /// (CERT index, key, JSON record).
+    /// (CERT index, key, record in the CERT's format).
     pub cert_records: Vec<(usize, String, Vec<u8>)>,
     /// (key, JSON record).
     pub withheld: Vec<(String, Vec<u8>)>,
@@ -49,6 +52,10 @@ pub struct ColumnarOutput {
 /// The columnar decision path, per internal partition, without Kafka.
 pub struct ColumnarCore {
     router: Router,
+    /// Per CERT, its compiled filter, if it has one.
+    filters: Vec<Option<CertFilter>>,
+    /// Per CERT, its output format.
+    formats: Vec<OutputFormat>,
     enrichment: Enrichment,
     states: HashMap<i32, PartitionState>,
     bounds: Bounds,
@@ -56,12 +63,28 @@ pub struct ColumnarCore {
 
 impl ColumnarCore {
     pub fn new(config: &Config) -> Result<ColumnarCore> {
-        let recipients =
-            config.certs.iter().map(|c| Recipient { country: c.country.clone(), regional: c.regional }).collect();
+        let filters = config
+            .certs
+            .iter()
+            .map(|c| c.filter.as_deref().map(CertFilter::compile).transpose())
+            .collect::<Result<Vec<_>>>()?;
+        let recipients = config
+            .certs
+            .iter()
+            .zip(&filters)
+            .map(|(c, f)| Recipient {
+                country: c.country.clone(),
+                regional: c.regional,
+                sharing_groups: config.sharing_groups_of(c.misp_org_uuid.as_deref()),
+                filtered: f.is_some(),
+            })
+            .collect();
         let ttl_ms = (config.dedupe.ttl_hours * 3_600_000) as Millis;
         let partitions = config.kafka.partitions.max(1) as usize;
         Ok(ColumnarCore {
             router: Router { recipients, ttl_ms },
+            filters,
+            formats: config.certs.iter().map(|c| c.format).collect(),
             enrichment: Enrichment::new()?,
             states: HashMap::new(),
             bounds: Bounds {
@@ -117,13 +140,22 @@ impl ColumnarCore {
     }
 
     /// Runs one indicator batch of `partition` through state, enrichment and routing.
+    ///
+    /// Three passes: every row is merged into the state and routed to the CERTs without a filter
+    /// (in arrival order); each filtered CERT's candidate records are then judged by its filter
+    /// in one vectorised evaluation and settled in arrival order; last, each row's outcome is
+    /// counted and the withheld ones are written.
     pub fn process(&mut self, partition: i32, batch: &RecordBatch, out: &mut ColumnarOutput) -> Result<()> {
         let corrupt =
             |why: &str| Error::Corrupt(Corrupt { topic: "indicators".into(), partition, offset: -1, why: why.into() });
         let cols = IndicatorColumns::of(batch).ok_or_else(|| corrupt("unexpected columns"))?;
         let enriched = self.enrichment.evaluate(batch)?;
         let state = self.states.entry(partition).or_default();
+        let infra = |i: usize| (!enriched.country.is_null(i)).then(|| enriched.country.value(i));
         let mut emits = Vec::new();
+        let mut candidates: Vec<Vec<Candidate>> = vec![Vec::new(); self.router.recipients.len()];
+        let mut fates = Vec::with_capacity(batch.num_rows());
+        let mut ids = Vec::with_capacity(batch.num_rows());
         for i in 0..batch.num_rows() {
             let id = IndicatorId::from_hex(cols.id.value(i)).ok_or_else(|| corrupt("bad id"))?;
             let kind = IndicatorType::parse(cols.kind.value(i)).map_err(|_| corrupt("bad type"))?;
@@ -143,52 +175,71 @@ impl ColumnarCore {
                 sharing_group: opt(cols.sharing_group, i, |a, i| a.value(i).to_string()),
                 sightings: 1,
             };
-            let subject = Subject {
-                id,
-                kind,
-                value: cols.value.value(i),
-                infra_country: (!enriched.country.is_null(i)).then(|| enriched.country.value(i)),
-            };
-            let outcome = self.router.apply(state.entry(id), subject, contribution, reported_at, &mut emits);
-            let name = match &outcome {
-                Outcome::Emitted(_) => "emitted",
+            let subject = Subject { id, kind, value: cols.value.value(i), infra_country: infra(i) };
+            let fate = self.router.apply(
+                state.entry(id),
+                subject,
+                contribution,
+                (i, reported_at),
+                &mut emits,
+                &mut candidates,
+            );
+            fates.push(fate);
+            ids.push((id, kind));
+        }
+        for (k, pending) in candidates.into_iter().enumerate() {
+            if pending.is_empty() {
+                continue;
+            }
+            let filter = self.filters[k].as_ref().expect("only filtered CERTs have candidates");
+            let verdicts = filter.accepts(pending.iter().map(|c| &c.record))?;
+            for (candidate, accepted) in pending.into_iter().zip(verdicts) {
+                let entry = state.get_mut(&candidate.id).expect("the row merged it into the state");
+                let fate = &mut fates[candidate.row];
+                self.router.settle(entry, k, candidate, accepted, fate, &mut emits);
+            }
+        }
+        for (i, (fate, (id, kind))) in fates.iter().zip(ids).enumerate() {
+            let outcome = fate.outcome();
+            let name = match outcome {
+                Outcome::Emitted => "emitted",
                 Outcome::Suppressed => "suppressed",
                 Outcome::Withheld(WithheldReason::NoRecipient) => "unrouted",
                 Outcome::Withheld(_) => "withheld",
             };
             *out.outcomes.entry(name).or_default() += 1;
             match outcome {
-                Outcome::Emitted(certs) => {
-                    for k in certs {
-                        *out.emitted_per_cert.entry(k).or_default() += 1;
-                    }
-                }
+                Outcome::Emitted => {}
                 Outcome::Suppressed => out.suppressed += 1,
                 Outcome::Withheld(reason) => {
                     // Read back from the columns: only withheld rows pay for these copies.
-                    let mut countries: Vec<String> = subject.infra_country.map(str::to_string).into_iter().collect();
+                    let mut countries: Vec<String> = infra(i).map(str::to_string).into_iter().collect();
                     countries.extend(list_strings(cols.target_countries, i));
                     countries.sort();
                     countries.dedup();
                     let record = WithheldRecord {
                         id: id.to_hex(),
                         kind: kind.as_str(),
-                        value: subject.value.to_string(),
+                        value: cols.value.value(i).to_string(),
                         feed: cols.feed.value(i).to_string(),
                         provider: cols.provider.value(i).to_string(),
                         tlp: Tlp::parse(cols.tlp.value(i)).as_str(),
                         reason,
                         countries,
-                        reported_at: time::format(reported_at),
+                        reported_at: time::format(cols.reported_at.value(i)),
                     };
                     out.withheld.push((record.id.clone(), record.to_json()?));
                     *out.withheld_per_reason.entry(reason).or_default() += 1;
                 }
             }
-            for (k, record) in emits.drain(..) {
-                let json = record.to_json()?;
-                out.cert_records.push((k, record.id, json));
-            }
+        }
+        for e in emits {
+            *out.emitted_per_cert.entry(e.cert).or_default() += 1;
+            let payload = match self.formats[e.cert] {
+                OutputFormat::Json => e.record.to_json()?,
+                OutputFormat::Stix => stix_indicator::encode(&e.record, e.created, e.modified)?,
+            };
+            out.cert_records.push((e.cert, e.record.id, payload));
         }
         Ok(())
     }

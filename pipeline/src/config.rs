@@ -34,6 +34,11 @@ pub struct Config {
     pub dedupe: DedupeConfig,
     #[serde(default)]
     pub certs: Vec<CertConfig>,
+    /// MISP sharing groups and their member organisations (distribution 4).
+    #[serde(default)]
+    pub sharing_groups: Vec<SharingGroupConfig>,
+    #[serde(default)]
+    pub access: AccessConfig,
     #[serde(default)]
     pub metrics: MetricsConfig,
 }
@@ -279,7 +284,10 @@ impl Default for DedupeConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OutputFormat {
+    /// The canonical record (`schemas/cert-record.schema.json`).
     Json,
+    /// A STIX 2.1 indicator per record.
+    Stix,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -294,7 +302,10 @@ pub struct CertConfig {
     pub principal: Option<String>,
     /// Consumer groups the CERT may use; defaults to `cert-<cc>`.
     pub group_prefix: Option<String>,
+    /// The CERT's organisation in MISP: it sees a sharing group's reports when it is a member.
     pub misp_org_uuid: Option<String>,
+    /// An SQL expression over the CERT's view (`cert_view.rs`), e.g.
+    /// `confidence >= 60 AND array_has(sectors, 'finance')`: only views it accepts are sent.
     pub filter: Option<String>,
     #[serde(default = "default_output_format")]
     pub format: OutputFormat,
@@ -319,6 +330,38 @@ impl CertConfig {
     }
 }
 
+/// A MISP sharing group: the organisations (MISP uuids) whose CERTs may see its reports.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharingGroupConfig {
+    pub uuid: String,
+    pub name: Option<String>,
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
+/// Principals for the ACL bindings `iocflow topics` prints.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessConfig {
+    /// iocflow's own principal.
+    #[serde(default = "default_principal")]
+    pub principal: String,
+    /// Who may read the dead letters and the withheld audit topic besides iocflow.
+    #[serde(default)]
+    pub auditors: Vec<String>,
+}
+
+fn default_principal() -> String {
+    "User:iocflow".into()
+}
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        AccessConfig { principal: default_principal(), auditors: Vec::new() }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
@@ -340,7 +383,21 @@ impl Default for MetricsConfig {
 /// librdkafka properties iocflow sets itself: overriding them would break its delivery guarantees.
 const REFUSED_CLIENT_KEYS: [&str; 4] = ["enable.auto.commit", "isolation.level", "transactional.id", "acks"];
 
+fn is_uuid(s: &str) -> bool {
+    uuid::Uuid::try_parse(s).is_ok()
+}
+
 impl Config {
+    /// The sharing groups (lower-case uuids) whose member list names `org`.
+    pub fn sharing_groups_of(&self, org: Option<&str>) -> HashSet<String> {
+        let Some(org) = org else { return HashSet::new() };
+        self.sharing_groups
+            .iter()
+            .filter(|g| g.members.iter().any(|m| m.eq_ignore_ascii_case(org)))
+            .map(|g| g.uuid.to_ascii_lowercase())
+            .collect()
+    }
+
     /// Reads, parses and checks a configuration file.
     pub fn load(path: &Path) -> Result<Config> {
         let text =
@@ -433,11 +490,28 @@ impl Config {
             if !topics.insert(c.topic()) {
                 return bad(key("topic"), "is already used by a feed or another CERT");
             }
-            if let Some(filter) = &c.filter {
-                return bad(
-                    key("filter"),
-                    &format!("{filter:?}: CERT filters are not supported yet (they arrive with TLP routing)"),
-                );
+            if let Some(filter) = &c.filter
+                && let Err(e) = crate::cert_view::CertFilter::compile(filter)
+            {
+                return bad(key("filter"), &format!("{filter:?} does not compile: {e}"));
+            }
+            if let Some(org) = &c.misp_org_uuid
+                && !is_uuid(org)
+            {
+                return bad(key("misp_org_uuid"), &format!("{org:?} is not a UUID"));
+            }
+        }
+        let mut groups = HashSet::new();
+        for (i, g) in self.sharing_groups.iter().enumerate() {
+            let key = |k: &str| format!("sharing_groups[{i}].{k}");
+            if !is_uuid(&g.uuid) {
+                return bad(key("uuid"), &format!("{:?} is not a UUID", g.uuid));
+            }
+            if !groups.insert(g.uuid.to_ascii_lowercase()) {
+                return bad(key("uuid"), "another sharing group has this uuid");
+            }
+            if let Some(m) = g.members.iter().find(|m| !is_uuid(m)) {
+                return bad(key("members"), &format!("{m:?} is not a UUID (MISP organisation uuids)"));
             }
         }
         Ok(())
@@ -554,6 +628,38 @@ mod tests {
         assert!(e.contains("column"), "{e}");
         let e = err(&MINIMAL.replace("[[feeds]]", "[kafka.client]\n\"enable.auto.commit\" = \"true\"\n[[feeds]]"));
         assert!(e.contains("kafka.client.\"enable.auto.commit\""), "{e}");
+    }
+
+    #[test]
+    fn filters_and_sharing_groups_are_checked_naming_the_cert() {
+        let with = |extra: &str| format!("{MINIMAL}\n{extra}");
+        let cert = |line: &str| MINIMAL.replace("country = \"SG\"", &format!("country = \"SG\"\n{line}"));
+        let e = err(&cert("filter = \"confidence >= \""));
+        assert!(e.contains("certs[0] (SingCERT).filter"), "{e}");
+        let e = err(&cert("filter = \"confidnce >= 60\""));
+        assert!(e.contains("certs[0] (SingCERT).filter") && e.contains("confidnce"), "{e}");
+        let e = err(&cert("filter = \"sectors\""));
+        assert!(e.contains("not a boolean"), "{e}");
+        let ok = Config::parse(&cert("filter = \"confidence >= 60 AND array_has(sectors, 'finance')\"")).unwrap();
+        assert!(ok.certs[0].filter.is_some());
+        let e = err(&cert("misp_org_uuid = \"SingCERT\""));
+        assert!(e.contains("certs[0] (SingCERT).misp_org_uuid"), "{e}");
+        let e = err(&with("[[sharing_groups]]\nuuid = \"x\""));
+        assert!(e.contains("sharing_groups[0].uuid"), "{e}");
+        let org = "b0e2c1d4-0000-4000-8000-000000000001";
+        let group =
+            format!("[[sharing_groups]]\nuuid = \"5A1E0000-0000-4000-8000-0000000000AA\"\nmembers = [\"{org}\"]");
+        let c = Config::parse(
+            &with(&group).replace("country = \"SG\"", &format!("country = \"SG\"\nmisp_org_uuid = \"{org}\"")),
+        )
+        .unwrap();
+        assert_eq!(
+            c.sharing_groups_of(Some(org)).into_iter().collect::<Vec<_>>(),
+            ["5a1e0000-0000-4000-8000-0000000000aa"]
+        );
+        assert!(c.sharing_groups_of(None).is_empty());
+        let e = err(&with(&format!("{group}\n{group}")));
+        assert!(e.contains("sharing_groups[1].uuid"), "{e}");
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! 2. [`ingest`] — stage 1: feed records → decoded reports (`iocflow_model::decode`) → one
 //!    [`indicator_batch`] per internal partition on `<app>.indicators`; bad records → DLQ.
 //! 3. [`columnar`] — stage 2: indicator batches → [`state`] (dedupe) → [`enrich`] (DataFusion
-//!    UDFs) → [`route`] (TLP views, emission rule) → CERT topics and `<app>.withheld`.
+//!    UDFs) → [`route`] (TLP views, emission rule; CERT filters over a [`cert_view`]) → CERT
+//!    topics and `<app>.withheld`.
 //! 4. [`run`] — both stages in one process, [`metrics`], clean shutdown.
 //!
 //! [`process`] runs the same path over a file without Kafka (`iocflow process`).
@@ -16,6 +17,7 @@
 //! the state; [`rebalance`] tells a stage which partitions moved; [`kafka_client`] the librdkafka
 //! settings; [`topics`] the topic plan and ACLs.
 
+pub mod cert_view;
 pub mod changelog;
 pub mod columnar;
 pub mod config;

@@ -11,40 +11,44 @@
 //! | AMBER                         | a CERT of an implicated country only                        |
 //! | AMBER+STRICT, RED, unknown    | no CERT                                                     |
 //!
+//! MISP sharing-group reports (distribution 4) are seen only by CERTs whose organisation is a
+//! member of the group (`[[sharing_groups]]`), and never beyond what the label allows.
+//!
 //! A contribution implicates the indicator's infrastructure country and its own feed-given
 //! target countries — never another contribution's, so a hidden report cannot route anything.
 //! A CERT is considered only when the arriving report is in its view: a hidden report can neither
-//! re-send nor change what a CERT sees. Within that, a CERT gets a record when its view is new,
-//! gains a source, gains confidence, changes its revocation, or was last sent longer ago than the
-//! TTL.
+//! re-send nor change what a CERT sees. Within that, a CERT gets a record when its filter accepts
+//! its view and the view is new, gains a source, gains confidence, or was last sent longer ago
+//! than the TTL; a revocation goes to every CERT that received the indicator, whatever its
+//! filter.
+//!
+//! A CERT filter is evaluated per batch (`cert_view.rs`), so for a CERT with a filter
+//! [`Router::apply`] only proposes a [`Candidate`], and [`Router::settle`] decides once the
+//! batch's filter results are in, in arrival order.
 
 use crate::state::{Contribution, Emission, Entry};
 use iocflow_model::time::Millis;
 use iocflow_model::{IndicatorId, IndicatorType, Tlp};
 use iocflow_sinks::cert_record::{CertRecord, SCHEMA_VERSION, Source};
 use iocflow_sinks::withheld::WithheldReason;
+use std::collections::{BTreeMap, HashSet};
 
 /// A CERT as routing sees it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Recipient {
     pub country: String,
     pub regional: bool,
-}
-
-/// Why no CERT may see this contribution, if none may: its label, or a MISP sharing group
-/// (held back until sharing-group membership is configured: fail closed).
-pub fn withholds(c: &Contribution) -> Option<WithheldReason> {
-    match c.tlp {
-        Tlp::AmberStrict => Some(WithheldReason::TlpAmberStrict),
-        Tlp::Red => Some(WithheldReason::TlpRed),
-        Tlp::Unknown => Some(WithheldReason::UnknownLabel),
-        Tlp::Clear | Tlp::Green | Tlp::Amber => c.sharing_group.as_ref().map(|_| WithheldReason::SharingGroup),
-    }
+    /// The MISP sharing groups (lower-case uuids) the CERT's organisation is a member of.
+    pub sharing_groups: HashSet<String>,
+    /// The CERT has a filter: its records wait for the batch's filter evaluation.
+    pub filtered: bool,
 }
 
 /// May `cert` see contribution `c` of an indicator whose infrastructure is in `infra`?
 pub fn may_see(cert: &Recipient, c: &Contribution, infra: Option<&str>) -> bool {
-    if c.sharing_group.is_some() {
+    if let Some(group) = &c.sharing_group
+        && !cert.sharing_groups.contains(group)
+    {
         return false;
     }
     let implicated = infra == Some(cert.country.as_str()) || c.target_countries.contains(&cert.country);
@@ -64,14 +68,57 @@ pub struct Subject<'a> {
     pub infra_country: Option<&'a str>,
 }
 
-/// What became of one arriving report.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A record for one CERT: the record, and the STIX `created` (first emission to this CERT) and
+/// `modified` (this emission) times.
+#[derive(Debug, Clone)]
+pub struct Emit {
+    pub cert: usize,
+    pub record: CertRecord,
+    pub created: Millis,
+    pub modified: Millis,
+}
+
+/// A record a filtered CERT would get, waiting for its filter's verdict.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// The row of the batch that proposed it.
+    pub row: usize,
+    pub id: IndicatorId,
+    pub summary: Emission,
+    pub record: CertRecord,
+}
+
+/// What became of one arriving report, so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fate {
+    /// No CERT may see it, for this reason.
+    pub hidden: Option<WithheldReason>,
+    /// Some CERT may see it and its filter (if any) accepts the view.
+    pub accepted: bool,
+    /// Some CERT got a record.
+    pub emitted: bool,
+}
+
+impl Fate {
+    /// The report's one outcome once every CERT has decided.
+    pub fn outcome(&self) -> Outcome {
+        match self.hidden {
+            Some(reason) => Outcome::Withheld(reason),
+            None if self.emitted => Outcome::Emitted,
+            None if self.accepted => Outcome::Suppressed,
+            None => Outcome::Withheld(WithheldReason::NoRecipient),
+        }
+    }
+}
+
+/// The one outcome of an arriving report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// These CERTs (indexes into the recipients) got a record.
-    Emitted(Vec<usize>),
-    /// Some CERT may see it, but no CERT's view changed enough to send it again.
+    /// Some CERT got a record.
+    Emitted,
+    /// Some CERT may see and accepts it, but no CERT's view changed enough to send it again.
     Suppressed,
-    /// No CERT may see it.
+    /// No CERT may see it (or every CERT that may see it filters it out: `no_recipient`).
     Withheld(WithheldReason),
 }
 
@@ -83,55 +130,111 @@ pub struct Router {
 }
 
 impl Router {
-    /// Merges the report `new` into `entry` and decides, per CERT, whether it gets a record.
-    /// Records go to `emit` as (CERT index, record).
+    /// Why no CERT may see contribution `c`, if none may by its label or sharing group.
+    pub fn withholds(&self, c: &Contribution) -> Option<WithheldReason> {
+        match c.tlp {
+            Tlp::AmberStrict => Some(WithheldReason::TlpAmberStrict),
+            Tlp::Red => Some(WithheldReason::TlpRed),
+            Tlp::Unknown => Some(WithheldReason::UnknownLabel),
+            Tlp::Clear | Tlp::Green | Tlp::Amber => match &c.sharing_group {
+                Some(g) if !self.recipients.iter().any(|r| r.sharing_groups.contains(g)) => {
+                    Some(WithheldReason::SharingGroup)
+                }
+                _ => None,
+            },
+        }
+    }
+
+    /// Merges the report `new` (row `row` of its batch) into `entry` and decides for every CERT
+    /// without a filter; CERTs with one get a [`Candidate`] in `candidates[cert]`.
     pub fn apply(
         &self,
         entry: &mut Entry,
         subject: Subject<'_>,
         new: Contribution,
-        reported_at: Millis,
-        emit: &mut Vec<(usize, CertRecord)>,
-    ) -> Outcome {
-        let hidden = withholds(&new);
+        (row, reported_at): (usize, Millis),
+        emits: &mut Vec<Emit>,
+        candidates: &mut [Vec<Candidate>],
+    ) -> Fate {
+        let hidden = self.withholds(&new);
         let arriving = entry.merge(new, reported_at);
-        if let Some(reason) = hidden {
-            return Outcome::Withheld(reason);
+        let mut fate = Fate { hidden, ..Fate::default() };
+        if hidden.is_some() {
+            return fate;
         }
-        let mut emitted = Vec::new();
-        let mut visible_to_any = false;
         for (k, cert) in self.recipients.iter().enumerate() {
             if !may_see(cert, &entry.contributions[arriving], subject.infra_country) {
                 continue;
             }
-            visible_to_any = true;
             let view: Vec<&Contribution> =
                 entry.contributions.iter().filter(|c| may_see(cert, c, subject.infra_country)).collect();
             let summary = summarise(&view, reported_at);
-            if !self.changed(entry.emitted.get(&cert.country), &summary) {
+            if cert.filtered {
+                let record = record(subject, &view);
+                candidates[k].push(Candidate { row, id: subject.id, summary, record });
                 continue;
             }
-            emit.push((k, record(subject, &view)));
-            entry.emitted.insert(cert.country.clone(), summary);
-            emitted.push(k);
+            fate.accepted = true;
+            if let Some(sent) = self.decide(&mut entry.emitted, k, summary, true) {
+                let record = record(subject, &view);
+                emits.push(Emit { cert: k, record, created: sent.first_at, modified: sent.at });
+                fate.emitted = true;
+            }
         }
-        if !emitted.is_empty() {
-            Outcome::Emitted(emitted)
-        } else if visible_to_any {
-            Outcome::Suppressed
-        } else {
-            Outcome::Withheld(WithheldReason::NoRecipient)
+        fate
+    }
+
+    /// Decides a filtered CERT's candidate once its filter has `accepted` it or not, updating the
+    /// row's `fate`. Candidates of one CERT must be settled in arrival order.
+    pub fn settle(
+        &self,
+        entry: &mut Entry,
+        cert: usize,
+        c: Candidate,
+        accepted: bool,
+        fate: &mut Fate,
+        emits: &mut Vec<Emit>,
+    ) {
+        fate.accepted |= accepted;
+        if let Some(sent) = self.decide(&mut entry.emitted, cert, c.summary, accepted) {
+            emits.push(Emit { cert, record: c.record, created: sent.first_at, modified: sent.at });
+            fate.emitted = true;
         }
     }
 
-    /// The emission rule: is `now` worth sending after `last`? A revocation is news only to a
-    /// CERT that received the indicator.
-    fn changed(&self, last: Option<&Emission>, now: &Emission) -> bool {
-        let Some(last) = last else { return !now.revoked };
-        now.sources.iter().any(|s| !last.sources.contains(s))
-            || now.confidence > last.confidence
-            || now.revoked != last.revoked
-            || now.at.saturating_sub(last.at) >= self.ttl_ms
+    /// The emission rule: does CERT `k` get a record of view `now`? If so, it is remembered as
+    /// the CERT's last emission and returned.
+    fn decide(
+        &self,
+        emitted: &mut BTreeMap<String, Emission>,
+        k: usize,
+        now: Emission,
+        accepted: bool,
+    ) -> Option<Emission> {
+        let country = &self.recipients[k].country;
+        let last = emitted.get(country);
+        // A revocation is news only to a CERT that received the indicator, and owed to it
+        // whatever its filter says now.
+        let owed_revocation = now.revoked && last.is_some_and(|l| !l.revoked);
+        let news = match last {
+            None => !now.revoked,
+            Some(last) => {
+                now.sources.iter().any(|s| !last.sources.contains(s))
+                    || now.confidence > last.confidence
+                    || now.revoked != last.revoked
+                    || now.at.saturating_sub(last.at) >= self.ttl_ms
+            }
+        };
+        if !(owed_revocation || accepted && news) {
+            return None;
+        }
+        // `at` never goes back, so STIX `modified` increases with every emission.
+        let sent = match last {
+            None => Emission { first_at: now.at, ..now },
+            Some(last) => Emission { first_at: last.first_at, at: now.at.max(last.at + 1), ..now },
+        };
+        emitted.insert(country.clone(), sent.clone());
+        Some(sent)
     }
 }
 
@@ -143,6 +246,7 @@ fn summarise(view: &[&Contribution], at: Millis) -> Emission {
         confidence: view.iter().filter_map(|c| c.confidence).max(),
         revoked: view.iter().all(|c| c.revoked),
         at,
+        first_at: at,
     }
 }
 
@@ -192,13 +296,18 @@ mod tests {
     const SG: usize = 0;
     const MY: usize = 1;
     const REGIONAL_TH: usize = 2;
+    const GROUP: &str = "5a1e0000-0000-4000-8000-0000000000aa";
 
     fn router() -> Router {
         Router {
             recipients: vec![
-                Recipient { country: "SG".into(), regional: false },
-                Recipient { country: "MY".into(), regional: false },
-                Recipient { country: "TH".into(), regional: true },
+                Recipient { country: "SG".into(), ..Recipient::default() },
+                Recipient {
+                    country: "MY".into(),
+                    sharing_groups: [GROUP.to_string()].into_iter().collect(),
+                    ..Recipient::default()
+                },
+                Recipient { country: "TH".into(), regional: true, ..Recipient::default() },
             ],
             ttl_ms: 1_000,
         }
@@ -225,18 +334,24 @@ mod tests {
         Subject { id: IndicatorId(7), kind: IndicatorType::Domain, value: "x.example.sg", infra_country: infra }
     }
 
+    /// Routes one report (no CERT has a filter here): its outcome and the records, by CERT.
     fn run(entry: &mut Entry, infra: Option<&'static str>, c: Contribution) -> (Outcome, Vec<(usize, CertRecord)>) {
-        let mut out = Vec::new();
+        let (mut emits, mut candidates) = (Vec::new(), vec![Vec::new(); 3]);
         let at = c.last_seen;
-        let o = router().apply(entry, subject(infra), c, at, &mut out);
-        (o, out)
+        let fate = router().apply(entry, subject(infra), c, (0, at), &mut emits, &mut candidates);
+        assert!(candidates.iter().all(Vec::is_empty));
+        (fate.outcome(), emits.into_iter().map(|e| (e.cert, e.record)).collect())
+    }
+
+    fn certs(out: &[(usize, CertRecord)]) -> Vec<usize> {
+        out.iter().map(|(k, _)| *k).collect()
     }
 
     #[test]
     fn green_goes_to_the_implicated_cert_and_regional_subscribers() {
         let mut e = Entry::default();
         let (o, out) = run(&mut e, Some("SG"), report("a", Tlp::Green, &[], 0));
-        assert_eq!(o, Outcome::Emitted(vec![SG, REGIONAL_TH]));
+        assert_eq!((o, certs(&out)), (Outcome::Emitted, vec![SG, REGIONAL_TH]));
         assert_eq!(out[0].1.tlp, "GREEN");
         assert_eq!(out[0].1.countries, ["SG"]);
     }
@@ -244,8 +359,8 @@ mod tests {
     #[test]
     fn amber_goes_to_implicated_certs_only() {
         let mut e = Entry::default();
-        let (o, _) = run(&mut e, Some("SG"), report("a", Tlp::Amber, &["MY"], 0));
-        assert_eq!(o, Outcome::Emitted(vec![SG, MY]));
+        let (o, out) = run(&mut e, Some("SG"), report("a", Tlp::Amber, &["MY"], 0));
+        assert_eq!((o, certs(&out)), (Outcome::Emitted, vec![SG, MY]));
         let mut e = Entry::default();
         let (o, _) = run(&mut e, None, report("a", Tlp::Amber, &[], 0));
         assert_eq!(o, Outcome::Withheld(WithheldReason::NoRecipient));
@@ -263,7 +378,7 @@ mod tests {
         // A GREEN report of the same indicator: SG sees only the GREEN source; the RED report's
         // target MY does not make MY a recipient.
         let (o, out) = run(&mut e, Some("SG"), report("green", Tlp::Green, &[], 1));
-        assert_eq!(o, Outcome::Emitted(vec![SG, REGIONAL_TH]));
+        assert_eq!((o, certs(&out)), (Outcome::Emitted, vec![SG, REGIONAL_TH]));
         let rec = &out[0].1;
         assert_eq!(rec.sources.len(), 1);
         assert_eq!(rec.sources[0].feed, "green");
@@ -279,20 +394,20 @@ mod tests {
         assert_eq!(o, Outcome::Suppressed);
         // A new source.
         let (o, out) = run(&mut e, Some("SG"), report("b", Tlp::Green, &[], 20));
-        assert_eq!(o, Outcome::Emitted(vec![SG, REGIONAL_TH]));
+        assert_eq!((o, certs(&out)), (Outcome::Emitted, vec![SG, REGIONAL_TH]));
         assert_eq!(out[0].1.sources.len(), 2);
         assert_eq!(out[0].1.sightings, 3);
         // More confidence.
         let mut c = report("a", Tlp::Green, &[], 30);
         c.confidence = Some(90);
-        let (o, _) = run(&mut e, Some("SG"), c);
-        assert_eq!(o, Outcome::Emitted(vec![SG, REGIONAL_TH]));
+        let (o, out) = run(&mut e, Some("SG"), c);
+        assert_eq!((o, certs(&out)), (Outcome::Emitted, vec![SG, REGIONAL_TH]));
         // Less confidence is no news.
         let (o, _) = run(&mut e, Some("SG"), report("b", Tlp::Green, &[], 40));
         assert_eq!(o, Outcome::Suppressed);
         // The TTL has passed.
-        let (o, _) = run(&mut e, Some("SG"), report("b", Tlp::Green, &[], 2_000));
-        assert_eq!(o, Outcome::Emitted(vec![SG, REGIONAL_TH]));
+        let (o, out) = run(&mut e, Some("SG"), report("b", Tlp::Green, &[], 2_000));
+        assert_eq!((o, certs(&out)), (Outcome::Emitted, vec![SG, REGIONAL_TH]));
     }
 
     #[test]
@@ -305,13 +420,121 @@ mod tests {
     }
 
     #[test]
-    fn sharing_groups_are_held_back() {
+    fn sharing_groups_reach_members_only_and_never_beyond_the_label() {
+        let group = |tlp, targets: &[&str], g: &str| {
+            let mut c = report("misp", tlp, targets, 0);
+            c.sharing_group = Some(g.into());
+            c
+        };
+        // MY is a member; SG (implicated) and TH (regional) are not.
+        let (o, out) = run(&mut Entry::default(), Some("SG"), group(Tlp::Green, &["MY"], GROUP));
+        assert_eq!((o, certs(&out)), (Outcome::Emitted, vec![MY]));
+        // A member that is not implicated gets AMBER nothing; GREEN only as a regional subscriber.
+        let (o, out) = run(&mut Entry::default(), Some("SG"), group(Tlp::Amber, &[], GROUP));
+        assert_eq!((o, certs(&out)), (Outcome::Withheld(WithheldReason::NoRecipient), vec![]));
+        // A group no configured CERT belongs to.
+        let (o, out) = run(&mut Entry::default(), Some("MY"), group(Tlp::Green, &[], "other"));
+        assert_eq!((o, certs(&out)), (Outcome::Withheld(WithheldReason::SharingGroup), vec![]));
+        // The label still rules: RED in a group is RED.
+        let (o, _) = run(&mut Entry::default(), Some("MY"), group(Tlp::Red, &[], GROUP));
+        assert_eq!(o, Outcome::Withheld(WithheldReason::TlpRed));
+    }
+
+    /// Routes reports through a router whose SG CERT has a filter; `verdict` plays the filter.
+    fn filtered(
+        entry: &mut Entry,
+        reports: Vec<Contribution>,
+        verdict: impl Fn(&CertRecord) -> bool,
+    ) -> Vec<(Outcome, Vec<usize>)> {
+        let mut r = router();
+        r.recipients[SG].filtered = true;
+        let (mut emits, mut candidates) = (Vec::new(), vec![Vec::new(); 3]);
+        let mut fates: Vec<Fate> = reports
+            .into_iter()
+            .enumerate()
+            .map(|(row, c)| {
+                let at = c.last_seen;
+                r.apply(entry, subject(Some("SG")), c, (row, at), &mut emits, &mut candidates)
+            })
+            .collect();
+        for c in std::mem::take(&mut candidates[SG]) {
+            let ok = verdict(&c.record);
+            let row = c.row;
+            r.settle(entry, SG, c, ok, &mut fates[row], &mut emits);
+        }
+        fates
+            .iter()
+            .enumerate()
+            .map(|(row, f)| {
+                let rows_emits =
+                    emits.iter().filter(|e| e.record.sightings == row as u64 + 1).map(|e| e.cert).collect();
+                (f.outcome(), rows_emits)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_filter_decides_on_the_view_and_revocations_bypass_it() {
         let mut e = Entry::default();
-        let mut c = report("misp", Tlp::Green, &[], 0);
-        c.sharing_group = Some("5a1e0000-0000-4000-8000-0000000000aa".into());
-        let (o, out) = run(&mut e, Some("SG"), c);
-        assert_eq!(o, Outcome::Withheld(WithheldReason::SharingGroup));
-        assert!(out.is_empty());
+        let mut low = report("a", Tlp::Green, &[], 0);
+        low.confidence = Some(10);
+        let mut high = report("a", Tlp::Green, &[], 10);
+        high.confidence = Some(90);
+        let mut revoked = report("a", Tlp::Green, &[], 20);
+        revoked.revoked = true;
+        revoked.confidence = Some(10);
+        // SG accepts views with confidence >= 50; TH (regional, no filter) takes everything.
+        let got = filtered(&mut e, vec![low, high, revoked], |r| r.confidence >= Some(50));
+        assert_eq!(got[0], (Outcome::Emitted, vec![REGIONAL_TH]));
+        // The second report raises the view's confidence: now SG accepts it.
+        assert_eq!(got[1], (Outcome::Emitted, vec![REGIONAL_TH, SG]));
+        // The revocation lowers nothing (confidence is the view's maximum), but even a filter that
+        // rejected it could not keep the revocation from a CERT that got the indicator.
+        assert_eq!(got[2].0, Outcome::Emitted);
+        let mut e2 = e.clone();
+        let mut again = report("a", Tlp::Green, &[], 30);
+        again.revoked = false;
+        filtered(&mut e2, vec![again], |_| true);
+        let mut revoke = report("a", Tlp::Green, &[], 40);
+        revoke.revoked = true;
+        let got = filtered(&mut e2, vec![revoke], |_| false);
+        assert_eq!(got[0].0, Outcome::Emitted);
+        assert!(e2.emitted["SG"].revoked, "SG was sent the revocation its filter rejects");
+    }
+
+    #[test]
+    fn a_report_every_recipient_filters_out_has_no_recipient() {
+        let mut r = router();
+        r.recipients[SG].filtered = true;
+        r.recipients[REGIONAL_TH].regional = false;
+        let mut e = Entry::default();
+        let (mut emits, mut candidates) = (Vec::new(), vec![Vec::new(); 3]);
+        let mut fate =
+            r.apply(&mut e, subject(Some("SG")), report("a", Tlp::Green, &[], 0), (0, 0), &mut emits, &mut candidates);
+        let c = candidates[SG].pop().unwrap();
+        r.settle(&mut e, SG, c, false, &mut fate, &mut emits);
+        assert_eq!(fate.outcome(), Outcome::Withheld(WithheldReason::NoRecipient));
+        assert!(emits.is_empty() && e.emitted.is_empty());
+    }
+
+    #[test]
+    fn stix_times_are_fixed_at_first_emission_and_increase() {
+        let mut e = Entry::default();
+        let (mut emits, mut candidates) = (Vec::new(), vec![Vec::new(); 3]);
+        let r = router();
+        for (feed, at) in [("a", 100), ("b", 50), ("c", 50)] {
+            r.apply(
+                &mut e,
+                subject(Some("SG")),
+                report(feed, Tlp::Green, &[], at),
+                (0, at),
+                &mut emits,
+                &mut candidates,
+            );
+        }
+        let sg: Vec<(Millis, Millis)> =
+            emits.iter().filter(|e| e.cert == SG).map(|e| (e.created, e.modified)).collect();
+        assert_eq!(sg, [(100, 100), (100, 101), (100, 102)]);
     }
 
     #[test]
@@ -331,7 +554,7 @@ mod tests {
         let mut c = report("a", Tlp::Green, &[], 10);
         c.revoked = true;
         let (o, out) = run(&mut e, Some("MY"), c);
-        assert_eq!(o, Outcome::Emitted(vec![MY, REGIONAL_TH]));
+        assert_eq!((o, certs(&out)), (Outcome::Emitted, vec![MY, REGIONAL_TH]));
         assert!(out[0].1.revoked);
     }
 }

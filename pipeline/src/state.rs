@@ -41,7 +41,11 @@ pub struct Emission {
     pub sources: Vec<String>,
     pub confidence: Option<u8>,
     pub revoked: bool,
+    /// When it was sent (report time; increases with every emission to a CERT).
     pub at: Millis,
+    /// When the CERT first got the indicator (STIX `created`).
+    #[serde(default)]
+    pub first_at: Millis,
 }
 
 /// Everything known about one indicator.
@@ -135,6 +139,12 @@ impl PartitionState {
     pub fn entry(&mut self, id: IndicatorId) -> &mut Entry {
         self.dirty.insert(id);
         &mut self.entries.entry(id).or_default().0
+    }
+
+    /// The entry of `id` if it is held (it is not marked as changed: [`entry`](Self::entry) was
+    /// called for it earlier in the batch).
+    pub fn get_mut(&mut self, id: &IndicatorId) -> Option<&mut Entry> {
+        self.entries.get_mut(id).map(|(e, _)| e)
     }
 
     pub fn get(&self, id: &IndicatorId) -> Option<&Entry> {

@@ -56,16 +56,50 @@ pub fn plan(config: &Config) -> Vec<TopicSpec> {
     topics
 }
 
-/// The ACL bindings each principal needs, one line each, in `kafka-acls` terms.
+/// The ACL bindings each principal needs, one line each, in `kafka-acls` terms: least privilege.
+///
+/// - each feed's producer principal: WRITE on its own feed topic only;
+/// - each CERT principal: READ on its own topic and on its consumer groups (by prefix);
+/// - iocflow's principal: READ on the feeds, everything on its internal topics, WRITE on the
+///   CERT topics, its consumer groups and transactional ids (by the `app_id` prefix);
+/// - the auditors (`[access] auditors`): READ on the dead letters and the withheld audit topic,
+///   which no CERT or producer can read.
 pub fn acl_bindings(config: &Config) -> Vec<String> {
     let mut lines = Vec::new();
+    let mut allow = |principal: &str, op: &str, kind: &str, name: &str, pattern: &str| {
+        lines.push(format!("ALLOW {principal} {op} {kind} {name} ({pattern})"));
+    };
     for f in &config.feeds {
         let principal = f.principal.clone().unwrap_or_else(|| format!("User:feed-{}", f.name));
-        lines.push(format!("ALLOW {principal} WRITE TOPIC {} (literal)", f.topic));
+        allow(&principal, "WRITE", "TOPIC", &f.topic, "literal");
     }
     for c in &config.certs {
-        lines.push(format!("ALLOW {} READ TOPIC {} (literal)", c.principal(), c.topic()));
-        lines.push(format!("ALLOW {} READ GROUP {} (prefixed)", c.principal(), c.group_prefix()));
+        allow(&c.principal(), "READ", "TOPIC", &c.topic(), "literal");
+        allow(&c.principal(), "READ", "GROUP", &c.group_prefix(), "prefixed");
+    }
+    let me = config.access.principal.as_str();
+    for f in &config.feeds {
+        allow(me, "READ", "TOPIC", &f.topic, "literal");
+    }
+    for topic in [config.indicators_topic(), config.state_topic()] {
+        allow(me, "READ", "TOPIC", &topic, "literal");
+        allow(me, "WRITE", "TOPIC", &topic, "literal");
+    }
+    for topic in [config.dlq_topic(), config.withheld_topic()] {
+        allow(me, "WRITE", "TOPIC", &topic, "literal");
+    }
+    for c in &config.certs {
+        allow(me, "WRITE", "TOPIC", &c.topic(), "literal");
+    }
+    allow(me, "READ", "GROUP", &config.app_id, "prefixed");
+    allow(me, "WRITE", "TRANSACTIONAL_ID", &config.app_id, "prefixed");
+    allow(me, "DESCRIBE", "TRANSACTIONAL_ID", &config.app_id, "prefixed");
+    allow(me, "IDEMPOTENT_WRITE", "CLUSTER", "kafka-cluster", "literal");
+    for auditor in &config.access.auditors {
+        for topic in [config.dlq_topic(), config.withheld_topic()] {
+            allow(auditor, "READ", "TOPIC", &topic, "literal");
+        }
+        allow(auditor, "READ", "GROUP", &format!("{}-audit", config.app_id), "prefixed");
     }
     lines
 }
@@ -183,6 +217,9 @@ mod tests {
             [[certs]]
             country = "MY"
             name = "MyCERT"
+            [access]
+            principal = "User:pipeline"
+            auditors = ["User:soc-audit"]
             "#,
         )
         .unwrap();
@@ -198,5 +235,20 @@ mod tests {
         let acls = acl_bindings(&config);
         assert!(acls.contains(&"ALLOW User:vendor WRITE TOPIC feeds.industry (literal)".to_string()));
         assert!(acls.contains(&"ALLOW User:cert-my READ GROUP cert-my (prefixed)".to_string()));
+        assert!(acls.contains(&"ALLOW User:pipeline WRITE TRANSACTIONAL_ID t1 (prefixed)".to_string()));
+        // Dead letters and withheld reports: written by iocflow, read by the auditors only.
+        for topic in ["t1.dlq", "t1.withheld"] {
+            let readers: Vec<&str> = acls
+                .iter()
+                .filter(|l| l.contains(&format!("READ TOPIC {topic} ")))
+                .map(|l| l.split(' ').nth(1).unwrap())
+                .collect();
+            assert_eq!(readers, ["User:soc-audit"], "{topic}");
+        }
+        // A CERT reads its own topic and nothing else.
+        let cert: Vec<&String> = acls.iter().filter(|l| l.contains("User:cert-my ")).collect();
+        assert_eq!(cert.len(), 2, "{cert:?}");
+        // A producer writes its own feed topic and nothing else.
+        assert_eq!(acls.iter().filter(|l| l.contains("User:vendor ")).count(), 1);
     }
 }

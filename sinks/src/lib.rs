@@ -2,6 +2,7 @@
 //!
 //! - [`cert_record`]: the canonical JSON record a national CERT receives (DESIGN.md,
 //!   "Interfaces"; its JSON Schema is `schemas/cert-record.schema.json`).
+//! - [`stix_indicator`]: the same record as a STIX 2.1 indicator, for CERTs that take STIX.
 //! - [`dead_letter`]: a feed record that could not be decoded, kept byte for byte with the reason.
 //! - [`withheld`]: the audit record of a report that the TLP policy kept back.
 //! - [`delivery`]: a batch of Kafka sends awaited together, so the caller stores input offsets
@@ -10,6 +11,7 @@
 pub mod cert_record;
 pub mod dead_letter;
 pub mod delivery;
+pub mod stix_indicator;
 pub mod withheld;
 
 /// The error type of this crate.

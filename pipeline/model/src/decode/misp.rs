@@ -85,7 +85,7 @@ fn distribution(v: &Value) -> Option<u8> {
 fn sharing_group(holder: &Value) -> Option<String> {
     holder["SharingGroup"]["uuid"]
         .as_str()
-        .map(str::to_string)
+        .map(str::to_ascii_lowercase)
         .or_else(|| scalar_text(&holder["sharing_group_id"]).filter(|s| s != "0"))
 }
 

@@ -1,0 +1,212 @@
+//! A CERT's view as an Arrow batch, and the CERT filters evaluated over it.
+//!
+//! A CERT's filter (`[[certs]] filter`, e.g. `confidence >= 60 AND array_has(sectors,
+//! 'finance')`) must decide on what that CERT may see — its view — never on the raw report: a
+//! hidden report can neither route nor filter. So the routing stage first builds, per CERT, the
+//! records it would send (each built from the CERT's view only), lays them out as one Arrow batch
+//! whose columns are the record's fields, and evaluates the CERT's filter over that batch in one
+//! vectorised pass. The SQL is parsed and planned into a physical expression once, at start
+//! (and by `iocflow check`), so a batch pays for evaluation only.
+//!
+//! Columns (named as in the canonical record): `type`, `value`, `country`, `countries`, `asn`,
+//! `as_org`, `org`, `sectors`, `tlp`, `confidence`, `threat`, `tags`, `sources` (feed names),
+//! `providers`, `sightings`, `first_seen`, `last_seen` (timestamps, UTC) and `revoked`. A NULL
+//! result rejects, as in SQL's WHERE.
+
+use crate::error::{Error, Result};
+use datafusion::arrow::array::{
+    Array, ArrayRef, BooleanArray, BooleanBuilder, ListBuilder, RecordBatch, StringBuilder,
+    TimestampMillisecondBuilder, UInt8Builder, UInt32Builder, UInt64Builder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::common::DFSchema;
+use datafusion::logical_expr::ExprSchemable;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::prelude::SessionContext;
+use iocflow_sinks::cert_record::CertRecord;
+use std::sync::{Arc, LazyLock};
+
+fn utf8_list() -> DataType {
+    DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+}
+
+static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let time = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+    Arc::new(Schema::new(vec![
+        Field::new("type", DataType::Utf8, false),
+        Field::new("value", DataType::Utf8, false),
+        Field::new("country", DataType::Utf8, true),
+        Field::new("countries", utf8_list(), false),
+        Field::new("asn", DataType::UInt32, true),
+        Field::new("as_org", DataType::Utf8, true),
+        Field::new("org", DataType::Utf8, true),
+        Field::new("sectors", utf8_list(), false),
+        Field::new("tlp", DataType::Utf8, false),
+        Field::new("confidence", DataType::UInt8, true),
+        Field::new("threat", DataType::Utf8, true),
+        Field::new("tags", utf8_list(), false),
+        Field::new("sources", utf8_list(), false),
+        Field::new("providers", utf8_list(), false),
+        Field::new("sightings", DataType::UInt64, false),
+        Field::new("first_seen", time.clone(), false),
+        Field::new("last_seen", time, false),
+        Field::new("revoked", DataType::Boolean, false),
+    ]))
+});
+
+/// The schema of a view batch: what a CERT filter can name.
+pub fn schema() -> SchemaRef {
+    SCHEMA.clone()
+}
+
+/// Lays out records (each one CERT's view of an indicator) as a view batch.
+pub fn batch<'a>(records: impl IntoIterator<Item = &'a CertRecord>) -> Result<RecordBatch> {
+    let list = || ListBuilder::new(StringBuilder::new());
+    let (mut kind, mut value, mut country, mut as_org, mut org, mut tlp, mut threat) = (
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+    );
+    let (mut countries, mut sectors, mut tags, mut sources, mut providers) = (list(), list(), list(), list(), list());
+    let (mut asn, mut confidence, mut sightings) = (UInt32Builder::new(), UInt8Builder::new(), UInt64Builder::new());
+    let mut first_seen = TimestampMillisecondBuilder::new().with_timezone("UTC");
+    let mut last_seen = TimestampMillisecondBuilder::new().with_timezone("UTC");
+    let mut revoked = BooleanBuilder::new();
+    for r in records {
+        kind.append_value(r.kind);
+        value.append_value(&r.value);
+        country.append_option(r.country.as_deref());
+        countries.append_value(r.countries.iter().map(Some));
+        asn.append_option(r.asn);
+        as_org.append_option(r.as_org.as_deref());
+        org.append_option(r.org.as_deref());
+        sectors.append_value(r.sectors.iter().map(Some));
+        tlp.append_value(r.tlp);
+        confidence.append_option(r.confidence);
+        threat.append_option(r.threat.as_deref());
+        tags.append_value(r.tags.iter().map(Some));
+        sources.append_value(r.sources.iter().map(|s| Some(&s.feed)));
+        providers.append_value(r.sources.iter().map(|s| Some(&s.provider)));
+        sightings.append_value(r.sightings);
+        first_seen.append_value(r.first_seen);
+        last_seen.append_value(r.last_seen);
+        revoked.append_value(r.revoked);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(kind.finish()),
+        Arc::new(value.finish()),
+        Arc::new(country.finish()),
+        Arc::new(countries.finish()),
+        Arc::new(asn.finish()),
+        Arc::new(as_org.finish()),
+        Arc::new(org.finish()),
+        Arc::new(sectors.finish()),
+        Arc::new(tlp.finish()),
+        Arc::new(confidence.finish()),
+        Arc::new(threat.finish()),
+        Arc::new(tags.finish()),
+        Arc::new(sources.finish()),
+        Arc::new(providers.finish()),
+        Arc::new(sightings.finish()),
+        Arc::new(first_seen.finish()),
+        Arc::new(last_seen.finish()),
+        Arc::new(revoked.finish()),
+    ];
+    Ok(RecordBatch::try_new(schema(), columns)?)
+}
+
+/// A CERT filter, compiled.
+#[derive(Debug, Clone)]
+pub struct CertFilter {
+    sql: String,
+    expr: Arc<dyn PhysicalExpr>,
+}
+
+impl CertFilter {
+    /// Parses and plans `sql` against the view schema; it must be a boolean expression.
+    pub fn compile(sql: &str) -> Result<CertFilter> {
+        let ctx = SessionContext::new();
+        let schema = DFSchema::try_from(schema().as_ref().clone())?;
+        let expr = ctx.parse_sql_expr(sql, &schema)?;
+        let kind = expr.get_type(&schema)?;
+        if kind != DataType::Boolean {
+            return Err(Error::Config(format!("the filter is of type {kind}, not a boolean condition")));
+        }
+        Ok(CertFilter { sql: sql.to_string(), expr: ctx.create_physical_expr(expr, &schema)? })
+    }
+
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    /// Which of the records the filter accepts (NULL rejects).
+    pub fn accepts<'a>(&self, records: impl IntoIterator<Item = &'a CertRecord>) -> Result<Vec<bool>> {
+        let batch = batch(records)?;
+        let result = self.expr.evaluate(&batch)?.into_array(batch.num_rows())?;
+        let result = result
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .ok_or_else(|| Error::Config(format!("filter {:?} did not evaluate to booleans", self.sql)))?;
+        Ok((0..result.len()).map(|i| result.is_valid(i) && result.value(i)).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iocflow_sinks::cert_record::{SCHEMA_VERSION, Source};
+
+    fn record(confidence: Option<u8>, sectors: &[&str], feeds: &[&str]) -> CertRecord {
+        CertRecord {
+            schema_version: SCHEMA_VERSION,
+            id: "0".repeat(32),
+            kind: "domain",
+            value: "x.example.sg".into(),
+            country: Some("SG".into()),
+            countries: vec!["SG".into()],
+            asn: None,
+            as_org: None,
+            org: None,
+            sectors: sectors.iter().map(|s| s.to_string()).collect(),
+            tlp: "GREEN",
+            confidence,
+            threat: None,
+            tags: vec![],
+            sources: feeds.iter().map(|f| Source { feed: f.to_string(), provider: "P".into() }).collect(),
+            sightings: 1,
+            first_seen: 0,
+            last_seen: 86_400_000,
+            revoked: false,
+        }
+    }
+
+    #[test]
+    fn filters_evaluate_per_batch_with_sql_null_semantics() {
+        let f = CertFilter::compile("confidence >= 60 AND array_has(sectors, 'finance')").unwrap();
+        let rows = [
+            record(Some(60), &["finance"], &["a"]),
+            record(Some(59), &["finance"], &["a"]),
+            record(Some(90), &["aviation"], &["a"]),
+            record(None, &["finance"], &["a"]),
+        ];
+        assert_eq!(f.accepts(&rows).unwrap(), [true, false, false, false]);
+        let f =
+            CertFilter::compile("array_has(sources, 'b') OR last_seen >= TIMESTAMP '1970-01-02T00:00:00Z'").unwrap();
+        assert_eq!(f.accepts(&[record(None, &[], &["a"]), record(None, &[], &["b"])]).unwrap(), [true, true]);
+        let f = CertFilter::compile("tlp = 'AMBER' OR type <> 'domain'").unwrap();
+        assert_eq!(f.accepts(&[record(None, &[], &["a"])]).unwrap(), [false]);
+    }
+
+    #[test]
+    fn bad_filters_fail_to_compile_with_the_reason() {
+        let e = CertFilter::compile("confidnce > 5").unwrap_err().to_string();
+        assert!(e.contains("confidnce"), "{e}");
+        let e = CertFilter::compile("confidence + 1").unwrap_err().to_string();
+        assert!(e.contains("not a boolean"), "{e}");
+        assert!(CertFilter::compile("confidence >").is_err());
+    }
+}
