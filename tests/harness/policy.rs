@@ -1,0 +1,293 @@
+//! The routing policy of DESIGN.md ("Route", "Revocation"), written as plainly as possible and
+//! independently of iocflow's code: a model to check iocflow against, report by report.
+//!
+//! It keeps, per indicator, the latest report of each feed (with the sighting count and first
+//! sighting), and per CERT and indicator what was last sent. For each arriving report it says
+//! which CERTs must get a record and what that record must show.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Labels from least to most strict.
+pub const LABELS: [&str; 6] = ["CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED", "UNKNOWN"];
+
+/// A CERT filter, as SQL for iocflow and as a predicate for the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Filter {
+    MinConfidence(u8),
+    Tag(&'static str),
+    DomainSeenTwice,
+    GreenOrClear,
+    MultiSource,
+    NotInfraIn(&'static str),
+    NotImplicating(&'static str),
+}
+
+impl Filter {
+    pub const MENU: [Filter; 7] = [
+        Filter::MinConfidence(60),
+        Filter::Tag("hot"),
+        Filter::DomainSeenTwice,
+        Filter::GreenOrClear,
+        Filter::MultiSource,
+        Filter::NotInfraIn("SG"),
+        Filter::NotImplicating("US"),
+    ];
+
+    pub fn sql(&self) -> String {
+        match self {
+            Filter::MinConfidence(c) => format!("confidence >= {c}"),
+            Filter::Tag(t) => format!("array_has(tags, '{t}')"),
+            Filter::DomainSeenTwice => "type = 'domain' AND sightings >= 2".into(),
+            Filter::GreenOrClear => "tlp = 'GREEN' OR tlp = 'CLEAR'".into(),
+            Filter::MultiSource => "array_length(sources) >= 2 OR revoked".into(),
+            Filter::NotInfraIn(cc) => format!("country IS NULL OR country <> '{cc}'"),
+            Filter::NotImplicating(cc) => format!("NOT array_has(countries, '{cc}')"),
+        }
+    }
+
+    /// SQL's WHERE semantics: NULL rejects.
+    pub fn accepts(&self, v: &View) -> bool {
+        match self {
+            Filter::MinConfidence(c) => v.confidence.is_some_and(|x| x >= *c),
+            Filter::Tag(t) => v.tags.contains(*t),
+            Filter::DomainSeenTwice => v.kind == "domain" && v.sightings >= 2,
+            Filter::GreenOrClear => v.tlp == "GREEN" || v.tlp == "CLEAR",
+            Filter::MultiSource => v.sources.len() >= 2 || v.revoked,
+            Filter::NotInfraIn(cc) => v.country.as_deref() != Some(*cc),
+            Filter::NotImplicating(cc) => !v.countries.contains(*cc),
+        }
+    }
+}
+
+/// A CERT as the policy sees it.
+#[derive(Clone, Debug)]
+pub struct Cert {
+    pub country: &'static str,
+    pub regional: bool,
+    /// Sharing groups its organisation is a member of.
+    pub groups: BTreeSet<String>,
+    pub filter: Option<Filter>,
+}
+
+/// One report, after decoding: its effective label (MISP distributions already folded in).
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub kind: &'static str,
+    pub value: String,
+    /// Infrastructure country (known to the test from how it built the value).
+    pub infra: Option<&'static str>,
+    pub feed: String,
+    pub provider: String,
+    pub label: &'static str,
+    pub sharing_group: Option<String>,
+    pub targets: Vec<&'static str>,
+    pub confidence: Option<u8>,
+    pub tags: Vec<String>,
+    pub threat: Option<String>,
+    pub revoked: bool,
+    /// Report time (ms); strictly increasing over a test's reports.
+    pub at: i64,
+}
+
+/// What a CERT's record must show.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct View {
+    pub kind: String,
+    pub value: String,
+    pub country: Option<String>,
+    pub countries: BTreeSet<String>,
+    /// (feed, provider)
+    pub sources: BTreeSet<(String, String)>,
+    pub tlp: String,
+    pub confidence: Option<u8>,
+    pub threat: Option<String>,
+    pub tags: BTreeSet<String>,
+    pub sightings: u64,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub revoked: bool,
+}
+
+#[derive(Clone, Debug)]
+struct Held {
+    report: Report,
+    sightings: u64,
+    first_seen: i64,
+}
+
+#[derive(Clone, Debug)]
+struct Sent {
+    feeds: BTreeSet<String>,
+    confidence: Option<u8>,
+    revoked: bool,
+    at: i64,
+}
+
+/// The verdict on one report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// `emitted`, `suppressed`, `withheld` or `unrouted`.
+    pub outcome: &'static str,
+    /// The withheld reason, if withheld or unrouted.
+    pub reason: Option<&'static str>,
+    /// (CERT index, record).
+    pub records: Vec<(usize, View)>,
+}
+
+pub struct Policy {
+    pub certs: Vec<Cert>,
+    pub ttl_ms: i64,
+    held: HashMap<(&'static str, String), Vec<Held>>,
+    sent: HashMap<(usize, &'static str, String), Sent>,
+}
+
+fn rank(label: &str) -> usize {
+    LABELS.iter().position(|l| *l == label).unwrap_or(LABELS.len() - 1)
+}
+
+impl Policy {
+    pub fn new(certs: Vec<Cert>, ttl_ms: i64) -> Policy {
+        Policy { certs, ttl_ms, held: HashMap::new(), sent: HashMap::new() }
+    }
+
+    /// DESIGN.md's table: may `cert` see `r`?
+    pub fn may_see(cert: &Cert, r: &Report) -> bool {
+        if let Some(g) = &r.sharing_group
+            && !cert.groups.contains(g)
+        {
+            return false;
+        }
+        let implicated = r.infra == Some(cert.country) || r.targets.contains(&cert.country);
+        match r.label {
+            "CLEAR" | "GREEN" => implicated || cert.regional,
+            "AMBER" => implicated,
+            _ => false,
+        }
+    }
+
+    pub fn report(&mut self, r: Report) -> Verdict {
+        let key = (r.kind, r.value.clone());
+        let held = self.held.entry(key.clone()).or_default();
+        match held.iter_mut().find(|h| h.report.feed == r.feed) {
+            Some(h) => {
+                h.sightings += 1;
+                h.first_seen = h.first_seen.min(r.at);
+                h.report = r.clone();
+            }
+            None => held.push(Held { report: r.clone(), sightings: 1, first_seen: r.at }),
+        }
+        let withheld = |reason| Verdict { outcome: "withheld", reason: Some(reason), records: vec![] };
+        match r.label {
+            "RED" => return withheld("tlp_red"),
+            "AMBER+STRICT" => return withheld("tlp_amber_strict"),
+            "CLEAR" | "GREEN" | "AMBER" => {}
+            _ => return withheld("unknown_label"),
+        }
+        if let Some(g) = &r.sharing_group
+            && !self.certs.iter().any(|c| c.groups.contains(g))
+        {
+            return withheld("sharing_group");
+        }
+        let held = self.held[&key].clone();
+        let (mut records, mut accepted_by_any) = (Vec::new(), false);
+        for (k, cert) in self.certs.iter().enumerate() {
+            if !Self::may_see(cert, &r) {
+                continue;
+            }
+            let visible: Vec<&Held> = held.iter().filter(|h| Self::may_see(cert, &h.report)).collect();
+            let view = view_of(&r, &visible);
+            let accepted = cert.filter.is_none_or(|f| f.accepts(&view));
+            accepted_by_any |= accepted;
+            let sent_key = (k, r.kind, r.value.clone());
+            let last = self.sent.get(&sent_key);
+            let feeds: BTreeSet<String> = view.sources.iter().map(|(f, _)| f.clone()).collect();
+            let news = match last {
+                None => !view.revoked,
+                Some(l) => {
+                    !feeds.is_subset(&l.feeds)
+                        || view.confidence > l.confidence
+                        || view.revoked != l.revoked
+                        || r.at - l.at >= self.ttl_ms
+                }
+            };
+            let owed_revocation = view.revoked && last.is_some_and(|l| !l.revoked);
+            if owed_revocation || accepted && news {
+                self.sent
+                    .insert(sent_key, Sent { feeds, confidence: view.confidence, revoked: view.revoked, at: r.at });
+                records.push((k, view));
+            }
+        }
+        let (outcome, reason) = if !records.is_empty() {
+            ("emitted", None)
+        } else if accepted_by_any {
+            ("suppressed", None)
+        } else {
+            ("unrouted", Some("no_recipient"))
+        };
+        Verdict { outcome, reason, records }
+    }
+}
+
+fn view_of(r: &Report, visible: &[&Held]) -> View {
+    let mut countries: BTreeSet<String> = r.infra.iter().map(|c| c.to_string()).collect();
+    for h in visible {
+        countries.extend(h.report.targets.iter().map(|c| c.to_string()));
+    }
+    let latest_threat = visible.iter().filter(|h| h.report.threat.is_some()).max_by_key(|h| h.report.at);
+    View {
+        kind: r.kind.to_string(),
+        value: r.value.clone(),
+        country: r.infra.map(str::to_string),
+        countries,
+        sources: visible.iter().map(|h| (h.report.feed.clone(), h.report.provider.clone())).collect(),
+        tlp: visible.iter().map(|h| h.report.label).max_by_key(|l| rank(l)).unwrap().to_string(),
+        confidence: visible.iter().filter_map(|h| h.report.confidence).max(),
+        threat: latest_threat.and_then(|h| h.report.threat.clone()),
+        tags: visible.iter().flat_map(|h| h.report.tags.iter().cloned()).collect(),
+        sightings: visible.iter().map(|h| h.sightings).sum(),
+        first_seen: visible.iter().map(|h| h.first_seen).min().unwrap(),
+        last_seen: visible.iter().map(|h| h.report.at).max().unwrap(),
+        revoked: visible.iter().all(|h| h.report.revoked),
+    }
+}
+
+/// Reads a delivered record (canonical JSON or STIX 2.1 with `x_iocflow_*`) into a [`View`].
+pub fn view_from_record(v: &serde_json::Value) -> View {
+    let stix = v["type"] == "indicator";
+    let field = |name: &str| if stix { &v[format!("x_iocflow_{name}")] } else { &v[name] };
+    let strings = |x: &serde_json::Value| -> BTreeSet<String> {
+        x.as_array().map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect()).unwrap_or_default()
+    };
+    let time =
+        |x: &serde_json::Value| chrono::DateTime::parse_from_rfc3339(x.as_str().unwrap()).unwrap().timestamp_millis();
+    let opt_str = |x: &serde_json::Value| x.as_str().map(str::to_string);
+    View {
+        kind: field("type").as_str().unwrap().to_string(),
+        value: field("value").as_str().unwrap().to_string(),
+        country: opt_str(field("country")),
+        countries: strings(field("countries")),
+        sources: field("sources")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["feed"].as_str().unwrap().to_string(), s["provider"].as_str().unwrap().to_string()))
+            .collect(),
+        tlp: field("tlp").as_str().unwrap().to_string(),
+        confidence: v["confidence"].as_u64().map(|c| c as u8),
+        threat: opt_str(field("threat")),
+        tags: strings(if stix { &v["labels"] } else { &v["tags"] }),
+        sightings: field("sightings").as_u64().unwrap(),
+        first_seen: time(if stix { &v["valid_from"] } else { &v["first_seen"] }),
+        last_seen: time(field("last_seen")),
+        revoked: v["revoked"].as_bool().unwrap(),
+    }
+}
+
+/// Groups records by (CERT index, indicator value) in order.
+pub fn by_cert_and_value(records: impl IntoIterator<Item = (usize, View)>) -> BTreeMap<(usize, String), Vec<View>> {
+    let mut m: BTreeMap<(usize, String), Vec<View>> = BTreeMap::new();
+    for (k, v) in records {
+        m.entry((k, format!("{}:{}", v.kind, v.value))).or_default().push(v);
+    }
+    m
+}

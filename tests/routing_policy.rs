@@ -1,0 +1,266 @@
+//! Property test of the routing policy: random indicators, labels, sharing groups, regional
+//! subscriptions and CERT filters go through iocflow's columnar core (state, enrichment, the
+//! CERT filters compiled by DataFusion, routing) in random batch sizes, and every record, every
+//! withheld report and every outcome is compared with the policy model (`harness/policy.rs`).
+//!
+//! Checked per report and CERT (a "decision"): no record the policy forbids, none it requires
+//! missing, each record's content exactly the CERT's view; and, independently of the model,
+//! that no record shows anything of a report its CERT may not see (every report carries a unique
+//! tag, and a record's tags, sources and countries must all come from reports its CERT may see).
+//!
+//! `IOCFLOW_SEED` replays a failing run; `IOCFLOW_POLICY_ROUNDS` makes it longer.
+
+mod harness;
+
+use harness::ASEAN;
+use harness::policy::{Cert, Filter, Policy, Report as Sent, View, by_cert_and_value, view_from_record};
+use iocflow::columnar::{ColumnarCore, ColumnarOutput};
+use iocflow::config::Config;
+use iocflow::indicator_batch::IndicatorBatchBuilder;
+use iocflow_model::{Indicator, IndicatorType, Report, Tlp};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+const GROUPS: [&str; 4] = [
+    "5a1e0000-0000-4000-8000-000000000001",
+    "5a1e0000-0000-4000-8000-000000000002",
+    "5a1e0000-0000-4000-8000-000000000003",
+    // No CERT is ever a member of this one.
+    "5a1e0000-0000-4000-8000-0000000000ff",
+];
+const FEEDS: [&str; 5] = ["alpha", "bravo", "charlie", "delta", "echo"];
+/// Top-level domains and the infrastructure country their ccTLD gives (None: generic).
+const TLDS: [(&str, Option<&str>); 14] = [
+    ("sg", Some("SG")),
+    ("my", Some("MY")),
+    ("th", Some("TH")),
+    ("id", Some("ID")),
+    ("ph", Some("PH")),
+    ("vn", Some("VN")),
+    ("la", Some("LA")),
+    ("kh", Some("KH")),
+    ("mm", Some("MM")),
+    ("bn", Some("BN")),
+    ("tl", Some("TL")),
+    ("de", Some("DE")),
+    ("com", None),
+    ("org", None),
+];
+const TARGETS: [&str; 6] = ["SG", "MY", "TH", "VN", "US", "AU"];
+const TTL_MS: i64 = 3_600_000;
+
+fn org(k: usize) -> String {
+    format!("b0e2c1d4-0000-4000-8000-{k:012}")
+}
+
+/// A random deployment: regional subscribers, sharing-group members and filters.
+fn random_certs(rng: &mut fastrand::Rng) -> Vec<Cert> {
+    ASEAN
+        .iter()
+        .map(|cc| Cert {
+            country: cc,
+            regional: rng.u8(..4) == 0,
+            groups: GROUPS[..3].iter().filter(|_| rng.bool()).map(|g| g.to_string()).collect(),
+            filter: (rng.u8(..3) == 0).then(|| Filter::MENU[rng.usize(..Filter::MENU.len())]),
+        })
+        .collect()
+}
+
+fn config_of(certs: &[Cert]) -> Config {
+    let mut toml = String::from(
+        "[kafka]\nbootstrap_servers = \"unused:1\"\npartitions = 1\n[dedupe]\nttl_hours = 1\n\
+         [[feeds]]\nname = \"x\"\ntopic = \"feeds.x\"\nformat = \"json\"\nprovider = \"X\"\ntlp = \"GREEN\"\n",
+    );
+    for (k, c) in certs.iter().enumerate() {
+        toml += &format!(
+            "[[certs]]\ncountry = \"{}\"\nname = \"CERT {}\"\nregional = {}\nmisp_org_uuid = \"{}\"\n",
+            c.country,
+            c.country,
+            c.regional,
+            org(k)
+        );
+        if let Some(f) = c.filter {
+            toml += &format!("filter = \"{}\"\n", f.sql());
+        }
+    }
+    for g in GROUPS {
+        let members: Vec<String> = certs
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.groups.contains(g))
+            .map(|(k, _)| format!("\"{}\"", org(k)))
+            .collect();
+        toml += &format!("[[sharing_groups]]\nuuid = \"{g}\"\nmembers = [{}]\n", members.join(", "));
+    }
+    Config::parse(&toml).unwrap()
+}
+
+/// A pool of indicators: domains under ccTLDs and generic TLDs, and hashes (no infrastructure).
+fn pool(rng: &mut fastrand::Rng, n: usize) -> Vec<(&'static str, String, Option<&'static str>)> {
+    (0..n)
+        .map(|i| {
+            if rng.u8(..5) == 0 {
+                ("md5", format!("{:032x}", rng.u128(..)), None)
+            } else {
+                let (tld, cc) = TLDS[rng.usize(..TLDS.len())];
+                ("domain", format!("h{i}.example.{tld}"), cc)
+            }
+        })
+        .collect()
+}
+
+fn random_report(
+    rng: &mut fastrand::Rng,
+    n: usize,
+    pool: &[(&'static str, String, Option<&'static str>)],
+    at: i64,
+) -> Sent {
+    let (kind, value, infra) = pool[rng.usize(..pool.len())].clone();
+    let label = match rng.u8(..20) {
+        0..=5 => "GREEN",
+        6..=9 => "CLEAR",
+        10..=14 => "AMBER",
+        15..=16 => "RED",
+        17..=18 => "AMBER+STRICT",
+        _ => "UNKNOWN",
+    };
+    let feed = FEEDS[rng.usize(..FEEDS.len())];
+    let mut tags = vec![format!("r{n}")];
+    if rng.u8(..3) == 0 {
+        tags.push("hot".into());
+    }
+    Sent {
+        kind,
+        value,
+        infra,
+        feed: feed.into(),
+        provider: format!("{feed} provider"),
+        label,
+        sharing_group: (rng.u8(..6) == 0).then(|| GROUPS[rng.usize(..GROUPS.len())].to_string()),
+        targets: TARGETS.iter().copied().filter(|_| rng.u8(..6) == 0).collect(),
+        confidence: (rng.u8(..4) != 0).then(|| rng.u8(..=100)),
+        tags,
+        threat: (rng.bool()).then(|| format!("threat-{n}")),
+        revoked: rng.u8(..10) == 0,
+        at,
+    }
+}
+
+fn model_report(s: &Sent) -> Report {
+    let kind = IndicatorType::parse(s.kind).unwrap();
+    let mut r = Report::new(Indicator::new(kind, &s.value).unwrap(), Tlp::parse(s.label));
+    r.confidence = s.confidence;
+    r.tags = s.tags.clone();
+    r.threat = s.threat.clone();
+    r.target_countries = s.targets.iter().map(|c| c.to_string()).collect();
+    r.revoked = s.revoked;
+    r.sharing_group = s.sharing_group.clone();
+    r.distribution = s.sharing_group.as_ref().map(|_| 4);
+    r
+}
+
+/// No record shows anything of a report its CERT may not see: checked against the reports
+/// themselves, not against the model's views.
+fn assert_reveals_nothing_hidden(certs: &[Cert], by_tag: &HashMap<String, Sent>, k: usize, got: &View) {
+    let cert = &certs[k];
+    let mut visible_feeds = BTreeSet::new();
+    let mut visible_countries: BTreeSet<String> = got.country.iter().cloned().collect();
+    for tag in got.tags.iter().filter(|t| t.starts_with('r')) {
+        let r = &by_tag[tag];
+        assert!(Policy::may_see(cert, r), "CERT {} shows tag {tag} of a report it may not see: {r:?}", cert.country);
+        visible_feeds.insert(r.feed.clone());
+        visible_countries.extend(r.targets.iter().map(|c| c.to_string()));
+    }
+    for (feed, _) in &got.sources {
+        assert!(
+            visible_feeds.contains(feed),
+            "CERT {}: source {feed} without a visible report in {got:?}",
+            cert.country
+        );
+    }
+    assert!(got.countries.is_subset(&visible_countries), "CERT {} shows hidden countries: {got:?}", cert.country);
+}
+
+#[test]
+fn routing_matches_the_policy_and_reveals_nothing_hidden() {
+    let seed = std::env::var("IOCFLOW_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| fastrand::u64(..));
+    let rounds: usize = std::env::var("IOCFLOW_POLICY_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    println!("IOCFLOW_SEED={seed}");
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let (mut decisions, mut records, mut filtered_certs) = (0usize, 0usize, 0usize);
+    let mut outcomes_total: BTreeMap<&str, u64> = BTreeMap::new();
+    for round in 0..rounds {
+        let certs = random_certs(&mut rng);
+        filtered_certs += certs.iter().filter(|c| c.filter.is_some()).count();
+        let mut core = ColumnarCore::new(&config_of(&certs)).unwrap();
+        let mut policy = Policy::new(certs.clone(), TTL_MS);
+        let pool = pool(&mut rng, 400);
+        let mut by_tag: HashMap<String, Sent> = HashMap::new();
+        let mut at = 1_700_000_000_000 + round as i64;
+        let (mut n, total) = (0, 10_000);
+        while n < total {
+            let size = (1 + rng.usize(..2_000)).min(total - n);
+            let mut builder = IndicatorBatchBuilder::new();
+            let mut want_records = Vec::new();
+            let mut want_outcomes: BTreeMap<&str, u64> = BTreeMap::new();
+            let mut want_withheld: BTreeMap<(String, String), usize> = BTreeMap::new();
+            for _ in 0..size {
+                at += 1 + rng.i64(0..2_000);
+                let s = random_report(&mut rng, n, &pool, at);
+                builder.push(&model_report(&s), &s.feed, &s.provider, s.at);
+                by_tag.insert(format!("r{n}"), s.clone());
+                let verdict = policy.report(s.clone());
+                *want_outcomes.entry(verdict.outcome).or_default() += 1;
+                if let Some(reason) = verdict.reason {
+                    *want_withheld.entry((s.value.clone(), reason.to_string())).or_default() += 1;
+                }
+                want_records.extend(verdict.records);
+                decisions += certs.len();
+                n += 1;
+            }
+            let mut out = ColumnarOutput::default();
+            core.process(0, &builder.finish().unwrap(), &mut out).unwrap();
+            let got: Vec<(usize, View)> = out
+                .cert_records
+                .iter()
+                .map(|(k, _, payload)| (*k, view_from_record(&serde_json::from_slice(payload).unwrap())))
+                .collect();
+            for (k, view) in &got {
+                assert_reveals_nothing_hidden(&certs, &by_tag, *k, view);
+            }
+            records += got.len();
+            let (got, want) = (by_cert_and_value(got), by_cert_and_value(want_records));
+            if got != want {
+                let keys: BTreeSet<_> = got.keys().chain(want.keys()).collect();
+                for key in keys.into_iter().filter(|k| got.get(k) != want.get(k)).take(3) {
+                    eprintln!(
+                        "CERT {} {}:\n  got  {:?}\n  want {:?}",
+                        certs[key.0].country,
+                        key.1,
+                        got.get(key),
+                        want.get(key)
+                    );
+                    eprintln!("  CERT config: {:?}", certs[key.0]);
+                }
+                panic!("round {round}: records differ from the policy (IOCFLOW_SEED={seed})");
+            }
+            let outcomes: BTreeMap<&str, u64> = out.outcomes.iter().map(|(k, v)| (*k, *v)).collect();
+            assert_eq!(outcomes, want_outcomes, "round {round} (IOCFLOW_SEED={seed})");
+            let mut withheld: BTreeMap<(String, String), usize> = BTreeMap::new();
+            for (_, json) in &out.withheld {
+                let v: serde_json::Value = serde_json::from_slice(json).unwrap();
+                let key = (v["value"].as_str().unwrap().to_string(), v["reason"].as_str().unwrap().to_string());
+                *withheld.entry(key).or_default() += 1;
+            }
+            assert_eq!(withheld, want_withheld, "round {round} (IOCFLOW_SEED={seed})");
+            for (k, v) in want_outcomes {
+                *outcomes_total.entry(k).or_default() += v;
+            }
+        }
+    }
+    println!("{decisions} decisions, {records} records, {filtered_certs} filtered CERTs, outcomes {outcomes_total:?}");
+    assert!(decisions >= 1_000_000 || rounds < 10, "at least 10^6 decisions by default");
+    // The generator must reach every outcome and both filter verdicts, or the test proves little.
+    for outcome in ["emitted", "suppressed", "withheld", "unrouted"] {
+        assert!(outcomes_total.get(outcome).copied().unwrap_or(0) > 100, "{outcome}: {outcomes_total:?}");
+    }
+}
