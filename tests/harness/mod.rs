@@ -98,6 +98,18 @@ impl Deployment {
     /// A deployment with the 11 ASEAN CERTs and the given feeds; `kafka_extra` goes into the
     /// `[kafka]` table (e.g. `delivery = "exactly-once"`).
     pub fn with_feeds(test: &str, feeds: Vec<TestFeed>, kafka_extra: &str) -> Deployment {
+        Deployment::with_policy(test, feeds, kafka_extra, |_| String::new(), "")
+    }
+
+    /// Like [`with_feeds`](Self::with_feeds), with extra `[[certs]]` lines per CERT country
+    /// (filter, format, regional, misp_org_uuid) and `tail` appended (e.g. `[[sharing_groups]]`).
+    pub fn with_policy(
+        test: &str,
+        feeds: Vec<TestFeed>,
+        kafka_extra: &str,
+        cert_lines: impl Fn(&str) -> String,
+        tail: &str,
+    ) -> Deployment {
         let app_id = unique_app_id(test);
         let dir = tempfile::tempdir().unwrap();
         let feeds: Vec<TestFeed> =
@@ -122,7 +134,9 @@ impl Deployment {
         }
         for (cc, topic) in &certs {
             toml += &format!("[[certs]]\ncountry = \"{cc}\"\nname = \"CERT {cc}\"\ntopic = \"{topic}\"\n");
+            toml += &cert_lines(cc);
         }
+        toml += tail;
         let config_path = dir.path().join("iocflow.toml");
         std::fs::write(&config_path, toml).unwrap();
         Deployment { app_id, dir, config_path, feeds, certs }
