@@ -3,8 +3,8 @@
 //!
 //! The expressions are written in SQL over the indicator batch schema and planned by DataFusion
 //! into physical expressions at start, so the per-batch work is a vectorised evaluation with no
-//! planning. CERT filters (TLP routing issue) will compile the same way against the enriched
-//! schema.
+//! planning. CERT filters compile the same way, against the schema of a CERT's view
+//! (`cert_view.rs`).
 
 use crate::error::{Error, Result};
 use crate::indicator_batch;
