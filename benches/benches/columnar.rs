@@ -1,5 +1,6 @@
 //! The columnar stage without Kafka or codecs' I/O: a 4,096-row indicator batch through state,
-//! enrichment and routing, against the cost of building the batch as a baseline.
+//! enrichment and routing (with and without CERT filters), against the cost of building the batch
+//! as a baseline.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use iocflow::columnar::{ColumnarCore, ColumnarOutput};
@@ -26,6 +27,23 @@ fn columnar(c: &mut Criterion) {
     g.bench_function("process/4096 (fresh state)", |b| {
         b.iter_batched(
             || (ColumnarCore::new(&config).unwrap(), build()),
+            |(mut core, batch)| {
+                let mut out = ColumnarOutput::default();
+                core.process(0, &batch, &mut out).unwrap();
+                out
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    // Every CERT with a filter: each visible view becomes a candidate record, laid out as an
+    // Arrow batch per CERT and judged by the DataFusion-compiled filter.
+    let mut filtered = config.clone();
+    for cert in &mut filtered.certs {
+        cert.filter = Some("confidence >= 40 AND NOT array_has(countries, 'US')".into());
+    }
+    g.bench_function("process/4096 (fresh state, every CERT filtered)", |b| {
+        b.iter_batched(
+            || (ColumnarCore::new(&filtered).unwrap(), build()),
             |(mut core, batch)| {
                 let mut out = ColumnarOutput::default();
                 core.process(0, &batch, &mut out).unwrap();
