@@ -8,6 +8,7 @@
 
 use crate::cert_view::CertFilter;
 use crate::changelog;
+use crate::client_stats::ClientStats;
 use crate::config::Config;
 use crate::config::OutputFormat;
 use crate::enrich::Enrichment;
@@ -262,14 +263,15 @@ const MAX_MESSAGES: usize = 64;
 
 impl ColumnarStage {
     pub fn new(config: Arc<Config>, metrics: Metrics, health: Arc<Health>) -> Result<ColumnarStage> {
+        let stats = ClientStats::consumer("columnar", metrics.clone(), health.clone());
         let consumer: StreamConsumer<StageContext> =
-            crate::kafka_client::consumer(&config, "columnar").create_with_context(StageContext::default())?;
+            crate::kafka_client::consumer(&config, "columnar").create_with_context(StageContext::with_stats(stats))?;
         consumer.subscribe(&[config.indicators_topic().as_str()])?;
         Ok(ColumnarStage {
             core: ColumnarCore::new(&config)?,
             cert_topics: config.certs.iter().map(|c| c.topic()).collect(),
             cert_names: config.certs.iter().map(|c| c.country.to_ascii_lowercase()).collect(),
-            sink: Sink::new(&config, "columnar")?,
+            sink: Sink::new(&config, "columnar", &metrics)?,
             config,
             consumer,
             metrics,

@@ -10,6 +10,8 @@ fn base(config: &Config) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &config.kafka.bootstrap_servers);
     c.set("client.id", &config.app_id);
+    // Statistics feed the lag, queue and round-trip gauges (`client_stats.rs`).
+    c.set("statistics.interval.ms", "5000");
     for (k, v) in &config.kafka.client {
         c.set(k, v);
     }

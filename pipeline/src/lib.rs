@@ -19,6 +19,7 @@
 
 pub mod cert_view;
 pub mod changelog;
+pub mod client_stats;
 pub mod columnar;
 pub mod config;
 pub mod enrich;

@@ -11,7 +11,8 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,6 +35,10 @@ pub struct Metrics {
     pub batch_duration: HistogramVec,
     pub end_to_end_latency: Histogram,
     pub build_info: IntGauge,
+    /// librdkafka statistics (`client_stats.rs`), every `statistics.interval.ms`.
+    pub consumer_lag: IntGaugeVec,
+    pub kafka_queue_messages: IntGaugeVec,
+    pub kafka_broker_rtt: GaugeVec,
 }
 
 impl Metrics {
@@ -103,6 +108,27 @@ impl Metrics {
         .expect("valid metric");
         build_info.set(1);
         registry.register(Box::new(build_info.clone())).expect("unique metric");
+        let gauges = |name: &str, help: &str, labels: &[&str]| {
+            let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry.register(Box::new(g.clone())).expect("unique metric");
+            g
+        };
+        let consumer_lag = gauges(
+            "iocflow_consumer_lag_records",
+            "Records between a stage's position and the end of each assigned input partition.",
+            &["stage", "topic", "partition"],
+        );
+        let kafka_queue_messages = gauges(
+            "iocflow_kafka_queue_messages",
+            "Messages waiting in a Kafka client's queues (producer: not yet delivered).",
+            &["client"],
+        );
+        let kafka_broker_rtt = GaugeVec::new(
+            Opts::new("iocflow_kafka_broker_rtt_seconds", "Average broker round-trip time seen by a Kafka client."),
+            &["client", "broker"],
+        )
+        .expect("valid metric");
+        registry.register(Box::new(kafka_broker_rtt.clone())).expect("unique metric");
         Metrics {
             registry,
             records_received,
@@ -118,6 +144,9 @@ impl Metrics {
             batch_duration,
             end_to_end_latency,
             build_info,
+            consumer_lag,
+            kafka_queue_messages,
+            kafka_broker_rtt,
         }
     }
 
@@ -135,12 +164,14 @@ impl Default for Metrics {
     }
 }
 
-/// Liveness and readiness, as the probes see them: ready once the stages run and while no
-/// partition's state is being restored (a replica with no partitions is ready).
+/// Liveness and readiness, as the probes see them: ready once the stages run, while some broker
+/// is reachable (as the consumers' statistics last said) and no partition's state is being
+/// restored. A replica with no partitions is ready.
 #[derive(Debug, Default)]
 pub struct Health {
     running: AtomicBool,
     restoring: AtomicUsize,
+    brokers_unreachable: AtomicBool,
 }
 
 impl Health {
@@ -152,8 +183,14 @@ impl Health {
         self.restoring.fetch_add(1, Ordering::Relaxed);
         RestoreGuard(self)
     }
+    pub fn set_broker_reachable(&self, reachable: bool) {
+        self.brokers_unreachable.store(!reachable, Ordering::Relaxed);
+    }
+    pub fn broker_reachable(&self) -> bool {
+        !self.brokers_unreachable.load(Ordering::Relaxed)
+    }
     pub fn is_ready(&self) -> bool {
-        self.running.load(Ordering::Relaxed) && self.restoring.load(Ordering::Relaxed) == 0
+        self.running.load(Ordering::Relaxed) && self.restoring.load(Ordering::Relaxed) == 0 && self.broker_reachable()
     }
 }
 

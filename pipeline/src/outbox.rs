@@ -9,6 +9,7 @@
 //!   what was open). Either way the caller gets [`Delivered::RolledBack`] and must rewind its
 //!   consumer to the committed offsets and drop the state the batch touched.
 
+use crate::client_stats::{ClientStats, ProducerStats, StageProducer};
 use crate::config::{Config, Delivery};
 use crate::error::Result;
 use crate::kafka_client;
@@ -19,7 +20,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::OwnedHeaders;
-use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::producer::Producer;
 use std::time::Duration;
 
 /// One record to send.
@@ -58,26 +59,27 @@ const TXN_CALL: Duration = Duration::from_secs(30);
 
 /// The producer side of a stage.
 pub enum Sink {
-    AtLeastOnce(FutureProducer),
-    ExactlyOnce { producer: FutureProducer, settings: ClientConfig, stage: &'static str },
+    AtLeastOnce(StageProducer),
+    ExactlyOnce { producer: StageProducer, settings: ClientConfig, context: ProducerStats, stage: &'static str },
 }
 
 impl Sink {
     /// The sink of `stage` in the configured delivery mode; exactly-once initialises its
     /// transactions (fencing and aborting a dead predecessor's).
-    pub fn new(config: &Config, stage: &'static str) -> Result<Sink> {
+    pub fn new(config: &Config, stage: &'static str, metrics: &Metrics) -> Result<Sink> {
+        let context = ProducerStats(Some(ClientStats::producer(stage, metrics.clone())));
         Ok(match config.kafka.delivery {
-            Delivery::AtLeastOnce => Sink::AtLeastOnce(kafka_client::producer(config).create()?),
+            Delivery::AtLeastOnce => Sink::AtLeastOnce(kafka_client::producer(config).create_with_context(context)?),
             Delivery::ExactlyOnce => {
                 let settings = kafka_client::transactional_producer(config, stage);
-                let producer = Self::transactional(&settings)?;
-                Sink::ExactlyOnce { producer, settings, stage }
+                let producer = Self::transactional(&settings, &context)?;
+                Sink::ExactlyOnce { producer, settings, context, stage }
             }
         })
     }
 
-    fn transactional(settings: &ClientConfig) -> Result<FutureProducer> {
-        let producer: FutureProducer = settings.create()?;
+    fn transactional(settings: &ClientConfig, context: &ProducerStats) -> Result<StageProducer> {
+        let producer: StageProducer = settings.create_with_context(context.clone())?;
         tokio::task::block_in_place(|| producer.init_transactions(TXN_CALL))?;
         Ok(producer)
     }
@@ -102,7 +104,7 @@ impl Sink {
                 offsets.store(consumer)?;
                 Ok(Delivered::Committed)
             }
-            Sink::ExactlyOnce { producer, settings, stage } => {
+            Sink::ExactlyOnce { producer, settings, context, stage } => {
                 let outcome = tokio::task::block_in_place(|| transact(producer, &outbox, offsets, consumer));
                 let result = match outcome {
                     Ok(()) => "committed",
@@ -113,7 +115,7 @@ impl Sink {
                             abortable && tokio::task::block_in_place(|| producer.abort_transaction(TXN_CALL)).is_ok();
                         if !aborted {
                             tracing::warn!(stage = *stage, "recreating the transactional producer");
-                            *producer = Self::transactional(settings)?;
+                            *producer = Self::transactional(settings, context)?;
                         }
                         "aborted"
                     }
@@ -150,7 +152,7 @@ fn outgoing(r: &OutRecord) -> Outgoing<'_> {
 /// One transaction: begin, send everything, add the input offsets, commit (retrying a commit
 /// librdkafka calls retriable).
 fn transact<C: ConsumerContext + 'static>(
-    producer: &FutureProducer,
+    producer: &StageProducer,
     outbox: &Outbox,
     offsets: &InputOffsets,
     consumer: &StreamConsumer<C>,

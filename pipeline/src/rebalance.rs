@@ -7,8 +7,10 @@
 //! offsets: with the eager protocol every partition was revoked, and what was read before may
 //! be read again by this or another replica.
 
+use crate::client_stats::ClientStats;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use rdkafka::statistics::Statistics;
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
@@ -20,13 +22,18 @@ pub struct Moves {
     pub assigned: BTreeSet<(String, i32)>,
 }
 
-/// A consumer context that records rebalances.
-#[derive(Debug, Default)]
+/// A consumer context that records rebalances (and exports the consumer's statistics).
+#[derive(Default)]
 pub struct StageContext {
     moves: Mutex<Moves>,
+    stats: Option<ClientStats>,
 }
 
 impl StageContext {
+    pub fn with_stats(stats: ClientStats) -> StageContext {
+        StageContext { moves: Mutex::default(), stats: Some(stats) }
+    }
+
     /// The current rebalance generation (bumped on every revoke and assign).
     pub fn generation(&self) -> u64 {
         self.moves.lock().expect("not poisoned").generation
@@ -43,7 +50,13 @@ impl StageContext {
     }
 }
 
-impl ClientContext for StageContext {}
+impl ClientContext for StageContext {
+    fn stats(&self, statistics: Statistics) {
+        if let Some(s) = &self.stats {
+            s.record(&statistics);
+        }
+    }
+}
 
 impl ConsumerContext for StageContext {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {

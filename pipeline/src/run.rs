@@ -27,7 +27,7 @@ pub async fn run(config: Config) -> Result<()> {
     let addr = metrics::serve(&config.metrics.listen, metrics.clone(), health.clone(), stopped.clone()).await?;
     eprintln!("iocflow: metrics on http://{addr}/metrics");
 
-    let ingest = IngestStage::new(config.clone(), metrics.clone())?;
+    let ingest = IngestStage::new(config.clone(), metrics.clone(), health.clone())?;
     let columnar = ColumnarStage::new(config.clone(), metrics.clone(), health.clone())?;
     let mut ingest = tokio::spawn(ingest.run(stopped.clone()));
     let mut columnar = tokio::spawn(columnar.run(stopped.clone()));

@@ -6,6 +6,7 @@
 //! point replays the input instead of losing it.
 
 use crate::{Error, Result};
+use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
@@ -42,13 +43,13 @@ impl<'a> Outgoing<'a> {
 }
 
 /// Sends queued on one producer, awaited together.
-pub struct Deliveries<'p> {
-    producer: &'p FutureProducer,
+pub struct Deliveries<'p, C: ClientContext + 'static = DefaultClientContext> {
+    producer: &'p FutureProducer<C>,
     pending: Vec<(String, DeliveryFuture)>,
 }
 
-impl<'p> Deliveries<'p> {
-    pub fn new(producer: &'p FutureProducer) -> Self {
+impl<'p, C: ClientContext + 'static> Deliveries<'p, C> {
+    pub fn new(producer: &'p FutureProducer<C>) -> Self {
         Deliveries { producer, pending: Vec::new() }
     }
 

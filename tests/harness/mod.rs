@@ -274,17 +274,21 @@ impl Running {
         }
     }
 
-    /// GETs a path on the metrics endpoint.
-    pub fn http_get(&self, path: &str) -> String {
+    /// The address of the metrics endpoint, once iocflow has announced it.
+    pub fn metrics_addr(&self) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
-        let addr = loop {
+        loop {
             if let Some(a) = self.metrics_addr.lock().unwrap().clone() {
-                break a;
+                return a;
             }
             assert!(Instant::now() < deadline, "no metrics address announced");
             std::thread::sleep(Duration::from_millis(50));
-        };
-        http_get(&addr, path)
+        }
+    }
+
+    /// GETs a path on the metrics endpoint.
+    pub fn http_get(&self, path: &str) -> String {
+        http_get(&self.metrics_addr(), path)
     }
 }
 
