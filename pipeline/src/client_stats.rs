@@ -79,7 +79,7 @@ impl ClientStats {
 
 /// A producer context that exports the producer's statistics.
 #[derive(Clone, Default)]
-pub struct ProducerStats(pub Option<ClientStats>);
+pub struct ProducerStats(pub Option<Arc<ClientStats>>);
 
 impl ClientContext for ProducerStats {
     fn stats(&self, statistics: Statistics) {

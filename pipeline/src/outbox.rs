@@ -21,6 +21,7 @@ use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::Producer;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One record to send.
@@ -67,7 +68,7 @@ impl Sink {
     /// The sink of `stage` in the configured delivery mode; exactly-once initialises its
     /// transactions (fencing and aborting a dead predecessor's).
     pub fn new(config: &Config, stage: &'static str, metrics: &Metrics) -> Result<Sink> {
-        let context = ProducerStats(Some(ClientStats::producer(stage, metrics.clone())));
+        let context = ProducerStats(Some(Arc::new(ClientStats::producer(stage, metrics.clone()))));
         Ok(match config.kafka.delivery {
             Delivery::AtLeastOnce => Sink::AtLeastOnce(kafka_client::producer(config).create_with_context(context)?),
             Delivery::ExactlyOnce => {
