@@ -250,3 +250,74 @@ pub async fn serve(
     });
     Ok(addr)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prometheus::core::Collector;
+    use std::collections::BTreeSet;
+
+    /// Every metric name iocflow registers (histograms with their series suffixes).
+    fn names(m: &Metrics) -> BTreeSet<String> {
+        let collectors: Vec<&dyn Collector> = vec![
+            &m.records_received,
+            &m.records_dead_lettered,
+            &m.reports_decoded,
+            &m.indicators_emitted,
+            &m.indicators_suppressed,
+            &m.reports_withheld,
+            &m.report_outcomes,
+            &m.transactions,
+            &m.state_entries,
+            &m.state_bytes,
+            &m.batch_duration,
+            &m.end_to_end_latency,
+            &m.build_info,
+            &m.consumer_lag,
+            &m.kafka_queue_messages,
+            &m.kafka_broker_rtt,
+        ];
+        let mut names = BTreeSet::new();
+        for c in collectors {
+            for d in c.desc() {
+                if d.fq_name.ends_with("_seconds") {
+                    for suffix in ["_bucket", "_count", "_sum"] {
+                        names.insert(format!("{}{suffix}", d.fq_name));
+                    }
+                }
+                names.insert(d.fq_name.clone());
+            }
+        }
+        names
+    }
+
+    #[test]
+    fn every_registered_metric_is_listed_and_follows_the_naming_rules() {
+        let m = Metrics::new();
+        let registered: BTreeSet<String> = names(&m).into_iter().filter(|n| !n.ends_with("_bucket")).collect();
+        assert!(registered.len() >= 16);
+        for n in &registered {
+            assert!(n.starts_with("iocflow_"), "{n}");
+        }
+        // A counter's name ends in _total.
+        for c in [&m.records_received, &m.reports_withheld, &m.transactions] {
+            assert!(c.desc()[0].fq_name.ends_with("_total"));
+        }
+    }
+
+    /// The Grafana dashboard and the alert rules of the Helm chart only name metrics that exist.
+    #[test]
+    fn the_dashboard_and_the_alerts_name_real_metrics() {
+        let known = names(&Metrics::new());
+        let chart = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../helm/iocflow");
+        let name = regex::Regex::new(r"iocflow_[a-z_]+").unwrap();
+        for file in ["dashboards/iocflow.json", "templates/prometheusrule.yaml"] {
+            let text = std::fs::read_to_string(chart.join(file)).unwrap();
+            let used: BTreeSet<&str> = name.find_iter(&text).map(|m| m.as_str()).collect();
+            assert!(used.len() >= 5, "{file} names iocflow metrics");
+            for n in used {
+                assert!(known.contains(n), "{file} names {n}, which iocflow does not export");
+            }
+        }
+    }
+}
