@@ -129,6 +129,7 @@ fn prometheus_scrapes_lints_and_answers_for_the_counters() {
     exact("sum(iocflow_reports_decoded_total)", 60.0);
     exact("sum(iocflow_indicators_emitted_total{cert=\"sg\"})", 60.0);
     exact("sum(iocflow_report_outcomes_total{outcome=\"emitted\"})", 60.0);
+    exact("sum(iocflow_enrichment_lookups_total{enricher=\"infra_country\",result=\"hit\"})", 60.0);
     exact("count(iocflow_build_info)", 1.0);
     exact("up{job=\"iocflow\"}", 1.0);
     // librdkafka statistics (every 5 s): every input partition is assigned and fully consumed.

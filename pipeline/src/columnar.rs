@@ -48,6 +48,9 @@ pub struct ColumnarOutput {
     /// principle, but no CERT is a recipient).
     pub outcomes: BTreeMap<&'static str, u64>,
     pub earliest: Option<Millis>,
+    /// Rows the infrastructure-country enricher resolved, and those it could not.
+    pub enrich_hits: u64,
+    pub enrich_misses: u64,
 }
 
 /// The columnar decision path, per internal partition, without Kafka.
@@ -151,6 +154,9 @@ impl ColumnarCore {
             |why: &str| Error::Corrupt(Corrupt { topic: "indicators".into(), partition, offset: -1, why: why.into() });
         let cols = IndicatorColumns::of(batch).ok_or_else(|| corrupt("unexpected columns"))?;
         let enriched = self.enrichment.evaluate(batch)?;
+        let misses = enriched.country.null_count() as u64;
+        out.enrich_misses += misses;
+        out.enrich_hits += batch.num_rows() as u64 - misses;
         let state = self.states.entry(partition).or_default();
         let infra = |i: usize| (!enriched.country.is_null(i)).then(|| enriched.country.value(i));
         let mut emits = Vec::new();
@@ -403,6 +409,8 @@ impl ColumnarStage {
         for (reason, n) in &out.withheld_per_reason {
             m.reports_withheld.with_label_values(&[reason.as_str()]).inc_by(*n);
         }
+        m.enrichment_lookups.with_label_values(&["infra_country", "hit"]).inc_by(out.enrich_hits);
+        m.enrichment_lookups.with_label_values(&["infra_country", "miss"]).inc_by(out.enrich_misses);
         m.state_entries.set(self.core.state_entries() as i64);
         m.state_bytes.set(self.core.state_bytes() as i64);
         m.batch_duration.with_label_values(&["columnar"]).observe(started.elapsed().as_secs_f64());

@@ -30,6 +30,7 @@ pub struct Metrics {
     pub reports_withheld: IntCounterVec,
     pub report_outcomes: IntCounterVec,
     pub transactions: IntCounterVec,
+    pub enrichment_lookups: IntCounterVec,
     pub state_entries: IntGauge,
     pub state_bytes: IntGauge,
     pub batch_duration: HistogramVec,
@@ -72,6 +73,11 @@ impl Metrics {
             "iocflow_transactions_total",
             "Transactions per stage and result (committed, aborted), exactly-once mode.",
             &["stage", "result"],
+        );
+        let enrichment_lookups = counter(
+            "iocflow_enrichment_lookups_total",
+            "Rows an enricher resolved (hit) or could not (miss), per batch.",
+            &["enricher", "result"],
         );
         let indicators_suppressed = IntCounter::new(
             "iocflow_indicators_suppressed_total",
@@ -139,6 +145,7 @@ impl Metrics {
             reports_withheld,
             report_outcomes,
             transactions,
+            enrichment_lookups,
             state_entries,
             state_bytes,
             batch_duration,
@@ -268,6 +275,7 @@ mod tests {
             &m.reports_withheld,
             &m.report_outcomes,
             &m.transactions,
+            &m.enrichment_lookups,
             &m.state_entries,
             &m.state_bytes,
             &m.batch_duration,
