@@ -43,6 +43,53 @@ pub fn country_of_domain(domain: &str) -> Option<&'static str> {
     country_of_tld(domain.rsplit('.').next()?)
 }
 
+/// The sector vocabulary of DESIGN.md ("Indicator model").
+pub const SECTORS: [&str; 13] = [
+    "government",
+    "security-emergency",
+    "energy",
+    "water",
+    "finance",
+    "healthcare",
+    "aviation",
+    "maritime",
+    "land-transport",
+    "infocomm",
+    "media",
+    "education",
+    "other",
+];
+
+/// Second-level labels under a ccTLD that name a sector, as the ASEAN registries use them
+/// (`gov.sg`, `go.th`, `go.id`, `mil.ph`, `edu.my`, `ac.th`, `sch.id` …).
+const SECOND_LEVEL_SECTORS: &[(&str, &str)] = &[
+    ("gov", "government"),
+    ("go", "government"),
+    ("govt", "government"),
+    ("gouv", "government"),
+    ("gob", "government"),
+    ("mil", "government"),
+    ("edu", "education"),
+    ("ac", "education"),
+    ("sch", "education"),
+];
+
+/// The sector a domain's second-level label under its ccTLD suggests (`agency.gov.sg` →
+/// government), when the Public Suffix List knows that label as a public suffix under the ccTLD:
+/// so a registrable name like `go.example` or a private suffix does not count. A hint only: the
+/// constituency registry, when it knows the domain, decides.
+pub fn sector_hint(domain: &str) -> Option<&'static str> {
+    let mut labels = domain.rsplit('.');
+    let tld = labels.next()?;
+    country_of_tld(tld)?;
+    let second = labels.next()?;
+    let sector = SECOND_LEVEL_SECTORS.iter().find(|(l, _)| *l == second).map(|(_, s)| *s)?;
+    let suffix = psl::suffix(domain.as_bytes())?;
+    let listed = suffix.is_known() && suffix.typ() == Some(psl::Type::Icann);
+    // The PSL's suffix for `a.gov.sg` is `gov.sg`: the second level is a public suffix.
+    (listed && suffix.as_bytes().len() == second.len() + 1 + tld.len()).then_some(sector)
+}
+
 /// Interns a two-letter code as a `&'static str` without allocating per lookup.
 fn two_letter_upper(tld: &str) -> &'static str {
     static CODES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
@@ -68,5 +115,20 @@ mod tests {
         assert_eq!(country_of_domain("xn--72c1a1bt4awk9o.xn--o3cw4h"), Some("TH"));
         assert_eq!(country_of_domain("x.xn--mgbx4cd0ab"), Some("MY"));
         assert_eq!(country_of_domain("x.xn--clchc0ea0b2g2a9gcd"), Some("SG"));
+    }
+
+    #[test]
+    fn sector_hints_from_public_second_level_labels() {
+        assert_eq!(sector_hint("agency.gov.sg"), Some("government"));
+        assert_eq!(sector_hint("portal.go.th"), Some("government"));
+        assert_eq!(sector_hint("mail.go.id"), Some("government"));
+        assert_eq!(sector_hint("army.mil.ph"), Some("government"));
+        assert_eq!(sector_hint("uni.edu.my"), Some("education"));
+        assert_eq!(sector_hint("uni.ac.th"), Some("education"));
+        // Not a hint: generic TLDs, registrable names that happen to be "gov", a bare suffix.
+        assert_eq!(sector_hint("x.gov.example.com"), None);
+        assert_eq!(sector_hint("gov.example.sg"), None);
+        assert_eq!(sector_hint("bank.com.sg"), None);
+        assert_eq!(sector_hint("x.gov"), None);
     }
 }

@@ -6,18 +6,29 @@
 //!
 //! - [`country`]: the infrastructure country of an indicator (IP geolocation from built-in
 //!   RIR-derived data; ccTLD of a domain, e-mail or URL host).
-//! - [`cctld`]: ccTLD → ISO 3166-1 country, IDN ccTLDs included.
+//! - [`cctld`]: ccTLD → ISO 3166-1 country, IDN ccTLDs included; the sector hint of a
+//!   second-level label (`gov`, `go`, `mil`, `edu`, `ac` …) under a ccTLD, Public Suffix List aware.
+//! - [`asn`]: IP → AS number and organisation, from range tables (CSV).
+//! - [`constituency`]: the CERTs' constituency registry → organisation, sectors, country, by
+//!   longest CIDR prefix, ASN or domain suffix.
+//! - [`warninglist`]: MISP-format warninglists → the name of the list that says "benign".
 //! - [`udf`]: the UDFs, registered under the names the SQL of CERT filters can use.
 
+pub mod asn;
 pub mod cctld;
+pub mod constituency;
 pub mod country;
 pub mod udf;
+pub mod warninglist;
 
 /// The error type of this crate.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     DataFusion(#[from] datafusion::error::DataFusionError),
+    /// A data file that cannot be loaded; `line` is 0 when the problem is not on one line.
+    #[error("{table} line {line}: {why}")]
+    Table { table: String, line: usize, why: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -313,6 +313,22 @@ mod tests {
         }
     }
 
+    #[test]
+    fn readiness_follows_running_restores_and_brokers_not_partitions() {
+        let h = Health::default();
+        assert!(!h.is_ready(), "not before the stages run");
+        h.set_running(true);
+        assert!(h.is_ready(), "a replica with no partitions is ready");
+        let restoring = h.restoring();
+        assert!(!h.is_ready());
+        drop(restoring);
+        assert!(h.is_ready());
+        h.set_broker_reachable(false);
+        assert!(!h.is_ready());
+        h.set_broker_reachable(true);
+        assert!(h.is_ready());
+    }
+
     /// The Grafana dashboard and the alert rules of the Helm chart only name metrics that exist.
     #[test]
     fn the_dashboard_and_the_alerts_name_real_metrics() {

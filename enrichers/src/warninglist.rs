@@ -1,0 +1,227 @@
+//! MISP warninglists: lists of things that look like indicators but are benign (private address
+//! space, documentation ranges, public resolvers, the hash of an empty file …), read in the
+//! format MISP publishes them:
+//!
+//! ```json
+//! {"name": "RFC 1918 private addresses", "version": 1, "description": "…", "type": "cidr",
+//!  "list": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]}
+//! ```
+//!
+//! Types: `cidr` (addresses and networks, by longest prefix), `hostname` (a name and its
+//! subdomains), `string` (exact, case-insensitive), `substring` (anywhere in the value,
+//! case-insensitive) and `regex`. A hit marks the indicator benign with the list's name; the
+//! configuration decides whether benign indicators are dropped or only tagged.
+
+use crate::{Error, Result};
+use aho_corasick::AhoCorasick;
+use iocflow_model::IndicatorType;
+use iocflow_model::indicator::{UrlHost, url_host};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use prefix_trie::PrefixMap;
+use regex::RegexSet;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+#[derive(Deserialize)]
+struct ListFile {
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+    list: Vec<String>,
+}
+
+/// Every loaded warninglist, indexed by type.
+#[derive(Default)]
+pub struct Warninglists {
+    names: Vec<String>,
+    v4: PrefixMap<Ipv4Net, u32>,
+    v6: PrefixMap<Ipv6Net, u32>,
+    hostnames: HashMap<String, u32>,
+    strings: HashMap<String, u32>,
+    substrings: Option<(AhoCorasick, Vec<u32>)>,
+    regexes: Vec<(RegexSet, u32)>,
+    entries: usize,
+}
+
+impl std::fmt::Debug for Warninglists {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Warninglists").field("lists", &self.names).field("entries", &self.entries).finish()
+    }
+}
+
+impl Warninglists {
+    /// Loads lists given as (source name, JSON text).
+    pub fn from_sources<'a>(sources: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Warninglists> {
+        let mut w = Warninglists::default();
+        let mut substrings: Vec<(String, u32)> = Vec::new();
+        for (source, text) in sources {
+            let bad = |why: String| Error::Table { table: source.to_string(), line: 0, why };
+            let file: ListFile = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+            let id = w.names.len() as u32;
+            w.entries += file.list.len();
+            match file.kind.as_str() {
+                "cidr" => {
+                    for entry in &file.list {
+                        let net: IpNet = entry
+                            .parse()
+                            .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                            .map_err(|_| bad(format!("{entry:?} is not an address or CIDR")))?;
+                        match net.trunc() {
+                            IpNet::V4(n) => w.v4.insert(n, id),
+                            IpNet::V6(n) => w.v6.insert(n, id),
+                        };
+                    }
+                }
+                "hostname" => {
+                    for entry in &file.list {
+                        let host = entry.trim().trim_start_matches("*.").trim_matches('.').to_ascii_lowercase();
+                        w.hostnames.entry(host).or_insert(id);
+                    }
+                }
+                "string" => {
+                    for entry in &file.list {
+                        w.strings.entry(entry.to_lowercase()).or_insert(id);
+                    }
+                }
+                "substring" => substrings.extend(file.list.iter().map(|s| (s.to_lowercase(), id))),
+                "regex" => {
+                    let set = RegexSet::new(&file.list).map_err(|e| bad(e.to_string()))?;
+                    w.regexes.push((set, id));
+                }
+                other => return Err(bad(format!("type {other:?} is not cidr, hostname, string, substring or regex"))),
+            }
+            w.names.push(file.name);
+        }
+        if !substrings.is_empty() {
+            let automaton = AhoCorasick::new(substrings.iter().map(|(s, _)| s)).map_err(|e| Error::Table {
+                table: "substring lists".into(),
+                line: 0,
+                why: e.to_string(),
+            })?;
+            w.substrings = Some((automaton, substrings.into_iter().map(|(_, id)| id).collect()));
+        }
+        Ok(w)
+    }
+
+    /// Lists held.
+    pub fn lists(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Entries over all lists.
+    pub fn entries(&self) -> usize {
+        self.entries
+    }
+
+    /// The name of a list that says this canonical indicator is benign.
+    pub fn benign(&self, kind: IndicatorType, value: &str) -> Option<&str> {
+        self.hit(kind, value).map(|id| self.names[id as usize].as_str())
+    }
+
+    fn hit(&self, kind: IndicatorType, value: &str) -> Option<u32> {
+        use IndicatorType as T;
+        let by_ip = match kind {
+            T::Ipv4 | T::Ipv6 => value.parse().ok().and_then(|ip| self.by_ip(ip)),
+            T::Cidr => value.parse::<IpNet>().ok().and_then(|n| self.by_ip(n.network())),
+            T::Url => match url_host(value) {
+                Some(UrlHost::Ip(ip)) => self.by_ip(ip),
+                Some(UrlHost::Domain(d)) => self.by_hostname(&d),
+                None => None,
+            },
+            T::Domain => self.by_hostname(value),
+            T::Email => value.rsplit_once('@').and_then(|(_, d)| self.by_hostname(d)),
+            T::Md5 | T::Sha1 | T::Sha256 | T::Asn => None,
+        };
+        by_ip.or_else(|| self.by_text(value))
+    }
+
+    fn by_ip(&self, ip: IpAddr) -> Option<u32> {
+        match ip {
+            IpAddr::V4(a) => self.v4.get_lpm(&Ipv4Net::from(a)).map(|(_, i)| *i),
+            IpAddr::V6(a) => match a.to_ipv4_mapped() {
+                Some(v4) => self.v4.get_lpm(&Ipv4Net::from(v4)).map(|(_, i)| *i),
+                None => self.v6.get_lpm(&Ipv6Net::from(a)).map(|(_, i)| *i),
+            },
+        }
+    }
+
+    /// A hostname list entry matches the name and every name under it.
+    fn by_hostname(&self, host: &str) -> Option<u32> {
+        let mut rest = host;
+        loop {
+            if let Some(id) = self.hostnames.get(rest) {
+                return Some(*id);
+            }
+            rest = rest.split_once('.')?.1;
+        }
+    }
+
+    fn by_text(&self, value: &str) -> Option<u32> {
+        let lower = value.to_lowercase();
+        if let Some(id) = self.strings.get(&lower) {
+            return Some(*id);
+        }
+        if let Some((automaton, ids)) = &self.substrings
+            && let Some(m) = automaton.find(&lower)
+        {
+            return Some(ids[m.pattern().as_usize()]);
+        }
+        self.regexes.iter().find(|(set, _)| set.is_match(value)).map(|(_, id)| *id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use IndicatorType as T;
+
+    fn lists() -> Warninglists {
+        let sources = [
+            (
+                "private.json",
+                r#"{"name":"Private","type":"cidr","list":["10.0.0.0/8","192.168.0.0/16","fd00::/8","198.51.100.7"]}"#,
+            ),
+            ("private-24.json", r#"{"name":"Lab /24","type":"cidr","list":["10.1.2.0/24"]}"#),
+            ("hosts.json", r#"{"name":"Special names","type":"hostname","list":["example.com","*.test","localhost"]}"#),
+            ("strings.json", r#"{"name":"Empty hashes","type":"string","list":["D41D8CD98F00B204E9800998ECF8427E"]}"#),
+            ("sub.json", r#"{"name":"Sinkholes","type":"substring","list":["sinkhole"]}"#),
+            ("re.json", r#"{"name":"Update URLs","type":"regex","list":["^https?://[a-z0-9.]*windowsupdate\\.com/"]}"#),
+        ];
+        Warninglists::from_sources(sources).unwrap()
+    }
+
+    #[test]
+    fn every_list_type() {
+        let w = lists();
+        assert_eq!((w.lists(), w.entries()), (6, 11));
+        assert_eq!(w.benign(T::Ipv4, "10.9.9.9"), Some("Private"));
+        assert_eq!(w.benign(T::Ipv4, "10.1.2.3"), Some("Lab /24"), "longest prefix");
+        assert_eq!(w.benign(T::Ipv4, "198.51.100.7"), Some("Private"));
+        assert_eq!(w.benign(T::Ipv4, "198.51.100.8"), None);
+        assert_eq!(w.benign(T::Ipv6, "fd12::1"), Some("Private"));
+        assert_eq!(w.benign(T::Cidr, "192.168.4.0/24"), Some("Private"));
+        assert_eq!(w.benign(T::Url, "http://192.168.1.1/admin"), Some("Private"));
+        assert_eq!(w.benign(T::Domain, "www.example.com"), Some("Special names"), "subdomains too");
+        assert_eq!(w.benign(T::Domain, "example.com"), Some("Special names"));
+        assert_eq!(w.benign(T::Domain, "notexample.com"), None);
+        assert_eq!(w.benign(T::Domain, "shop.test"), Some("Special names"));
+        assert_eq!(w.benign(T::Email, "root@localhost"), Some("Special names"));
+        assert_eq!(w.benign(T::Md5, "d41d8cd98f00b204e9800998ecf8427e"), Some("Empty hashes"));
+        assert_eq!(w.benign(T::Domain, "sinkhole.abuse.example.org"), Some("Sinkholes"));
+        assert_eq!(w.benign(T::Url, "http://download.windowsupdate.com/x.cab"), Some("Update URLs"));
+        assert_eq!(w.benign(T::Url, "http://windowsupdate.com.evil.example/x"), None);
+        assert_eq!(w.benign(T::Ipv4, "8.8.8.8"), None);
+    }
+
+    #[test]
+    fn bad_lists_are_named() {
+        let e = Warninglists::from_sources([("x.json", r#"{"name":"X","type":"asn","list":[]}"#)]).unwrap_err();
+        assert!(e.to_string().contains("x.json") && e.to_string().contains("asn"), "{e}");
+        let e = Warninglists::from_sources([("y.json", r#"{"name":"Y","type":"cidr","list":["10.0.0.0/40"]}"#)])
+            .unwrap_err();
+        assert!(e.to_string().contains("y.json"), "{e}");
+        let e = Warninglists::from_sources([("z.json", r#"{"name":"Z","type":"regex","list":["("]}"#)]).unwrap_err();
+        assert!(e.to_string().contains("z.json"), "{e}");
+    }
+}
