@@ -20,6 +20,8 @@ RUN apt-get update \
  && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin iocflow
 COPY --from=build /src/target/release/iocflow /usr/local/bin/iocflow
 COPY --from=build /src/config/asean.toml /etc/iocflow/iocflow.toml
+COPY --from=build /src/config/constituency.toml /etc/iocflow/constituency.toml
+COPY --from=build /src/data/warninglists /etc/data/warninglists
 USER 10001:10001
 EXPOSE 9464
 ENTRYPOINT ["/usr/local/bin/iocflow"]

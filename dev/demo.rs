@@ -22,7 +22,12 @@ fn main() {
         .replace("app_id = \"iocflow\"", &format!("app_id = \"{app}\""))
         .replace("topic = \"feeds.", &format!("topic = \"{app}-feeds."))
         .replace("bootstrap_servers = \"127.0.0.1:39092\"", &format!("bootstrap_servers = \"{bootstrap}\""))
-        .replace("listen = \"127.0.0.1:9464\"", "listen = \"127.0.0.1:0\"");
+        .replace("listen = \"127.0.0.1:9464\"", "listen = \"127.0.0.1:0\"")
+        .replace(
+            "constituency = \"constituency.toml\"",
+            &format!("constituency = {:?}", root.join("config/constituency.toml")),
+        )
+        .replace("\"../data/warninglists\"", &format!("{:?}", root.join("data/warninglists")));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("asean.toml");
     std::fs::write(&path, config).unwrap();

@@ -12,12 +12,15 @@
 //! - [`constituency`]: the CERTs' constituency registry → organisation, sectors, country, by
 //!   longest CIDR prefix, ASN or domain suffix.
 //! - [`warninglist`]: MISP-format warninglists → the name of the list that says "benign".
-//! - [`udf`]: the UDFs, registered under the names the SQL of CERT filters can use.
+//! - [`tables`]: all of them loaded together, swapped whole on reload, and the per-indicator
+//!   lookups.
+//! - [`udf`]: the UDFs over them, one call per batch column.
 
 pub mod asn;
 pub mod cctld;
 pub mod constituency;
 pub mod country;
+pub mod tables;
 pub mod udf;
 pub mod warninglist;
 

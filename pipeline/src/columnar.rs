@@ -10,7 +10,7 @@ use crate::cert_view::CertFilter;
 use crate::changelog;
 use crate::client_stats::ClientStats;
 use crate::config::Config;
-use crate::config::OutputFormat;
+use crate::config::{BenignAction, OutputFormat};
 use crate::enrich::Enrichment;
 use crate::error::{Corrupt, Error, Result};
 use crate::indicator_batch::{IndicatorColumns, decode_ipc, list_strings, opt};
@@ -21,7 +21,8 @@ use crate::outbox::{Delivered, Outbox, Sink};
 use crate::rebalance::StageContext;
 use crate::route::{Candidate, Outcome, Recipient, Router, Subject};
 use crate::state::{Bounds, Contribution, PartitionState};
-use datafusion::arrow::array::{Array, Int64Array, RecordBatch, UInt8Array};
+use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray, UInt8Array};
+use iocflow_enrichers::tables::{SharedTables, TableLoad};
 use iocflow_model::time::{self, Millis};
 use iocflow_model::{IndicatorId, IndicatorType, Tlp};
 use iocflow_sinks::stix_indicator;
@@ -48,14 +49,15 @@ pub struct ColumnarOutput {
     /// principle, but no CERT is a recipient).
     pub outcomes: BTreeMap<&'static str, u64>,
     pub earliest: Option<Millis>,
-    /// Rows the infrastructure-country enricher resolved, and those it could not.
-    pub enrich_hits: u64,
-    pub enrich_misses: u64,
+    /// Per enricher, the rows it resolved and those it could not.
+    pub enrich_lookups: BTreeMap<&'static str, (u64, u64)>,
 }
 
 /// The columnar decision path, per internal partition, without Kafka.
 pub struct ColumnarCore {
     router: Router,
+    /// How the enrichment tables loaded at start.
+    pub table_loads: Vec<TableLoad>,
     /// Per CERT, its compiled filter, if it has one.
     filters: Vec<Option<CertFilter>>,
     /// Per CERT, its output format.
@@ -85,11 +87,13 @@ impl ColumnarCore {
             .collect();
         let ttl_ms = (config.dedupe.ttl_hours * 3_600_000) as Millis;
         let partitions = config.kafka.partitions.max(1) as usize;
+        let (enrichment, table_loads) = Enrichment::new(config)?;
         Ok(ColumnarCore {
-            router: Router { recipients, ttl_ms },
+            router: Router { recipients, ttl_ms, drop_benign: config.enrich.benign == BenignAction::Drop },
             filters,
             formats: config.certs.iter().map(|c| c.format).collect(),
-            enrichment: Enrichment::new()?,
+            enrichment,
+            table_loads,
             states: HashMap::new(),
             bounds: Bounds {
                 max_entries: (config.dedupe.max_entries / partitions).max(1),
@@ -97,6 +101,16 @@ impl ColumnarCore {
                 ttl_ms,
             },
         })
+    }
+
+    /// The enrichment tables, for reloads.
+    pub fn tables(&self) -> SharedTables {
+        self.enrichment.tables().clone()
+    }
+
+    /// Puts reloaded enrichment tables in use (between batches); true if there were any.
+    pub fn promote_tables(&self) -> bool {
+        self.enrichment.tables().promote()
     }
 
     /// Whether a partition's state is loaded.
@@ -154,11 +168,22 @@ impl ColumnarCore {
             |why: &str| Error::Corrupt(Corrupt { topic: "indicators".into(), partition, offset: -1, why: why.into() });
         let cols = IndicatorColumns::of(batch).ok_or_else(|| corrupt("unexpected columns"))?;
         let enriched = self.enrichment.evaluate(batch)?;
-        let misses = enriched.country.null_count() as u64;
-        out.enrich_misses += misses;
-        out.enrich_hits += batch.num_rows() as u64 - misses;
+        let rows = batch.num_rows() as u64;
+        for (enricher, misses) in [
+            ("infra_country", enriched.country.null_count()),
+            ("asn", enriched.asn.null_count()),
+            ("constituency", enriched.org.null_count()),
+            ("warninglist", enriched.benign.null_count()),
+        ] {
+            let counts = out.enrich_lookups.entry(enricher).or_default();
+            counts.0 += rows - misses as u64;
+            counts.1 += misses as u64;
+        }
         let state = self.states.entry(partition).or_default();
-        let infra = |i: usize| (!enriched.country.is_null(i)).then(|| enriched.country.value(i));
+        fn text(a: &StringArray, i: usize) -> Option<&str> {
+            (!a.is_null(i)).then(|| a.value(i))
+        }
+        let infra = |i: usize| text(&enriched.country, i);
         let mut emits = Vec::new();
         let mut candidates: Vec<Vec<Candidate>> = vec![Vec::new(); self.router.recipients.len()];
         let mut fates = Vec::with_capacity(batch.num_rows());
@@ -182,7 +207,18 @@ impl ColumnarCore {
                 sharing_group: opt(cols.sharing_group, i, |a, i| a.value(i).to_string()),
                 sightings: 1,
             };
-            let subject = Subject { id, kind, value: cols.value.value(i), infra_country: infra(i) };
+            let sectors = enriched.sectors.value(i);
+            let sectors = sectors.as_any().downcast_ref::<StringArray>().ok_or_else(|| corrupt("sectors"))?;
+            let subject = Subject {
+                infra_country: infra(i),
+                org_country: text(&enriched.org_country, i),
+                asn: (!enriched.asn.is_null(i)).then(|| enriched.asn.value(i)),
+                as_org: text(&enriched.as_org, i),
+                org: text(&enriched.org, i),
+                sectors: sectors.iter().flatten().collect(),
+                benign: text(&enriched.benign, i),
+                ..Subject::bare(id, kind, cols.value.value(i))
+            };
             let fate = self.router.apply(
                 state.entry(id),
                 subject,
@@ -268,13 +304,20 @@ pub struct ColumnarStage {
 const MAX_MESSAGES: usize = 64;
 
 impl ColumnarStage {
+    /// The enrichment tables this stage uses, for the reloader.
+    pub fn tables(&self) -> SharedTables {
+        self.core.tables()
+    }
+
     pub fn new(config: Arc<Config>, metrics: Metrics, health: Arc<Health>) -> Result<ColumnarStage> {
         let stats = ClientStats::consumer("columnar", metrics.clone(), health.clone());
         let consumer: StreamConsumer<StageContext> =
             crate::kafka_client::consumer(&config, "columnar").create_with_context(StageContext::with_stats(stats))?;
         consumer.subscribe(&[config.indicators_topic().as_str()])?;
+        let core = ColumnarCore::new(&config)?;
+        crate::table_reload::record_loads(&metrics, &core.table_loads);
         Ok(ColumnarStage {
-            core: ColumnarCore::new(&config)?,
+            core,
             cert_topics: config.certs.iter().map(|c| c.topic()).collect(),
             cert_names: config.certs.iter().map(|c| c.country.to_ascii_lowercase()).collect(),
             sink: Sink::new(&config, "columnar", &metrics)?,
@@ -329,6 +372,9 @@ impl ColumnarStage {
         let mut committed = InputOffsets::default();
         loop {
             self.follow_rebalances()?;
+            if self.core.promote_tables() {
+                tracing::info!("reloaded enrichment tables in use");
+            }
             let started = Instant::now();
             let deadline = started + linger;
             let generation = self.consumer.context().generation();
@@ -409,8 +455,10 @@ impl ColumnarStage {
         for (reason, n) in &out.withheld_per_reason {
             m.reports_withheld.with_label_values(&[reason.as_str()]).inc_by(*n);
         }
-        m.enrichment_lookups.with_label_values(&["infra_country", "hit"]).inc_by(out.enrich_hits);
-        m.enrichment_lookups.with_label_values(&["infra_country", "miss"]).inc_by(out.enrich_misses);
+        for (enricher, (hits, misses)) in &out.enrich_lookups {
+            m.enrichment_lookups.with_label_values(&[enricher, "hit"]).inc_by(*hits);
+            m.enrichment_lookups.with_label_values(&[enricher, "miss"]).inc_by(*misses);
+        }
         m.state_entries.set(self.core.state_entries() as i64);
         m.state_bytes.set(self.core.state_bytes() as i64);
         m.batch_duration.with_label_values(&["columnar"]).observe(started.elapsed().as_secs_f64());
@@ -418,5 +466,122 @@ impl ColumnarStage {
             let lag = (crate::ingest::now_ms() - earliest).max(0) as f64 / 1000.0;
             m.end_to_end_latency.observe(lag);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::indicator_batch::IndicatorBatchBuilder;
+    use iocflow_model::{Indicator, Report};
+
+    /// A deployment with fixture tables: ASN ranges, a constituency registry, warninglists.
+    fn core(dir: &std::path::Path, benign: &str) -> ColumnarCore {
+        std::fs::write(
+            dir.join("asn.csv"),
+            "192.0.2.0,192.0.2.255,64500,Example Transit\n2001:db8::,2001:db8::ffff,64501,V6 Net\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("constituency.toml"),
+            "[[organisation]]\nname = \"Example Bank Berhad\"\ncountry = \"MY\"\nsectors = [\"finance\"]\n\
+             cidrs = [\"192.0.2.128/25\"]\ndomains = [\"examplebank.com\"]\n",
+        )
+        .unwrap();
+        std::fs::create_dir(dir.join("lists")).unwrap();
+        std::fs::write(
+            dir.join("lists/docs.json"),
+            r#"{"name":"Documentation","type":"cidr","list":["2001:db8::/32"]}"#,
+        )
+        .unwrap();
+        let text = format!(
+            "[kafka]\nbootstrap_servers = \"x:1\"\n[enrich]\nasn_csv = [\"asn.csv\"]\nconstituency = \"constituency.toml\"\n\
+             warninglists = [\"lists\"]\nbenign = \"{benign}\"\n\
+             [[feeds]]\nname = \"f\"\ntopic = \"feeds.f\"\nformat = \"json\"\nprovider = \"P\"\ntlp = \"AMBER\"\n\
+             [[certs]]\ncountry = \"MY\"\nname = \"MyCERT\"\n[[certs]]\ncountry = \"SG\"\nname = \"SingCERT\"\n"
+        );
+        std::fs::write(dir.join("iocflow.toml"), text).unwrap();
+        ColumnarCore::new(&Config::load(&dir.join("iocflow.toml")).unwrap()).unwrap()
+    }
+
+    fn run(core: &mut ColumnarCore, indicators: &[(IndicatorType, &str)]) -> ColumnarOutput {
+        let mut b = IndicatorBatchBuilder::new();
+        for (k, v) in indicators {
+            b.push(&Report::new(Indicator::new(*k, v).unwrap(), Tlp::Amber), "f", "P", 1_000);
+        }
+        let mut out = ColumnarOutput::default();
+        core.process(0, &b.finish().unwrap(), &mut out).unwrap();
+        out
+    }
+
+    fn records(out: &ColumnarOutput) -> Vec<(usize, serde_json::Value)> {
+        out.cert_records.iter().map(|(k, _, json)| (*k, serde_json::from_slice(json).unwrap())).collect()
+    }
+
+    #[test]
+    fn the_constituency_implicates_its_cert_and_fills_the_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut core = core(dir.path(), "tag");
+        let out = run(
+            &mut core,
+            &[
+                (IndicatorType::Domain, "login.examplebank.com"),
+                (IndicatorType::Ipv4, "192.0.2.200"),
+                (IndicatorType::Ipv4, "192.0.2.9"),
+                (IndicatorType::Ipv6, "2001:db8::1"),
+            ],
+        );
+        let got = records(&out);
+        // AMBER reaches implicated CERTs only: the bank's domain on a .com and its address block
+        // implicate MY through the registry; 192.0.2.9 and the IPv6 address implicate nobody.
+        assert_eq!(got.len(), 2, "{got:?}");
+        let (k, domain) = &got[0];
+        assert_eq!(*k, 0);
+        assert_eq!(domain["org"], "Example Bank Berhad");
+        assert_eq!(domain["sectors"], serde_json::json!(["finance"]));
+        assert_eq!(domain["countries"], serde_json::json!(["MY"]));
+        assert_eq!(domain["country"], serde_json::Value::Null);
+        let (_, ip) = &got[1];
+        assert_eq!((ip["asn"].as_u64(), ip["as_org"].as_str()), (Some(64500), Some("Example Transit")));
+        assert_eq!(ip["org"], "Example Bank Berhad");
+        assert_eq!(out.outcomes["unrouted"], 2);
+        assert_eq!(out.enrich_lookups["constituency"], (2, 2));
+        assert_eq!(out.enrich_lookups["asn"], (3, 1));
+    }
+
+    #[test]
+    fn benign_indicators_are_tagged_or_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut core = core(dir.path(), "tag");
+        // A documentation address that the registry would route: tagged, still sent.
+        let mut b = IndicatorBatchBuilder::new();
+        let mut report = Report::new(Indicator::new(IndicatorType::Ipv6, "2001:db8::1").unwrap(), Tlp::Amber);
+        report.target_countries = vec!["SG".into()];
+        b.push(&report, "f", "P", 1_000);
+        let batch = b.finish().unwrap();
+        let mut out = ColumnarOutput::default();
+        core.process(0, &batch, &mut out).unwrap();
+        let got = records(&out);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].1["tags"], serde_json::json!(["warninglist:Documentation"]));
+        assert_eq!(got[0].1["asn"], 64501);
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut core = super::tests::core(dir.path(), "drop");
+        let mut out = ColumnarOutput::default();
+        core.process(0, &batch, &mut out).unwrap();
+        assert!(out.cert_records.is_empty());
+        assert_eq!(out.withheld_per_reason[&WithheldReason::Benign], 1);
+    }
+
+    #[test]
+    fn a_broken_table_fails_at_start_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        core(dir.path(), "tag");
+        std::fs::write(dir.path().join("constituency.toml"), "[[organisation]]\nname = \"X\"\ncountry = \"XX1\"\n")
+            .unwrap();
+        let config = Config::load(&dir.path().join("iocflow.toml")).unwrap();
+        let e = ColumnarCore::new(&config).err().unwrap().to_string();
+        assert!(e.contains("enrich") && e.contains("constituency.toml"), "{e}");
     }
 }

@@ -6,6 +6,7 @@
 //! fault. Nothing downstream re-validates: a loaded `Config` is a valid one.
 
 use crate::error::{Error, Result};
+use iocflow_enrichers::tables::TableFiles;
 use iocflow_model::Tlp;
 use iocflow_model::decode::delimited::CsvOptions;
 use iocflow_model::decode::json_mapping::JsonMapping;
@@ -15,7 +16,7 @@ use iocflow_model::decode::text::TextOptions;
 use iocflow_model::decode::{Decoder, FeedDefaults, Format, Limits};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,6 +34,8 @@ pub struct Config {
     #[serde(default)]
     pub dedupe: DedupeConfig,
     #[serde(default)]
+    pub enrich: EnrichConfig,
+    #[serde(default)]
     pub certs: Vec<CertConfig>,
     /// MISP sharing groups and their member organisations (distribution 4).
     #[serde(default)]
@@ -41,6 +44,9 @@ pub struct Config {
     pub access: AccessConfig,
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// The folder of the config file: relative data-file paths are relative to it.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
 }
 
 fn default_app_id() -> String {
@@ -330,6 +336,52 @@ impl CertConfig {
     }
 }
 
+/// What to do with an indicator a warninglist calls benign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BenignAction {
+    /// Deliver it with a `warninglist:<list name>` tag.
+    #[default]
+    Tag,
+    /// Deliver it to no CERT; it goes to the withheld topic with reason `benign`.
+    Drop,
+}
+
+/// Enrichment data files (`enrichers`): every one optional.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrichConfig {
+    /// IP → ASN ranges, `first_ip,last_ip,asn,organisation` CSV files.
+    #[serde(default)]
+    pub asn_csv: Vec<PathBuf>,
+    /// The constituency registry (TOML).
+    pub constituency: Option<PathBuf>,
+    /// MISP warninglist files, or folders whose `*.json` files are warninglists.
+    #[serde(default)]
+    pub warninglists: Vec<PathBuf>,
+    #[serde(default)]
+    pub benign: BenignAction,
+    /// How often the files are checked for changes (SIGHUP reloads at once).
+    #[serde(default = "default_reload_seconds")]
+    pub reload_seconds: u64,
+}
+
+fn default_reload_seconds() -> u64 {
+    30
+}
+
+impl Default for EnrichConfig {
+    fn default() -> Self {
+        EnrichConfig {
+            asn_csv: Vec::new(),
+            constituency: None,
+            warninglists: Vec::new(),
+            benign: BenignAction::Tag,
+            reload_seconds: default_reload_seconds(),
+        }
+    }
+}
+
 /// A MISP sharing group: the organisations (MISP uuids) whose CERTs may see its reports.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -402,9 +454,37 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config> {
         let text =
             std::fs::read_to_string(path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
-        Config::parse(&text).map_err(|e| match e {
+        let mut config = Config::parse(&text).map_err(|e| match e {
             Error::Config(m) => Error::Config(format!("{}: {m}", path.display())),
             other => other,
+        })?;
+        config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(config)
+    }
+
+    /// The enrichment data files, relative paths resolved against the config file's folder and
+    /// warninglist folders expanded to their `*.json` files (sorted).
+    pub fn table_files(&self) -> Result<TableFiles> {
+        let resolve = |p: &PathBuf| if p.is_absolute() { p.clone() } else { self.base_dir.join(p) };
+        let mut warninglists = Vec::new();
+        for (i, entry) in self.enrich.warninglists.iter().enumerate() {
+            let path = resolve(entry);
+            if path.is_dir() {
+                let mut files: Vec<PathBuf> = std::fs::read_dir(&path)
+                    .map_err(|e| Error::Config(format!("enrich.warninglists[{i}]: {}: {e}", path.display())))?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                    .collect();
+                files.sort();
+                warninglists.extend(files);
+            } else {
+                warninglists.push(path);
+            }
+        }
+        Ok(TableFiles {
+            asn: self.enrich.asn_csv.iter().map(resolve).collect(),
+            constituency: self.enrich.constituency.as_ref().map(resolve),
+            warninglists,
         })
     }
 

@@ -6,48 +6,91 @@
 //! planning. CERT filters compile the same way, against the schema of a CERT's view
 //! (`cert_view.rs`).
 
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::indicator_batch;
-use datafusion::arrow::array::{Array, RecordBatch, StringArray};
+use datafusion::arrow::array::{Array, ListArray, RecordBatch, StringArray, UInt32Array};
 use datafusion::common::DFSchema;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::SessionContext;
+use iocflow_enrichers::tables::{SharedTables, TableLoad, Tables};
 use std::sync::Arc;
 
-/// The enrichment columns of one batch.
+/// The enrichment columns of one batch, one row per indicator row (NULL or empty: unknown).
 pub struct Enriched {
-    /// Infrastructure country per row (NULL when unknown).
+    /// Infrastructure country (IP geolocation, ccTLD).
     pub country: StringArray,
+    pub asn: UInt32Array,
+    pub as_org: StringArray,
+    /// The constituent organisation, and its country.
+    pub org: StringArray,
+    pub org_country: StringArray,
+    pub sectors: ListArray,
+    /// The warninglist that calls the indicator benign.
+    pub benign: StringArray,
 }
 
-/// Compiled enrichment expressions.
+/// Compiled enrichment expressions, over the tables in use.
 pub struct Enrichment {
-    country: Arc<dyn PhysicalExpr>,
+    tables: SharedTables,
+    exprs: [Arc<dyn PhysicalExpr>; 7],
 }
 
 impl Enrichment {
-    pub fn new() -> Result<Enrichment> {
+    /// Loads the configured tables (an error names the file and line) and compiles the
+    /// expressions.
+    pub fn new(config: &Config) -> Result<(Enrichment, Vec<TableLoad>)> {
+        let files = config.table_files()?;
+        let (tables, loads) = Tables::load(&files).map_err(|e| Error::Config(format!("enrich: {e}")))?;
+        Ok((Enrichment::over(SharedTables::new(tables))?, loads))
+    }
+
+    /// Enrichment over tables that may be replaced between batches.
+    pub fn over(tables: SharedTables) -> Result<Enrichment> {
         let ctx = SessionContext::new();
-        for udf in iocflow_enrichers::udf::all() {
+        for udf in iocflow_enrichers::udf::all(&tables) {
             ctx.register_udf(udf);
         }
         let schema = DFSchema::try_from(indicator_batch::schema().as_ref().clone())?;
-        let compile = |sql: &str| -> Result<Arc<dyn PhysicalExpr>> {
-            let expr = ctx.parse_sql_expr(sql, &schema)?;
+        let compile = |f: &str| -> Result<Arc<dyn PhysicalExpr>> {
+            let expr = ctx.parse_sql_expr(&format!(r#"{f}("type", "value")"#), &schema)?;
             Ok(ctx.create_physical_expr(expr, &schema)?)
         };
-        Ok(Enrichment { country: compile(r#"infra_country("type", "value")"#)? })
+        let exprs = [
+            compile("infra_country")?,
+            compile("asn")?,
+            compile("as_org")?,
+            compile("constituency_org")?,
+            compile("constituency_country")?,
+            compile("sectors")?,
+            compile("benign")?,
+        ];
+        Ok(Enrichment { tables, exprs })
+    }
+
+    /// The tables, for reloads.
+    pub fn tables(&self) -> &SharedTables {
+        &self.tables
     }
 
     /// Evaluates the enrichment over one indicator batch.
     pub fn evaluate(&self, batch: &RecordBatch) -> Result<Enriched> {
-        let country = self.country.evaluate(batch)?.into_array(batch.num_rows())?;
-        let country = country
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or_else(|| Error::Config("infra_country did not return Utf8".into()))?
-            .clone();
-        Ok(Enriched { country })
+        let n = batch.num_rows();
+        let mut columns = Vec::with_capacity(self.exprs.len());
+        for e in &self.exprs {
+            columns.push(e.evaluate(batch)?.into_array(n)?);
+        }
+        let wrong = || Error::Config("an enrichment UDF returned an unexpected type".into());
+        let utf8 = |i: usize| columns[i].as_any().downcast_ref::<StringArray>().cloned().ok_or_else(wrong);
+        Ok(Enriched {
+            country: utf8(0)?,
+            asn: columns[1].as_any().downcast_ref::<UInt32Array>().cloned().ok_or_else(wrong)?,
+            as_org: utf8(2)?,
+            org: utf8(3)?,
+            org_country: utf8(4)?,
+            sectors: columns[5].as_any().downcast_ref::<ListArray>().cloned().ok_or_else(wrong)?,
+            benign: utf8(6)?,
+        })
     }
 }
 
@@ -68,7 +111,7 @@ mod tests {
             b.push(&Report::new(Indicator::new(k, v).unwrap(), Tlp::Green), "f", "p", 0);
         }
         let batch = b.finish().unwrap();
-        let e = Enrichment::new().unwrap().evaluate(&batch).unwrap();
+        let e = Enrichment::over(SharedTables::default()).unwrap().evaluate(&batch).unwrap();
         let got: Vec<Option<&str>> = e.country.iter().collect();
         assert_eq!(got, [Some("US"), Some("PH"), None]);
         assert!(e.country.is_null(2));

@@ -15,7 +15,7 @@
 //! [`micro_batch`] holds what both stages share (closing batches, offsets, rewinding);
 //! [`outbox`] delivers a batch at-least-once or exactly-once; [`changelog`] writes and restores
 //! the state; [`rebalance`] tells a stage which partitions moved; [`kafka_client`] the librdkafka
-//! settings; [`topics`] the topic plan and ACLs.
+//! settings; [`topics`] the topic plan and ACLs; [`table_reload`] reloads the enrichment tables.
 
 pub mod cert_view;
 pub mod changelog;
@@ -35,6 +35,7 @@ pub mod rebalance;
 pub mod route;
 pub mod run;
 pub mod state;
+pub mod table_reload;
 pub mod topics;
 
 pub use error::{Error, Result};

@@ -78,7 +78,10 @@ async fn execute(command: Command) -> Result<()> {
         Command::Run { config } => iocflow::run::run(Config::load(&config)?).await,
         Command::Check { config, offline } => {
             let config = Config::load(&config)?;
-            iocflow::enrich::Enrichment::new()?;
+            let (_, tables) = iocflow::enrich::Enrichment::new(&config)?;
+            for t in tables {
+                println!("table {}: {} entries, loaded in {:.3} s", t.table, t.entries, t.seconds);
+            }
             if !offline {
                 tokio::task::spawn_blocking(move || topics::verify(&config))
                     .await

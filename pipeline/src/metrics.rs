@@ -31,6 +31,9 @@ pub struct Metrics {
     pub report_outcomes: IntCounterVec,
     pub transactions: IntCounterVec,
     pub enrichment_lookups: IntCounterVec,
+    pub enrichment_reloads: IntCounterVec,
+    pub enrichment_table_entries: IntGaugeVec,
+    pub enrichment_table_load_seconds: GaugeVec,
     pub state_entries: IntGauge,
     pub state_bytes: IntGauge,
     pub batch_duration: HistogramVec,
@@ -78,6 +81,11 @@ impl Metrics {
             "iocflow_enrichment_lookups_total",
             "Rows an enricher resolved (hit) or could not (miss), per batch.",
             &["enricher", "result"],
+        );
+        let enrichment_reloads = counter(
+            "iocflow_enrichment_reloads_total",
+            "Reloads of the enrichment tables (SIGHUP or a changed file), ok or failed (the old tables stay).",
+            &["result"],
         );
         let indicators_suppressed = IntCounter::new(
             "iocflow_indicators_suppressed_total",
@@ -135,6 +143,14 @@ impl Metrics {
         )
         .expect("valid metric");
         registry.register(Box::new(kafka_broker_rtt.clone())).expect("unique metric");
+        let enrichment_table_entries =
+            gauges("iocflow_enrichment_table_entries", "Entries of each enrichment table in use.", &["table"]);
+        let enrichment_table_load_seconds = GaugeVec::new(
+            Opts::new("iocflow_enrichment_table_load_seconds", "Time the last load of each enrichment table took."),
+            &["table"],
+        )
+        .expect("valid metric");
+        registry.register(Box::new(enrichment_table_load_seconds.clone())).expect("unique metric");
         Metrics {
             registry,
             records_received,
@@ -146,6 +162,9 @@ impl Metrics {
             report_outcomes,
             transactions,
             enrichment_lookups,
+            enrichment_reloads,
+            enrichment_table_entries,
+            enrichment_table_load_seconds,
             state_entries,
             state_bytes,
             batch_duration,
@@ -276,6 +295,9 @@ mod tests {
             &m.report_outcomes,
             &m.transactions,
             &m.enrichment_lookups,
+            &m.enrichment_reloads,
+            &m.enrichment_table_entries,
+            &m.enrichment_table_load_seconds,
             &m.state_entries,
             &m.state_bytes,
             &m.batch_duration,

@@ -44,14 +44,15 @@ pub struct Recipient {
     pub filtered: bool,
 }
 
-/// May `cert` see contribution `c` of an indicator whose infrastructure is in `infra`?
-pub fn may_see(cert: &Recipient, c: &Contribution, infra: Option<&str>) -> bool {
+/// May `cert` see contribution `c` of an indicator implicating the countries `places` (its
+/// infrastructure's, its constituent organisation's)?
+pub fn may_see(cert: &Recipient, c: &Contribution, places: [Option<&str>; 2]) -> bool {
     if let Some(group) = &c.sharing_group
         && !cert.sharing_groups.contains(group)
     {
         return false;
     }
-    let implicated = infra == Some(cert.country.as_str()) || c.target_countries.contains(&cert.country);
+    let implicated = places.contains(&Some(cert.country.as_str())) || c.target_countries.contains(&cert.country);
     match c.tlp {
         Tlp::Clear | Tlp::Green => implicated || cert.regional,
         Tlp::Amber => implicated,
@@ -60,12 +61,44 @@ pub fn may_see(cert: &Recipient, c: &Contribution, infra: Option<&str>) -> bool 
 }
 
 /// The indicator a report is about, with its enrichment.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Subject<'a> {
     pub id: IndicatorId,
     pub kind: IndicatorType,
     pub value: &'a str,
     pub infra_country: Option<&'a str>,
+    /// The country of the constituent organisation it belongs to: implicated like the
+    /// infrastructure's.
+    pub org_country: Option<&'a str>,
+    pub asn: Option<u32>,
+    pub as_org: Option<&'a str>,
+    pub org: Option<&'a str>,
+    pub sectors: Vec<&'a str>,
+    /// The warninglist that calls it benign.
+    pub benign: Option<&'a str>,
+}
+
+impl<'a> Subject<'a> {
+    /// An indicator with no enrichment.
+    pub fn bare(id: IndicatorId, kind: IndicatorType, value: &'a str) -> Subject<'a> {
+        Subject {
+            id,
+            kind,
+            value,
+            infra_country: None,
+            org_country: None,
+            asn: None,
+            as_org: None,
+            org: None,
+            sectors: Vec::new(),
+            benign: None,
+        }
+    }
+
+    /// The countries the indicator itself implicates.
+    pub fn places(&self) -> [Option<&str>; 2] {
+        [self.infra_country, self.org_country]
+    }
 }
 
 /// A record for one CERT: the record, and the STIX `created` (first emission to this CERT) and
@@ -127,6 +160,8 @@ pub enum Outcome {
 pub struct Router {
     pub recipients: Vec<Recipient>,
     pub ttl_ms: Millis,
+    /// Benign indicators (warninglists) go to no CERT; otherwise they are tagged.
+    pub drop_benign: bool,
 }
 
 impl Router {
@@ -156,27 +191,28 @@ impl Router {
         emits: &mut Vec<Emit>,
         candidates: &mut [Vec<Candidate>],
     ) -> Fate {
-        let hidden = self.withholds(&new);
+        let benign = (self.drop_benign && subject.benign.is_some()).then_some(WithheldReason::Benign);
+        let hidden = self.withholds(&new).or(benign);
         let arriving = entry.merge(new, reported_at);
         let mut fate = Fate { hidden, ..Fate::default() };
         if hidden.is_some() {
             return fate;
         }
         for (k, cert) in self.recipients.iter().enumerate() {
-            if !may_see(cert, &entry.contributions[arriving], subject.infra_country) {
+            let places = subject.places();
+            if !may_see(cert, &entry.contributions[arriving], places) {
                 continue;
             }
-            let view: Vec<&Contribution> =
-                entry.contributions.iter().filter(|c| may_see(cert, c, subject.infra_country)).collect();
+            let view: Vec<&Contribution> = entry.contributions.iter().filter(|c| may_see(cert, c, places)).collect();
             let summary = summarise(&view, reported_at);
             if cert.filtered {
-                let record = record(subject, &view);
+                let record = record(&subject, &view);
                 candidates[k].push(Candidate { row, id: subject.id, summary, record });
                 continue;
             }
             fate.accepted = true;
             if let Some(sent) = self.decide(&mut entry.emitted, k, summary, true) {
-                let record = record(subject, &view);
+                let record = record(&subject, &view);
                 emits.push(Emit { cert: k, record, created: sent.first_at, modified: sent.at });
                 fate.emitted = true;
             }
@@ -251,9 +287,9 @@ fn summarise(view: &[&Contribution], at: Millis) -> Emission {
 }
 
 /// The record a CERT receives: built from its view only.
-fn record(subject: Subject<'_>, view: &[&Contribution]) -> CertRecord {
-    let mut countries: Vec<String> = subject.infra_country.map(str::to_string).into_iter().collect();
-    let mut tags: Vec<String> = Vec::new();
+fn record(subject: &Subject<'_>, view: &[&Contribution]) -> CertRecord {
+    let mut countries: Vec<String> = subject.places().iter().flatten().map(|c| c.to_string()).collect();
+    let mut tags: Vec<String> = subject.benign.map(|list| format!("warninglist:{list}")).into_iter().collect();
     let mut sources: Vec<Source> = Vec::with_capacity(view.len());
     for c in view {
         countries.extend(c.target_countries.iter().cloned());
@@ -273,10 +309,10 @@ fn record(subject: Subject<'_>, view: &[&Contribution]) -> CertRecord {
         value: subject.value.to_string(),
         country: subject.infra_country.map(str::to_string),
         countries,
-        asn: None,
-        as_org: None,
-        org: None,
-        sectors: Vec::new(),
+        asn: subject.asn,
+        as_org: subject.as_org.map(str::to_string),
+        org: subject.org.map(str::to_string),
+        sectors: subject.sectors.iter().map(|s| s.to_string()).collect(),
         tlp: view.iter().map(|c| c.tlp).max().unwrap_or(Tlp::Unknown).as_str(),
         confidence: view.iter().filter_map(|c| c.confidence).max(),
         threat: view.iter().filter(|c| c.threat.is_some()).max_by_key(|c| c.last_seen).and_then(|c| c.threat.clone()),
@@ -310,6 +346,7 @@ mod tests {
                 Recipient { country: "TH".into(), regional: true, ..Recipient::default() },
             ],
             ttl_ms: 1_000,
+            drop_benign: false,
         }
     }
 
@@ -331,7 +368,7 @@ mod tests {
     }
 
     fn subject(infra: Option<&'static str>) -> Subject<'static> {
-        Subject { id: IndicatorId(7), kind: IndicatorType::Domain, value: "x.example.sg", infra_country: infra }
+        Subject { infra_country: infra, ..Subject::bare(IndicatorId(7), IndicatorType::Domain, "x.example.sg") }
     }
 
     /// Routes one report (no CERT has a filter here): its outcome and the records, by CERT.

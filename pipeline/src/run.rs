@@ -29,6 +29,8 @@ pub async fn run(config: Config) -> Result<()> {
 
     let ingest = IngestStage::new(config.clone(), metrics.clone(), health.clone())?;
     let columnar = ColumnarStage::new(config.clone(), metrics.clone(), health.clone())?;
+    let reloads =
+        tokio::spawn(crate::table_reload::watch(config.clone(), columnar.tables(), metrics.clone(), stopped.clone()));
     let mut ingest = tokio::spawn(ingest.run(stopped.clone()));
     let mut columnar = tokio::spawn(columnar.run(stopped.clone()));
     health.set_running(true);
@@ -61,6 +63,7 @@ pub async fn run(config: Config) -> Result<()> {
             Err(join) => panic!("{stage} stage panicked: {join}"),
         }
     }
+    reloads.abort();
     tracing::info!("stopped cleanly");
     Ok(())
 }

@@ -14,15 +14,18 @@ pub enum WithheldReason {
     UnknownLabel,
     SharingGroup,
     NoRecipient,
+    /// A warninglist calls the indicator benign and the deployment drops benign indicators.
+    Benign,
 }
 
 impl WithheldReason {
-    pub const ALL: [WithheldReason; 5] = [
+    pub const ALL: [WithheldReason; 6] = [
         WithheldReason::TlpRed,
         WithheldReason::TlpAmberStrict,
         WithheldReason::UnknownLabel,
         WithheldReason::SharingGroup,
         WithheldReason::NoRecipient,
+        WithheldReason::Benign,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -32,6 +35,7 @@ impl WithheldReason {
             WithheldReason::UnknownLabel => "unknown_label",
             WithheldReason::SharingGroup => "sharing_group",
             WithheldReason::NoRecipient => "no_recipient",
+            WithheldReason::Benign => "benign",
         }
     }
 }

@@ -1,0 +1,113 @@
+//! Enrichment at a real batch size (4,096 rows of mixed indicators): each enricher's UDF over
+//! the batch, and the whole columnar stage (state + enrich + route) with every table loaded,
+//! against building the same batch as the baseline measured in the same run.
+//!
+//! Tables: 65,536 ASN ranges (every IPv4 /16), a constituency registry of 2,000 organisations
+//! (a /24 and a domain each), and the shipped warninglists.
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use datafusion::common::DFSchema;
+use datafusion::prelude::SessionContext;
+use iocflow::columnar::{ColumnarCore, ColumnarOutput};
+use iocflow::config::Config;
+use iocflow::indicator_batch::{self, IndicatorBatchBuilder};
+use iocflow_benches::canonical_json_lines;
+use iocflow_enrichers::tables::{SharedTables, TableFiles, Tables};
+use iocflow_model::Tlp;
+use iocflow_model::decode::{Decoder, FeedDefaults, Limits, decode};
+use std::path::Path;
+
+fn write_tables(dir: &Path) {
+    let mut asn = String::new();
+    for j in 0..65_536u32 {
+        let first = std::net::Ipv4Addr::from(j << 16);
+        let last = std::net::Ipv4Addr::from((j << 16) | 0xffff);
+        asn += &format!("{first},{last},{},Network {}\n", 64_512 + j % 1_000, j % 1_000);
+    }
+    std::fs::write(dir.join("asn.csv"), asn).unwrap();
+    let tlds = ["sg", "my", "th", "vn", "ph", "id"];
+    let mut registry = String::new();
+    for k in 0..2_000u32 {
+        registry += &format!(
+            "[[organisation]]\nname = \"Org {k}\"\ncountry = \"{}\"\nsectors = [\"finance\"]\n\
+             cidrs = [\"203.{}.{}.0/24\"]\ndomains = [\"host{}.example.{}\"]\n",
+            tlds[k as usize % tlds.len()].to_uppercase(),
+            116 + k / 256,
+            k % 256,
+            k * 7,
+            tlds[(k * 7) as usize % tlds.len()]
+        );
+    }
+    std::fs::write(dir.join("constituency.toml"), registry).unwrap();
+}
+
+fn enrich(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    write_tables(dir.path());
+    let lists = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/warninglists");
+    let files = TableFiles {
+        asn: vec![dir.path().join("asn.csv")],
+        constituency: Some(dir.path().join("constituency.toml")),
+        warninglists: std::fs::read_dir(&lists)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect(),
+    };
+    let (tables, _) = Tables::load(&files).unwrap();
+    let tables = SharedTables::new(tables);
+
+    let record = canonical_json_lines(4096, 30, 11).join("\n").into_bytes();
+    let defaults = FeedDefaults { tlp: Tlp::Green, confidence: Some(50) };
+    let reports = decode(&Decoder::Json(None), &record, &Limits::default(), &defaults).reports;
+    let build = || {
+        let mut b = IndicatorBatchBuilder::new();
+        for (i, r) in reports.iter().enumerate() {
+            b.push(r, "bench", "Bench", 1_714_557_600_000 + i as i64);
+        }
+        b.finish().unwrap()
+    };
+    let batch = build();
+
+    let mut g = c.benchmark_group("enrich");
+    g.throughput(Throughput::Elements(reports.len() as u64));
+    g.bench_function("build_batch/4096 (baseline)", |b| b.iter(build));
+    let ctx = SessionContext::new();
+    for udf in iocflow_enrichers::udf::all(&tables) {
+        ctx.register_udf(udf);
+    }
+    let schema = DFSchema::try_from(indicator_batch::schema().as_ref().clone()).unwrap();
+    for f in ["infra_country", "asn", "as_org", "constituency_org", "sectors", "benign"] {
+        let expr = ctx.parse_sql_expr(&format!(r#"{f}("type", "value")"#), &schema).unwrap();
+        let expr = ctx.create_physical_expr(expr, &schema).unwrap();
+        g.bench_function(format!("udf/{f}/4096"), |b| b.iter(|| expr.evaluate(&batch).unwrap()));
+    }
+
+    let config_path = dir.path().join("iocflow.toml");
+    let mut text = format!(
+        "[kafka]\nbootstrap_servers = \"127.0.0.1:1\"\npartitions = 1\n[enrich]\nasn_csv = [\"asn.csv\"]\n\
+         constituency = \"constituency.toml\"\nwarninglists = [{:?}]\n\
+         [[feeds]]\nname = \"bench\"\ntopic = \"feeds.bench\"\nformat = \"json\"\nprovider = \"Bench\"\ntlp = \"GREEN\"\n",
+        lists.display().to_string()
+    );
+    for cc in ["BN", "KH", "ID", "LA", "MY", "MM", "PH", "SG", "TH", "VN", "TL"] {
+        text += &format!("[[certs]]\ncountry = \"{cc}\"\nname = \"CERT {cc}\"\n");
+    }
+    std::fs::write(&config_path, text).unwrap();
+    let config = Config::load(&config_path).unwrap();
+    g.bench_function("columnar_process/4096 (fresh state, all tables)", |b| {
+        b.iter_batched(
+            || (ColumnarCore::new(&config).unwrap(), build()),
+            |(mut core, batch)| {
+                let mut out = ColumnarOutput::default();
+                core.process(0, &batch, &mut out).unwrap();
+                out
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, enrich);
+criterion_main!(benches);

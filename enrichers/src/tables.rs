@@ -1,0 +1,229 @@
+//! The enrichment tables of a deployment, loaded together, and the per-indicator lookups the
+//! UDFs run over them.
+//!
+//! Every table is optional: without an ASN file the `asn` column is empty, without a registry
+//! no organisation is known, without warninglists nothing is benign. Loading reads and checks
+//! every file before anything is used, so a broken file is an error at start (and, on reload,
+//! leaves the tables in use untouched).
+
+use crate::asn::AsnTable;
+use crate::cctld::sector_hint;
+use crate::constituency::{Organisation, Registry};
+use crate::warninglist::Warninglists;
+use crate::{Error, Result};
+use iocflow_model::IndicatorType;
+use iocflow_model::indicator::{UrlHost, url_host};
+use std::borrow::Cow;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+/// Where the tables come from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableFiles {
+    /// `first_ip,last_ip,asn,organisation` CSV files.
+    pub asn: Vec<PathBuf>,
+    /// The constituency registry (TOML).
+    pub constituency: Option<PathBuf>,
+    /// MISP warninglist files (JSON).
+    pub warninglists: Vec<PathBuf>,
+}
+
+/// How one table loaded: for the `iocflow_enrichment_table_*` metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableLoad {
+    pub table: &'static str,
+    pub entries: usize,
+    pub seconds: f64,
+}
+
+/// Every table, ready for lookups.
+#[derive(Debug, Default)]
+pub struct Tables {
+    pub asn: Option<AsnTable>,
+    pub constituency: Option<Registry>,
+    pub warninglists: Option<Warninglists>,
+}
+
+fn read(path: &PathBuf) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| Error::Table {
+        table: path.display().to_string(),
+        line: 0,
+        why: e.to_string(),
+    })
+}
+
+impl Tables {
+    /// Reads and indexes every configured table.
+    pub fn load(files: &TableFiles) -> Result<(Tables, Vec<TableLoad>)> {
+        let mut loads = Vec::new();
+        let mut tables = Tables::default();
+        if !files.asn.is_empty() {
+            let started = Instant::now();
+            let texts: Vec<(String, String)> =
+                files.asn.iter().map(|p| Ok((p.display().to_string(), read(p)?))).collect::<Result<_>>()?;
+            let table = AsnTable::from_sources(texts.iter().map(|(n, t)| (n.as_str(), t.as_str())))?;
+            loads.push(TableLoad { table: "asn", entries: table.len(), seconds: started.elapsed().as_secs_f64() });
+            tables.asn = Some(table);
+        }
+        if let Some(path) = &files.constituency {
+            let started = Instant::now();
+            let registry = Registry::from_toml(&path.display().to_string(), &read(path)?)?;
+            let entries = registry.len();
+            loads.push(TableLoad { table: "constituency", entries, seconds: started.elapsed().as_secs_f64() });
+            tables.constituency = Some(registry);
+        }
+        if !files.warninglists.is_empty() {
+            let started = Instant::now();
+            let texts: Vec<(String, String)> =
+                files.warninglists.iter().map(|p| Ok((p.display().to_string(), read(p)?))).collect::<Result<_>>()?;
+            let lists = Warninglists::from_sources(texts.iter().map(|(n, t)| (n.as_str(), t.as_str())))?;
+            let entries = lists.entries();
+            loads.push(TableLoad { table: "warninglists", entries, seconds: started.elapsed().as_secs_f64() });
+            tables.warninglists = Some(lists);
+        }
+        Ok((tables, loads))
+    }
+
+    /// The AS of an indicator: its own number for an ASN, the announcing AS for an address.
+    pub fn asn(&self, kind: IndicatorType, value: &str) -> Option<u32> {
+        if kind == IndicatorType::Asn {
+            return value.trim_start_matches("AS").parse().ok();
+        }
+        self.asn.as_ref()?.lookup(ip_of(kind, value)?).map(|(asn, _)| asn)
+    }
+
+    /// The organisation announcing an address.
+    pub fn as_org(&self, kind: IndicatorType, value: &str) -> Option<&str> {
+        let (_, org) = self.asn.as_ref()?.lookup(ip_of(kind, value)?)?;
+        (!org.is_empty()).then_some(org)
+    }
+
+    /// The constituent organisation an indicator belongs to.
+    pub fn organisation(&self, kind: IndicatorType, value: &str) -> Option<&Organisation> {
+        let registry = self.constituency.as_ref()?;
+        if kind == IndicatorType::Asn {
+            return registry.by_asn(self.asn(kind, value)?);
+        }
+        if let Some(ip) = ip_of(kind, value) {
+            return registry.by_ip(ip, self.asn(kind, value));
+        }
+        registry.by_domain(&host_of(kind, value)?)
+    }
+
+    /// Sectors: the constituent organisation's, else the hint of a `gov`, `edu` … label.
+    pub fn sectors(&self, kind: IndicatorType, value: &str) -> Vec<&str> {
+        if let Some(org) = self.organisation(kind, value) {
+            return org.sectors.iter().map(String::as_str).collect();
+        }
+        host_of(kind, value).and_then(|h| sector_hint(&h)).into_iter().collect()
+    }
+
+    /// The warninglist that calls the indicator benign.
+    pub fn benign(&self, kind: IndicatorType, value: &str) -> Option<&str> {
+        self.warninglists.as_ref()?.benign(kind, value)
+    }
+}
+
+/// The address an indicator names: an IP, a CIDR's network, a URL's IP host.
+pub fn ip_of(kind: IndicatorType, value: &str) -> Option<IpAddr> {
+    match kind {
+        IndicatorType::Ipv4 | IndicatorType::Ipv6 => value.parse().ok(),
+        IndicatorType::Cidr => value.split('/').next()?.parse().ok(),
+        IndicatorType::Url => match url_host(value)? {
+            UrlHost::Ip(ip) => Some(ip),
+            UrlHost::Domain(_) => None,
+        },
+        _ => None,
+    }
+}
+
+/// The host name an indicator names: a domain, an e-mail's domain, a URL's host.
+pub fn host_of(kind: IndicatorType, value: &str) -> Option<Cow<'_, str>> {
+    match kind {
+        IndicatorType::Domain => Some(Cow::Borrowed(value)),
+        IndicatorType::Email => value.rsplit_once('@').map(|(_, d)| Cow::Borrowed(d)),
+        IndicatorType::Url => match url_host(value)? {
+            UrlHost::Domain(d) => Some(Cow::Owned(d)),
+            UrlHost::Ip(_) => None,
+        },
+        _ => None,
+    }
+}
+
+/// The tables in use, shared by the UDFs, and the next version waiting to be used.
+///
+/// A reload builds new tables off the hot path and [`stage`](SharedTables::stage)s them; the
+/// columnar stage [`promote`](SharedTables::promote)s them between batches, so every batch is
+/// enriched by one version of the tables throughout.
+#[derive(Debug, Clone, Default)]
+pub struct SharedTables {
+    current: Arc<RwLock<Arc<Tables>>>,
+    next: Arc<Mutex<Option<Tables>>>,
+}
+
+impl SharedTables {
+    pub fn new(tables: Tables) -> SharedTables {
+        SharedTables { current: Arc::new(RwLock::new(Arc::new(tables))), next: Arc::default() }
+    }
+
+    /// The tables in use now.
+    pub fn snapshot(&self) -> Arc<Tables> {
+        self.current.read().expect("not poisoned").clone()
+    }
+
+    /// Offers new tables, to be used from the next batch on.
+    pub fn stage(&self, tables: Tables) {
+        *self.next.lock().expect("not poisoned") = Some(tables);
+    }
+
+    /// Puts staged tables in use; true if there were any. Called between batches.
+    pub fn promote(&self) -> bool {
+        let Some(next) = self.next.lock().expect("not poisoned").take() else { return false };
+        *self.current.write().expect("not poisoned") = Arc::new(next);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use IndicatorType as T;
+
+    fn tables() -> Tables {
+        Tables {
+            asn: Some(AsnTable::from_csv("asn", "192.0.2.0,192.0.2.255,64500,Example Net\n").unwrap()),
+            constituency: Some(
+                Registry::from_toml(
+                    "reg",
+                    "[[organisation]]\nname = \"Example Bank\"\ncountry = \"MY\"\nsectors = [\"finance\"]\n\
+                     asns = [64500]\ndomains = [\"bank.example\"]\n",
+                )
+                .unwrap(),
+            ),
+            warninglists: None,
+        }
+    }
+
+    #[test]
+    fn lookups_by_indicator_type() {
+        let t = tables();
+        assert_eq!(t.asn(T::Ipv4, "192.0.2.9"), Some(64500));
+        assert_eq!(t.asn(T::Url, "http://192.0.2.9/x"), Some(64500));
+        assert_eq!(t.asn(T::Asn, "AS64501"), Some(64501));
+        assert_eq!(t.as_org(T::Cidr, "192.0.2.0/28"), Some("Example Net"));
+        // The address has no prefix in the registry, but its AS belongs to the bank.
+        assert_eq!(t.organisation(T::Ipv4, "192.0.2.9").map(|o| o.country.as_str()), Some("MY"));
+        assert_eq!(t.sectors(T::Email, "it@mail.bank.example"), ["finance"]);
+        assert_eq!(t.sectors(T::Domain, "portal.gov.sg"), ["government"], "the hint when no organisation");
+        assert!(t.sectors(T::Md5, "00").is_empty());
+        assert_eq!(t.benign(T::Ipv4, "10.0.0.1"), None, "no lists loaded");
+        let shared = SharedTables::new(Tables::default());
+        assert!(!shared.promote(), "nothing staged");
+        shared.stage(t);
+        assert!(shared.snapshot().asn.is_none(), "staged tables wait for the next batch");
+        assert!(shared.promote());
+        assert!(shared.snapshot().asn.is_some());
+    }
+}

@@ -1,0 +1,78 @@
+//! Hot reload of the enrichment tables: on SIGHUP, or when a table file changes (checked every
+//! `enrich.reload_seconds`), every table is loaded and checked again off the hot path and
+//! staged; the columnar stage puts it in use between two batches. A file that does not load
+//! keeps the tables in use, is logged with its file and line, and counts as a failed reload
+//! (`iocflow_enrichment_reloads_total{result="failed"}`) for the operator's alert.
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use iocflow_enrichers::tables::{SharedTables, TableLoad, Tables};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+
+/// What identifies a version of the table files: each file's modification time and size.
+fn fingerprint(config: &Config) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
+    let Ok(files) = config.table_files() else { return Vec::new() };
+    let paths = files.asn.into_iter().chain(files.constituency).chain(files.warninglists);
+    paths
+        .map(|p| {
+            let meta = std::fs::metadata(&p).ok();
+            let modified = meta.as_ref().and_then(|m| m.modified().ok());
+            let len = meta.map_or(0, |m| m.len());
+            (p, modified, len)
+        })
+        .collect()
+}
+
+/// Records how the tables loaded.
+pub fn record_loads(metrics: &Metrics, loads: &[TableLoad]) {
+    for l in loads {
+        metrics.enrichment_table_entries.with_label_values(&[l.table]).set(l.entries as i64);
+        metrics.enrichment_table_load_seconds.with_label_values(&[l.table]).set(l.seconds);
+    }
+}
+
+/// Watches for SIGHUP and file changes until shutdown, staging every good reload in `tables`.
+pub async fn watch(config: Arc<Config>, tables: SharedTables, metrics: Metrics, mut shutdown: watch::Receiver<bool>) {
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("no SIGHUP handler: enrichment tables reload on file changes only");
+        return;
+    };
+    let every = Duration::from_secs(config.enrich.reload_seconds.max(1));
+    let mut seen = fingerprint(&config);
+    loop {
+        let why = tokio::select! {
+            _ = hangup.recv() => "SIGHUP",
+            _ = tokio::time::sleep(every) => {
+                let now = fingerprint(&config);
+                if now == seen { continue; }
+                "a table file changed"
+            }
+            _ = shutdown.changed() => return,
+        };
+        seen = fingerprint(&config);
+        let c = config.clone();
+        let loaded = tokio::task::spawn_blocking(move || c.table_files().map(|f| Tables::load(&f)))
+            .await
+            .expect("loading tables does not panic");
+        match loaded {
+            Ok(Ok((new, loads))) => {
+                tables.stage(new);
+                record_loads(&metrics, &loads);
+                metrics.enrichment_reloads.with_label_values(&["ok"]).inc();
+                tracing::info!(why, tables = loads.len(), "enrichment tables reloaded; in use from the next batch");
+            }
+            Ok(Err(e)) => {
+                metrics.enrichment_reloads.with_label_values(&["failed"]).inc();
+                tracing::error!(why, "enrichment tables not reloaded, the ones in use stay: {e}");
+            }
+            Err(e) => {
+                metrics.enrichment_reloads.with_label_values(&["failed"]).inc();
+                tracing::error!(why, "enrichment tables not reloaded, the ones in use stay: {e}");
+            }
+        }
+    }
+}
