@@ -28,6 +28,18 @@ fn main() {
             &format!("constituency = {:?}", root.join("config/constituency.toml")),
         )
         .replace("\"../data/warninglists\"", &format!("{:?}", root.join("data/warninglists")));
+    // dev/demo fetches openly licensed ASN ranges (dev/asn-data); without them, no ASN column.
+    let config = match std::env::var("IOCFLOW_ASN_DIR") {
+        Ok(asn) => config.replace(
+            "# asn_csv = [",
+            &format!(
+                "asn_csv = [{:?}, {:?}]\n# was: asn_csv = [",
+                format!("{asn}/asn-ipv4.csv"),
+                format!("{asn}/asn-ipv6.csv")
+            ),
+        ),
+        Err(_) => config,
+    };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("asean.toml");
     std::fs::write(&path, config).unwrap();

@@ -35,23 +35,64 @@ fn key(ip: IpAddr) -> (bool, u128) {
     }
 }
 
+/// Non-overlapping ranges from possibly overlapping ones (see [`AsnTable::finish`]).
+fn flatten(mut ranges: Vec<Range>) -> Vec<Range> {
+    ranges.sort_by(|a, b| a.first.cmp(&b.first).then(b.last.cmp(&a.last)));
+    let mut out: Vec<Range> = Vec::with_capacity(ranges.len());
+    let mut open: Vec<Range> = Vec::new();
+    // Everything before `cursor` is emitted.
+    let mut cursor: u128 = 0;
+    let emit = |r: &Range, first: u128, last: u128, out: &mut Vec<Range>| {
+        if first <= last {
+            out.push(Range { first, last, ..*r });
+        }
+    };
+    for r in ranges {
+        while let Some(top) = open.last().copied() {
+            if top.last >= r.first {
+                break;
+            }
+            if cursor <= top.last {
+                emit(&top, cursor, top.last, &mut out);
+                cursor = top.last.saturating_add(1);
+            }
+            open.pop();
+        }
+        if let Some(top) = open.last()
+            && cursor < r.first
+        {
+            emit(top, cursor, r.first - 1, &mut out);
+        }
+        cursor = cursor.max(r.first);
+        open.push(r);
+    }
+    while let Some(top) = open.pop() {
+        if cursor <= top.last {
+            emit(&top, cursor, top.last, &mut out);
+            cursor = top.last.saturating_add(1);
+        }
+    }
+    out
+}
+
 impl AsnTable {
     /// Reads `first_ip,last_ip,asn,organisation` lines (no header; `#` comments and blank lines
     /// skipped). `name` names the source in errors.
     pub fn from_csv(name: &str, text: &str) -> Result<AsnTable> {
         let mut table = AsnTable::default();
         table.add_csv(name, text)?;
-        table.finish(name)?;
+        table.finish();
         Ok(table)
     }
 
-    /// Reads several sources (e.g. the IPv4 and the IPv6 file) into one table.
+    /// Reads several sources (e.g. the IPv4 and the IPv6 file) into one table; overlapping
+    /// ranges resolve as in [`AsnTable::finish`].
     pub fn from_sources<'a>(sources: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<AsnTable> {
         let mut table = AsnTable::default();
         for (name, text) in sources {
             table.add_csv(name, text)?;
         }
-        table.finish("ASN table")?;
+        table.finish();
         Ok(table)
     }
 
@@ -90,19 +131,13 @@ impl AsnTable {
         Ok(())
     }
 
-    /// Sorts the ranges and refuses overlaps (a lookup must have one answer).
-    fn finish(&mut self, name: &str) -> Result<()> {
+    /// Sorts the ranges and resolves overlaps, so a lookup has one answer: where ranges
+    /// overlap, the one that starts later wins (for nested ranges, the more specific one;
+    /// published ASN data nests announcements inside their covering prefixes).
+    fn finish(&mut self) {
         for ranges in [&mut self.v4, &mut self.v6] {
-            ranges.sort_by_key(|r| r.first);
-            if let Some(w) = ranges.windows(2).find(|w| w[1].first <= w[0].last) {
-                return Err(Error::Table {
-                    table: name.to_string(),
-                    line: 0,
-                    why: format!("ranges of AS{} and AS{} overlap", w[0].asn, w[1].asn),
-                });
-            }
+            *ranges = flatten(std::mem::take(ranges));
         }
-        Ok(())
     }
 
     /// The AS announcing `ip`, with its organisation ("" when the source names none).
@@ -158,14 +193,32 @@ mod tests {
     }
 
     #[test]
-    fn bad_lines_and_overlaps_are_named() {
+    fn overlaps_resolve_to_the_more_specific_or_later_range() {
+        let t = AsnTable::from_csv(
+            "asn.csv",
+            "10.0.0.0,10.255.255.255,1,Covering\n10.1.0.0,10.1.255.255,2,Nested\n10.1.2.0,10.1.2.255,3,Deeper\n\
+             10.9.0.0,10.10.255.255,4,Partial\n10.10.0.0,10.11.255.255,5,Later\n",
+        )
+        .unwrap();
+        let asn = |s: &str| t.lookup(ip(s)).map(|(a, _)| a);
+        assert_eq!(asn("10.0.0.1"), Some(1));
+        assert_eq!(asn("10.1.0.1"), Some(2));
+        assert_eq!(asn("10.1.2.3"), Some(3));
+        assert_eq!(asn("10.1.3.0"), Some(2), "back in the nested range after the deeper one");
+        assert_eq!(asn("10.2.0.0"), Some(1), "back in the covering range");
+        assert_eq!(asn("10.9.0.1"), Some(4));
+        assert_eq!(asn("10.10.0.1"), Some(5), "a partial overlap: the later start wins");
+        assert_eq!(asn("10.11.0.1"), Some(5));
+        assert_eq!(asn("10.12.0.1"), Some(1));
+        assert_eq!(asn("11.0.0.0"), None);
+    }
+
+    #[test]
+    fn bad_lines_are_named() {
         let e = AsnTable::from_csv("asn.csv", "192.0.2.0,192.0.2.9,64496,A\n192.0.2.x,192.0.2.9,1,B\n").unwrap_err();
         assert!(e.to_string().contains("asn.csv line 2"), "{e}");
         let e = AsnTable::from_csv("asn.csv", "192.0.2.9,192.0.2.0,64496,A\n").unwrap_err();
         assert!(e.to_string().contains("not a range"), "{e}");
-        let e =
-            AsnTable::from_csv("asn.csv", "192.0.2.0,192.0.2.9,64496,A\n192.0.2.5,192.0.2.20,64497,B\n").unwrap_err();
-        assert!(e.to_string().contains("overlap"), "{e}");
         let e = AsnTable::from_csv("asn.csv", "192.0.2.0,2001:db8::,64496,A\n").unwrap_err();
         assert!(e.to_string().contains("not a range"), "{e}");
     }
