@@ -59,10 +59,22 @@ fn main() {
     let mut outputs: Vec<String> =
         countries.iter().map(|cc| format!("cert.{}.indicators", cc.to_lowercase())).collect();
     outputs.extend([format!("{app}.withheld"), format!("{app}.dlq")]);
-    let before: BTreeMap<String, usize> = outputs.iter().map(|t| (t.clone(), read_to_end(t).len())).collect();
+    // The CERT topics are shared by every demo run and compacted, so "new" goes by offset: past
+    // the last offset each partition had before this run.
+    let last_offset = |topic: &str| {
+        let mut last: BTreeMap<i32, i64> = BTreeMap::new();
+        for r in read_to_end(topic) {
+            last.insert(r.partition, r.offset);
+        }
+        last
+    };
+    let before: BTreeMap<String, BTreeMap<i32, i64>> = outputs.iter().map(|t| (t.clone(), last_offset(t))).collect();
     let new_records = |topic: &str| {
-        let all = read_to_end(topic);
-        all[before[topic].min(all.len())..].to_vec()
+        let seen = &before[topic];
+        read_to_end(topic)
+            .into_iter()
+            .filter(|r| seen.get(&r.partition).is_none_or(|o| r.offset > *o))
+            .collect::<Vec<_>>()
     };
 
     println!("== iocflow run (app_id {app})");
@@ -98,7 +110,10 @@ fn main() {
     for (cc, topic) in countries.iter().zip(&outputs) {
         let new = new_records(topic);
         println!("  {cc}  {topic:<22} {:>3}", new.len());
-        samples.extend(new.iter().take(1).map(|r| (topic.clone(), r.json())));
+        // Show the most enriched record of each topic: an organisation, else an AS, else any.
+        let richness = |v: &serde_json::Value| 2 * u8::from(!v["org"].is_null()) + u8::from(!v["asn"].is_null());
+        let best = new.iter().map(|r| r.json()).max_by_key(|v| richness(v));
+        samples.extend(best.map(|v| (richness(&v), topic.clone(), v)));
     }
     let withheld = new_records(&format!("{app}.withheld"));
     let dead = new_records(&format!("{app}.dlq"));
@@ -112,7 +127,8 @@ fn main() {
         println!("    {}: {}", r.headers["iocflow.reason"], r.headers["iocflow.detail"]);
     }
     println!("\n== a few records");
-    for (topic, v) in samples.iter().take(3) {
+    samples.sort_by_key(|(richness, _, _)| std::cmp::Reverse(*richness));
+    for (_, topic, v) in samples.iter().take(3) {
         println!("{topic}:\n{}", serde_json::to_string_pretty(v).unwrap());
     }
     let status = running.terminate();
