@@ -223,15 +223,3 @@ mod tests {
         assert!(e.to_string().contains("not a range"), "{e}");
     }
 }
-#[cfg(test)]
-mod scratch {
-    #[test]
-    fn real() {
-        let Ok(p) = std::env::var("ASN_SCRATCH") else { return };
-        let t = super::AsnTable::from_csv("x", &std::fs::read_to_string(p).unwrap()).unwrap();
-        for ip in ["36.64.1.12", "1.0.0.1", "8.8.8.8", "203.116.1.5"] {
-            println!("{ip} {:?}", t.lookup(ip.parse().unwrap()));
-        }
-        println!("{:?}", &t.v4[..5]);
-    }
-}
