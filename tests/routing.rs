@@ -98,19 +98,12 @@ fn json_report(
     let record = json!({"type": ind.0, "value": ind.1, "tlp": written, "confidence": confidence, "tags": tags,
         "threat": threat, "target_countries": targets, "revoked": revoked});
     let report = Report {
-        kind: ind.0,
-        value: ind.1.clone(),
-        infra: ind.2,
-        feed: feed.into(),
-        provider: format!("{feed} provider"),
-        label,
-        sharing_group: None,
         targets,
         confidence: Some(confidence),
         tags,
         threat: Some(threat),
         revoked,
-        at: 0,
+        ..Report::of(ind.0, &ind.1, ind.2, feed, label)
     };
     Produced { report, record: record.to_string().into_bytes() }
 }
@@ -162,19 +155,11 @@ fn misp_report(
     }
     tags.push("Network activity".into());
     let report = Report {
-        kind: ind.0,
-        value: ind.1.clone(),
-        infra: ind.2,
-        feed: "misp".into(),
-        provider: "misp provider".into(),
-        label,
         sharing_group: (distribution == 4).then(|| group.unwrap_or("unknown").to_string()),
-        targets: vec![],
         confidence: Some(70),
         tags,
-        threat: None,
         revoked,
-        at: 0,
+        ..Report::of(ind.0, &ind.1, ind.2, "misp", label)
     };
     Produced { report, record: event.to_string().into_bytes() }
 }
@@ -249,19 +234,9 @@ fn every_cert_topic_and_the_withheld_topic_follow_the_policy() {
                 let record = json!({"type": "domain", "value": ind.1, "tlp": tlp, "tags": [format!("r{n}")]});
                 let label = if tlp == "TLP:RED" { "RED" } else { "GREEN" };
                 let report = Report {
-                    kind: "domain",
-                    value: ind.1.clone(),
-                    infra: ind.2,
-                    feed: feed.into(),
-                    provider: format!("{feed} provider"),
-                    label,
-                    sharing_group: None,
-                    targets: vec![],
                     confidence: Some(if feed == "industry" { 50 } else { 80 }),
                     tags: vec![format!("r{n}")],
-                    threat: None,
-                    revoked: false,
-                    at: 0,
+                    ..Report::of("domain", &ind.1, ind.2, feed, label)
                 };
                 Some(Produced { report, record: record.to_string().into_bytes() })
             } else if rng.u8(..4) != 0 {

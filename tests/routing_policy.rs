@@ -129,12 +129,6 @@ fn random_report(
         tags.push("hot".into());
     }
     Sent {
-        kind,
-        value,
-        infra,
-        feed: feed.into(),
-        provider: format!("{feed} provider"),
-        label,
         sharing_group: (rng.u8(..6) == 0).then(|| GROUPS[rng.usize(..GROUPS.len())].to_string()),
         targets: TARGETS.iter().copied().filter(|_| rng.u8(..6) == 0).collect(),
         confidence: (rng.u8(..4) != 0).then(|| rng.u8(..=100)),
@@ -142,6 +136,7 @@ fn random_report(
         threat: (rng.bool()).then(|| format!("threat-{n}")),
         revoked: rng.u8(..10) == 0,
         at,
+        ..Sent::of(kind, &value, infra, feed, label)
     }
 }
 

@@ -8,13 +8,11 @@
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use datafusion::common::DFSchema;
 use datafusion::prelude::SessionContext;
-use iocflow::columnar::{ColumnarCore, ColumnarOutput};
+use iocflow::columnar::ColumnarCore;
 use iocflow::config::Config;
-use iocflow::indicator_batch::{self, IndicatorBatchBuilder};
-use iocflow_benches::canonical_json_lines;
+use iocflow::indicator_batch;
+use iocflow_benches::{asean_config_text, columnar_input, process_fresh};
 use iocflow_enrichers::tables::{SharedTables, TableFiles, Tables};
-use iocflow_model::Tlp;
-use iocflow_model::decode::{Decoder, FeedDefaults, Limits, decode};
 use std::path::Path;
 
 fn write_tables(dir: &Path) {
@@ -57,21 +55,12 @@ fn enrich(c: &mut Criterion) {
     let (tables, _) = Tables::load(&files).unwrap();
     let tables = SharedTables::new(tables);
 
-    let record = canonical_json_lines(4096, 30, 11).join("\n").into_bytes();
-    let defaults = FeedDefaults { tlp: Tlp::Green, confidence: Some(50) };
-    let reports = decode(&Decoder::Json(None), &record, &Limits::default(), &defaults).reports;
-    let build = || {
-        let mut b = IndicatorBatchBuilder::new();
-        for (i, r) in reports.iter().enumerate() {
-            b.push(r, "bench", "Bench", 1_714_557_600_000 + i as i64);
-        }
-        b.finish().unwrap()
-    };
+    let (reports, build) = columnar_input();
     let batch = build();
 
     let mut g = c.benchmark_group("enrich");
     g.throughput(Throughput::Elements(reports.len() as u64));
-    g.bench_function("build_batch/4096 (baseline)", |b| b.iter(build));
+    g.bench_function("build_batch/4096 (baseline)", |b| b.iter(&build));
     let ctx = SessionContext::new();
     for udf in iocflow_enrichers::udf::all(&tables) {
         ctx.register_udf(udf);
@@ -84,27 +73,14 @@ fn enrich(c: &mut Criterion) {
     }
 
     let config_path = dir.path().join("iocflow.toml");
-    let mut text = format!(
-        "[kafka]\nbootstrap_servers = \"127.0.0.1:1\"\npartitions = 1\n[enrich]\nasn_csv = [\"asn.csv\"]\n\
-         constituency = \"constituency.toml\"\nwarninglists = [{:?}]\n\
-         [[feeds]]\nname = \"bench\"\ntopic = \"feeds.bench\"\nformat = \"json\"\nprovider = \"Bench\"\ntlp = \"GREEN\"\n",
+    let enrich = format!(
+        "[enrich]\nasn_csv = [\"asn.csv\"]\nconstituency = \"constituency.toml\"\nwarninglists = [{:?}]\n",
         lists.display().to_string()
     );
-    for cc in ["BN", "KH", "ID", "LA", "MY", "MM", "PH", "SG", "TH", "VN", "TL"] {
-        text += &format!("[[certs]]\ncountry = \"{cc}\"\nname = \"CERT {cc}\"\n");
-    }
-    std::fs::write(&config_path, text).unwrap();
+    std::fs::write(&config_path, asean_config_text(&enrich)).unwrap();
     let config = Config::load(&config_path).unwrap();
     g.bench_function("columnar_process/4096 (fresh state, all tables)", |b| {
-        b.iter_batched(
-            || (ColumnarCore::new(&config).unwrap(), build()),
-            |(mut core, batch)| {
-                let mut out = ColumnarOutput::default();
-                core.process(0, &batch, &mut out).unwrap();
-                out
-            },
-            BatchSize::LargeInput,
-        )
+        b.iter_batched(|| (ColumnarCore::new(&config).unwrap(), build()), process_fresh, BatchSize::LargeInput)
     });
     g.finish();
 }

@@ -42,14 +42,46 @@ pub fn canonical_json_lines(n: usize, dup_percent: u64, seed: u64) -> Vec<String
 
 /// A configuration with the 11 ASEAN CERTs and one feed, for benches that need one.
 pub fn asean_config() -> iocflow::config::Config {
-    let mut text = String::from(
-        "[kafka]\nbootstrap_servers = \"127.0.0.1:1\"\npartitions = 1\n[[feeds]]\nname = \"bench\"\n\
+    iocflow::config::Config::parse(&asean_config_text("")).expect("bench config is valid")
+}
+
+/// The text of [`asean_config`], with `extra` tables (e.g. `[enrich]`) before the feeds.
+pub fn asean_config_text(extra: &str) -> String {
+    let mut text = format!(
+        "[kafka]\nbootstrap_servers = \"127.0.0.1:1\"\npartitions = 1\n{extra}\n[[feeds]]\nname = \"bench\"\n\
          topic = \"feeds.bench\"\nformat = \"json\"\nprovider = \"Bench\"\ntlp = \"GREEN\"\n",
     );
     for cc in ["BN", "KH", "ID", "LA", "MY", "MM", "PH", "SG", "TH", "VN", "TL"] {
         text += &format!("[[certs]]\ncountry = \"{cc}\"\nname = \"CERT {cc}\"\n");
     }
-    iocflow::config::Config::parse(&text).expect("bench config is valid")
+    text
+}
+
+/// The columnar benches' input: 4,096 decoded reports (30 % duplicates), and a builder of the
+/// indicator batch they make (building it is the baseline those benches report against).
+pub fn columnar_input() -> (Vec<iocflow_model::Report>, impl Fn() -> datafusion::arrow::array::RecordBatch) {
+    use iocflow_model::decode::{Decoder, FeedDefaults, Limits, decode};
+    let record = canonical_json_lines(4096, 30, 11).join("\n").into_bytes();
+    let defaults = FeedDefaults { tlp: iocflow_model::Tlp::Green, confidence: Some(50) };
+    let reports = decode(&Decoder::Json(None), &record, &Limits::default(), &defaults).reports;
+    let owned = reports.clone();
+    let build = move || {
+        let mut b = iocflow::indicator_batch::IndicatorBatchBuilder::new();
+        for (i, r) in owned.iter().enumerate() {
+            b.push(r, "bench", "Bench", 1_714_557_600_000 + i as i64);
+        }
+        b.finish().expect("a valid batch")
+    };
+    (reports, build)
+}
+
+/// One batch through a fresh columnar core of `config` (state, enrichment, routing).
+pub fn process_fresh(
+    (mut core, batch): (iocflow::columnar::ColumnarCore, datafusion::arrow::array::RecordBatch),
+) -> iocflow::columnar::ColumnarOutput {
+    let mut out = iocflow::columnar::ColumnarOutput::default();
+    core.process(0, &batch, &mut out).expect("the batch processes");
+    out
 }
 
 /// The same `n` indicators written in each feed format, as one record each: what the per-format

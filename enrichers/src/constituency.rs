@@ -19,10 +19,9 @@
 //! registered suffix; an ASN indicator by number.
 
 use crate::cctld::SECTORS;
+use crate::ip_prefix::{IpPrefixMap, parse_prefix};
 use crate::{Error, Result};
 use iocflow_model::{Indicator, IndicatorType};
-use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use prefix_trie::PrefixMap;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -61,8 +60,7 @@ struct Entry {
 #[derive(Clone, Default)]
 pub struct Registry {
     organisations: Vec<Organisation>,
-    v4: PrefixMap<Ipv4Net, u32>,
-    v6: PrefixMap<Ipv6Net, u32>,
+    cidrs: IpPrefixMap<u32>,
     asns: HashMap<u32, u32>,
     domains: HashMap<String, u32>,
 }
@@ -92,15 +90,8 @@ impl Registry {
                 return Err(at(format!("sector {s:?} is not one of {}", SECTORS.join(", "))));
             }
             for cidr in &e.cidrs {
-                let net: IpNet = cidr
-                    .parse()
-                    .or_else(|_| cidr.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| at(format!("{cidr:?} is not a CIDR")))?;
-                let clash = match net.trunc() {
-                    IpNet::V4(n) => r.v4.insert(n, index),
-                    IpNet::V6(n) => r.v6.insert(n, index),
-                };
-                if clash.is_some() {
+                let net = parse_prefix(cidr).ok_or_else(|| at(format!("{cidr:?} is not a CIDR")))?;
+                if r.cidrs.insert(net, index).is_some() {
                     return Err(at(format!("{cidr} is claimed by another organisation too")));
                 }
             }
@@ -132,13 +123,7 @@ impl Registry {
 
     /// The organisation whose most specific prefix holds `ip`, else the one owning `asn`.
     pub fn by_ip(&self, ip: IpAddr, asn: Option<u32>) -> Option<&Organisation> {
-        let hit = match ip {
-            IpAddr::V4(a) => self.v4.get_lpm(&Ipv4Net::from(a)).map(|(_, i)| *i),
-            IpAddr::V6(a) => match a.to_ipv4_mapped() {
-                Some(v4) => self.v4.get_lpm(&Ipv4Net::from(v4)).map(|(_, i)| *i),
-                None => self.v6.get_lpm(&Ipv6Net::from(a)).map(|(_, i)| *i),
-            },
-        };
+        let hit = self.cidrs.longest_match(ip);
         hit.or_else(|| asn.and_then(|a| self.asns.get(&a).copied())).map(|i| &self.organisations[i as usize])
     }
 

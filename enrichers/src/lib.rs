@@ -11,6 +11,7 @@
 //! - [`asn`]: IP → AS number and organisation, from range tables (CSV).
 //! - [`constituency`]: the CERTs' constituency registry → organisation, sectors, country, by
 //!   longest CIDR prefix, ASN or domain suffix.
+//! - [`ip_prefix`]: longest-prefix match over IPv4 and IPv6 prefixes (registry, warninglists).
 //! - [`warninglist`]: MISP-format warninglists → the name of the list that says "benign".
 //! - [`tables`]: all of them loaded together, swapped whole on reload, and the per-indicator
 //!   lookups.
@@ -20,6 +21,7 @@ pub mod asn;
 pub mod cctld;
 pub mod constituency;
 pub mod country;
+pub mod ip_prefix;
 pub mod tables;
 pub mod udf;
 pub mod warninglist;

@@ -12,12 +12,11 @@
 //! case-insensitive) and `regex`. A hit marks the indicator benign with the list's name; the
 //! configuration decides whether benign indicators are dropped or only tagged.
 
+use crate::ip_prefix::{IpPrefixMap, parse_prefix};
 use crate::{Error, Result};
 use aho_corasick::AhoCorasick;
 use iocflow_model::IndicatorType;
 use iocflow_model::indicator::{UrlHost, url_host};
-use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use prefix_trie::PrefixMap;
 use regex::RegexSet;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -35,8 +34,7 @@ struct ListFile {
 #[derive(Default)]
 pub struct Warninglists {
     names: Vec<String>,
-    v4: PrefixMap<Ipv4Net, u32>,
-    v6: PrefixMap<Ipv6Net, u32>,
+    cidrs: IpPrefixMap<u32>,
     hostnames: HashMap<String, u32>,
     strings: HashMap<String, u32>,
     substrings: Option<(AhoCorasick, Vec<u32>)>,
@@ -63,14 +61,9 @@ impl Warninglists {
             match file.kind.as_str() {
                 "cidr" => {
                     for entry in &file.list {
-                        let net: IpNet = entry
-                            .parse()
-                            .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
-                            .map_err(|_| bad(format!("{entry:?} is not an address or CIDR")))?;
-                        match net.trunc() {
-                            IpNet::V4(n) => w.v4.insert(n, id),
-                            IpNet::V6(n) => w.v6.insert(n, id),
-                        };
+                        let net =
+                            parse_prefix(entry).ok_or_else(|| bad(format!("{entry:?} is not an address or CIDR")))?;
+                        w.cidrs.insert(net, id);
                     }
                 }
                 "hostname" => {
@@ -123,7 +116,7 @@ impl Warninglists {
         use IndicatorType as T;
         let by_ip = match kind {
             T::Ipv4 | T::Ipv6 => value.parse().ok().and_then(|ip| self.by_ip(ip)),
-            T::Cidr => value.parse::<IpNet>().ok().and_then(|n| self.by_ip(n.network())),
+            T::Cidr => parse_prefix(value).and_then(|n| self.by_ip(n.network())),
             T::Url => match url_host(value) {
                 Some(UrlHost::Ip(ip)) => self.by_ip(ip),
                 Some(UrlHost::Domain(d)) => self.by_hostname(&d),
@@ -137,13 +130,7 @@ impl Warninglists {
     }
 
     fn by_ip(&self, ip: IpAddr) -> Option<u32> {
-        match ip {
-            IpAddr::V4(a) => self.v4.get_lpm(&Ipv4Net::from(a)).map(|(_, i)| *i),
-            IpAddr::V6(a) => match a.to_ipv4_mapped() {
-                Some(v4) => self.v4.get_lpm(&Ipv4Net::from(v4)).map(|(_, i)| *i),
-                None => self.v6.get_lpm(&Ipv6Net::from(a)).map(|(_, i)| *i),
-            },
-        }
+        self.cidrs.longest_match(ip)
     }
 
     /// A hostname list entry matches the name and every name under it.

@@ -89,6 +89,27 @@ pub struct Report {
     pub at: i64,
 }
 
+impl Report {
+    /// A report of `feed` (by "<feed> provider") with `label` and nothing else.
+    pub fn of(kind: &'static str, value: &str, infra: Option<&'static str>, feed: &str, label: &'static str) -> Report {
+        Report {
+            kind,
+            value: value.to_string(),
+            infra,
+            feed: feed.to_string(),
+            provider: format!("{feed} provider"),
+            label,
+            sharing_group: None,
+            targets: Vec::new(),
+            confidence: None,
+            tags: Vec::new(),
+            threat: None,
+            revoked: false,
+            at: 0,
+        }
+    }
+}
+
 /// What a CERT's record must show.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct View {
