@@ -86,15 +86,17 @@ fn encode(s: &str) -> String {
 fn prometheus_scrapes_lints_and_answers_for_the_counters() {
     let d = Deployment::new("ops", &[("industry", "GREEN", 60)], "");
     d.create_topics();
-    // 40 records: 30 good (2 indicators each, .sg domains) and 10 that are not JSON.
+    // 40 records: 30 good (2 indicators each, .sg domains) and 10 that are not JSON. Keyed, so
+    // both feed partitions get records: the lag of a partition nobody consumed from or committed
+    // is unknown to librdkafka (-1) and not exported.
     let mut records = Vec::new();
     for i in 0..30 {
         let line = format!(
             "{{\"type\":\"domain\",\"value\":\"a{i}.example.sg\"}}\n{{\"type\":\"domain\",\"value\":\"b{i}.example.sg\"}}"
         );
-        records.push((None, line.into_bytes()));
+        records.push((Some(format!("good-{i}")), line.into_bytes()));
     }
-    records.extend((0..10).map(|i| (None, format!("not json {i}").into_bytes())));
+    records.extend((0..10).map(|i| (Some(format!("bad-{i}")), format!("not json {i}").into_bytes())));
     produce(d.feed_topic("industry"), &records);
     let run = d.start();
     d.wait_until_idle();
