@@ -51,6 +51,7 @@ fn enrich(c: &mut Criterion) {
             .map(|e| e.unwrap().path())
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
             .collect(),
+        ..TableFiles::default()
     };
     let (tables, _) = Tables::load(&files).unwrap();
     let tables = SharedTables::new(tables);

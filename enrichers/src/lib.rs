@@ -22,6 +22,7 @@ pub mod cctld;
 pub mod constituency;
 pub mod country;
 pub mod ip_prefix;
+pub mod mmdb;
 pub mod tables;
 pub mod udf;
 pub mod warninglist;

@@ -9,6 +9,7 @@
 use crate::asn::AsnTable;
 use crate::cctld::sector_hint;
 use crate::constituency::{Organisation, Registry};
+use crate::mmdb::Mmdb;
 use crate::warninglist::Warninglists;
 use crate::{Error, Result};
 use iocflow_model::IndicatorType;
@@ -22,8 +23,12 @@ use std::time::Instant;
 /// Where the tables come from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TableFiles {
+    /// A MaxMind DB with `country.iso_code`: IP geolocation instead of the built-in RIR data.
+    pub country_mmdb: Option<PathBuf>,
     /// `first_ip,last_ip,asn,organisation` CSV files.
     pub asn: Vec<PathBuf>,
+    /// A MaxMind DB with `autonomous_system_number` (used where the CSV ranges know nothing).
+    pub asn_mmdb: Option<PathBuf>,
     /// The constituency registry (TOML).
     pub constituency: Option<PathBuf>,
     /// MISP warninglist files (JSON).
@@ -41,7 +46,9 @@ pub struct TableLoad {
 /// Every table, ready for lookups.
 #[derive(Debug, Default)]
 pub struct Tables {
+    pub country_mmdb: Option<Mmdb>,
     pub asn: Option<AsnTable>,
+    pub asn_mmdb: Option<Mmdb>,
     pub constituency: Option<Registry>,
     pub warninglists: Option<Warninglists>,
 }
@@ -59,6 +66,17 @@ impl Tables {
     pub fn load(files: &TableFiles) -> Result<(Tables, Vec<TableLoad>)> {
         let mut loads = Vec::new();
         let mut tables = Tables::default();
+        for (table, path, slot) in [
+            ("country_mmdb", &files.country_mmdb, &mut tables.country_mmdb),
+            ("asn_mmdb", &files.asn_mmdb, &mut tables.asn_mmdb),
+        ] {
+            if let Some(path) = path {
+                let started = Instant::now();
+                let db = Mmdb::open(path)?;
+                loads.push(TableLoad { table, entries: db.len(), seconds: started.elapsed().as_secs_f64() });
+                *slot = Some(db);
+            }
+        }
         if !files.asn.is_empty() {
             let started = Instant::now();
             let texts: Vec<(String, String)> =
@@ -86,18 +104,31 @@ impl Tables {
         Ok((tables, loads))
     }
 
-    /// The AS of an indicator: its own number for an ASN, the announcing AS for an address.
+    /// The infrastructure country: an address by the configured mmdb, else by the built-in RIR
+    /// data; a host name by its ccTLD.
+    pub fn country(&self, kind: IndicatorType, value: &str) -> Option<&str> {
+        if let (Some(db), Some(ip)) = (&self.country_mmdb, ip_of(kind, value)) {
+            return db.country(ip);
+        }
+        crate::country::infra_country(kind, value)
+    }
+
+    /// The AS of an indicator: its own number for an ASN, the announcing AS for an address (the
+    /// CSV ranges first, then the mmdb).
     pub fn asn(&self, kind: IndicatorType, value: &str) -> Option<u32> {
         if kind == IndicatorType::Asn {
             return value.trim_start_matches("AS").parse().ok();
         }
-        self.asn.as_ref()?.lookup(ip_of(kind, value)?).map(|(asn, _)| asn)
+        let ip = ip_of(kind, value)?;
+        let from_csv = self.asn.as_ref().and_then(|t| t.lookup(ip)).map(|(asn, _)| asn);
+        from_csv.or_else(|| self.asn_mmdb.as_ref()?.asn(ip))
     }
 
     /// The organisation announcing an address.
     pub fn as_org(&self, kind: IndicatorType, value: &str) -> Option<&str> {
-        let (_, org) = self.asn.as_ref()?.lookup(ip_of(kind, value)?)?;
-        (!org.is_empty()).then_some(org)
+        let ip = ip_of(kind, value)?;
+        let from_csv = self.asn.as_ref().and_then(|t| t.lookup(ip)).map(|(_, org)| org);
+        from_csv.or_else(|| self.asn_mmdb.as_ref()?.as_org(ip)).filter(|org| !org.is_empty())
     }
 
     /// The constituent organisation an indicator belongs to.
@@ -193,6 +224,8 @@ mod tests {
 
     fn tables() -> Tables {
         Tables {
+            country_mmdb: None,
+            asn_mmdb: None,
             asn: Some(AsnTable::from_csv("asn", "192.0.2.0,192.0.2.255,64500,Example Net\n").unwrap()),
             constituency: Some(
                 Registry::from_toml(
@@ -204,6 +237,35 @@ mod tests {
             ),
             warninglists: None,
         }
+    }
+
+    #[test]
+    fn mmdb_files_take_over_ip_country_and_fill_asn_gaps() {
+        use crate::mmdb::fixture::{Value, ipv4_database};
+        let dir = std::env::temp_dir().join(format!("iocflow-tables-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let iso = |cc| Value::Map(vec![("country", Value::Map(vec![("iso_code", Value::Str(cc))]))]);
+        std::fs::write(dir.join("c.mmdb"), ipv4_database(&[("8.8.8.0/24", iso("SG"))])).unwrap();
+        let asn = Value::Map(vec![
+            ("autonomous_system_number", Value::U32(64999)),
+            ("autonomous_system_organization", Value::Str("Mmdb Net")),
+        ]);
+        std::fs::write(dir.join("a.mmdb"), ipv4_database(&[("198.51.100.0/24", asn)])).unwrap();
+        let files = TableFiles {
+            country_mmdb: Some(dir.join("c.mmdb")),
+            asn_mmdb: Some(dir.join("a.mmdb")),
+            ..TableFiles::default()
+        };
+        let (t, loads) = Tables::load(&files).unwrap();
+        assert_eq!(loads.iter().map(|l| l.table).collect::<Vec<_>>(), ["country_mmdb", "asn_mmdb"]);
+        assert_eq!(t.country(T::Ipv4, "8.8.8.8"), Some("SG"), "the configured file, not the RIR data");
+        assert_eq!(t.country(T::Ipv4, "1.1.1.1"), None, "an address the file does not know");
+        assert_eq!(t.country(T::Url, "http://x.example.my/"), Some("MY"), "host names by ccTLD");
+        assert_eq!(
+            (t.asn(T::Ipv4, "198.51.100.3"), t.as_org(T::Ipv4, "198.51.100.3")),
+            (Some(64999), Some("Mmdb Net"))
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -219,6 +281,8 @@ mod tests {
         assert_eq!(t.sectors(T::Domain, "portal.gov.sg"), ["government"], "the hint when no organisation");
         assert!(t.sectors(T::Md5, "00").is_empty());
         assert_eq!(t.benign(T::Ipv4, "10.0.0.1"), None, "no lists loaded");
+        assert_eq!(t.country(T::Ipv4, "8.8.8.8"), Some("US"), "built-in RIR data without an mmdb");
+        assert_eq!(t.country(T::Domain, "x.example.th"), Some("TH"));
         let shared = SharedTables::new(Tables::default());
         assert!(!shared.promote(), "nothing staged");
         shared.stage(t);

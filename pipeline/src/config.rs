@@ -351,9 +351,14 @@ pub enum BenignAction {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnrichConfig {
+    /// A MaxMind DB (`country.iso_code`) for IP geolocation instead of the built-in RIR data.
+    pub country_mmdb: Option<PathBuf>,
     /// IP → ASN ranges, `first_ip,last_ip,asn,organisation` CSV files.
     #[serde(default)]
     pub asn_csv: Vec<PathBuf>,
+    /// A MaxMind DB (`autonomous_system_number`, `autonomous_system_organization`) for the
+    /// addresses the CSV ranges do not cover.
+    pub asn_mmdb: Option<PathBuf>,
     /// The constituency registry (TOML).
     pub constituency: Option<PathBuf>,
     /// MISP warninglist files, or folders whose `*.json` files are warninglists.
@@ -373,7 +378,9 @@ fn default_reload_seconds() -> u64 {
 impl Default for EnrichConfig {
     fn default() -> Self {
         EnrichConfig {
+            country_mmdb: None,
             asn_csv: Vec::new(),
+            asn_mmdb: None,
             constituency: None,
             warninglists: Vec::new(),
             benign: BenignAction::Tag,
@@ -482,7 +489,9 @@ impl Config {
             }
         }
         Ok(TableFiles {
+            country_mmdb: self.enrich.country_mmdb.as_ref().map(resolve),
             asn: self.enrich.asn_csv.iter().map(resolve).collect(),
+            asn_mmdb: self.enrich.asn_mmdb.as_ref().map(resolve),
             constituency: self.enrich.constituency.as_ref().map(resolve),
             warninglists,
         })

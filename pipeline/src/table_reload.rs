@@ -16,7 +16,9 @@ use tokio::sync::watch;
 /// What identifies a version of the table files: each file's modification time and size.
 fn fingerprint(config: &Config) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
     let Ok(files) = config.table_files() else { return Vec::new() };
-    let paths = files.asn.into_iter().chain(files.constituency).chain(files.warninglists);
+    let paths = (files.country_mmdb.into_iter().chain(files.asn).chain(files.asn_mmdb))
+        .chain(files.constituency)
+        .chain(files.warninglists);
     paths
         .map(|p| {
             let meta = std::fs::metadata(&p).ok();
