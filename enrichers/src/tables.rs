@@ -107,7 +107,10 @@ impl Tables {
     /// The infrastructure country: an address by the configured mmdb, else by the built-in RIR
     /// data; a host name by its ccTLD.
     pub fn country(&self, kind: IndicatorType, value: &str) -> Option<&str> {
-        if let (Some(db), Some(ip)) = (&self.country_mmdb, ip_of(kind, value)) {
+        // Parse the address only when a file will be asked (the built-in path parses its own).
+        if let Some(db) = &self.country_mmdb
+            && let Some(ip) = ip_of(kind, value)
+        {
             return db.country(ip);
         }
         crate::country::infra_country(kind, value)
