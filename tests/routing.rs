@@ -13,6 +13,7 @@
 mod harness;
 
 use harness::policy::{Cert, Filter, Policy, Report, View, by_cert_and_value, view_from_record};
+use harness::stream::TLDS;
 use harness::*;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
@@ -165,17 +166,8 @@ fn misp_report(
 }
 
 fn pool() -> Vec<(&'static str, String, Option<&'static str>)> {
-    let tlds = [
-        ("sg", Some("SG")),
-        ("my", Some("MY")),
-        ("th", Some("TH")),
-        ("ph", Some("PH")),
-        ("vn", Some("VN")),
-        ("com", None),
-        ("de", Some("DE")),
-    ];
     let mut pool: Vec<_> = (0..140)
-        .map(|i| ("domain", format!("n{i}.example.{}", tlds[i % tlds.len()].0), tlds[i % tlds.len()].1))
+        .map(|i| ("domain", format!("n{i}.example.{}", TLDS[i % TLDS.len()].0), TLDS[i % TLDS.len()].1))
         .collect();
     pool.extend((0..20).map(|i| ("md5", format!("{:032x}", 0xfeed_0000_u128 + i), None)));
     pool

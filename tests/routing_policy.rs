@@ -14,6 +14,7 @@ mod harness;
 
 use harness::ASEAN;
 use harness::policy::{Cert, Filter, Policy, Report as Sent, View, by_cert_and_value, view_from_record};
+use harness::stream::TLDS;
 use iocflow::columnar::{ColumnarCore, ColumnarOutput};
 use iocflow::config::Config;
 use iocflow::indicator_batch::IndicatorBatchBuilder;
@@ -28,23 +29,6 @@ const GROUPS: [&str; 4] = [
     "5a1e0000-0000-4000-8000-0000000000ff",
 ];
 const FEEDS: [&str; 5] = ["alpha", "bravo", "charlie", "delta", "echo"];
-/// Top-level domains and the infrastructure country their ccTLD gives (None: generic).
-const TLDS: [(&str, Option<&str>); 14] = [
-    ("sg", Some("SG")),
-    ("my", Some("MY")),
-    ("th", Some("TH")),
-    ("id", Some("ID")),
-    ("ph", Some("PH")),
-    ("vn", Some("VN")),
-    ("la", Some("LA")),
-    ("kh", Some("KH")),
-    ("mm", Some("MM")),
-    ("bn", Some("BN")),
-    ("tl", Some("TL")),
-    ("de", Some("DE")),
-    ("com", None),
-    ("org", None),
-];
 const TARGETS: [&str; 6] = ["SG", "MY", "TH", "VN", "US", "AU"];
 const TTL_MS: i64 = 3_600_000;
 

@@ -3,9 +3,9 @@
 //! IP and CIDR → IP geolocation (built-in RIR delegation data from the `iptocc` crate); domain,
 //! e-mail and URL host → ccTLD; URL with an IP host → that IP; ASN and hashes → none for now.
 
+use crate::address::{host_of, ip_of};
 use crate::cctld::country_of_domain;
 use iocflow_model::IndicatorType;
-use iocflow_model::indicator::{UrlHost, url_host};
 use std::net::IpAddr;
 
 /// The country of an IP address from the built-in RIR-derived table.
@@ -15,16 +15,9 @@ pub fn country_of_ip(ip: IpAddr) -> Option<&'static str> {
 
 /// The infrastructure country of a canonical indicator value of the given type.
 pub fn infra_country(kind: IndicatorType, value: &str) -> Option<&'static str> {
-    match kind {
-        IndicatorType::Ipv4 | IndicatorType::Ipv6 => country_of_ip(value.parse().ok()?),
-        IndicatorType::Cidr => country_of_ip(value.split('/').next()?.parse().ok()?),
-        IndicatorType::Domain => country_of_domain(value),
-        IndicatorType::Email => country_of_domain(value.rsplit_once('@')?.1),
-        IndicatorType::Url => match url_host(value)? {
-            UrlHost::Ip(ip) => country_of_ip(ip),
-            UrlHost::Domain(d) => country_of_domain(&d),
-        },
-        IndicatorType::Asn | IndicatorType::Md5 | IndicatorType::Sha1 | IndicatorType::Sha256 => None,
+    match ip_of(kind, value) {
+        Some(ip) => country_of_ip(ip),
+        None => country_of_domain(&host_of(kind, value)?),
     }
 }
 

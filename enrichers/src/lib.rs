@@ -8,6 +8,7 @@
 //!   RIR-derived data; ccTLD of a domain, e-mail or URL host).
 //! - [`cctld`]: ccTLD → ISO 3166-1 country, IDN ccTLDs included; the sector hint of a
 //!   second-level label (`gov`, `go`, `mil`, `edu`, `ac` …) under a ccTLD, Public Suffix List aware.
+//! - [`address`]: the address or host name an indicator points at.
 //! - [`asn`]: IP → AS number and organisation, from range tables (CSV).
 //! - [`constituency`]: the CERTs' constituency registry → organisation, sectors, country, by
 //!   longest CIDR prefix, ASN or domain suffix.
@@ -17,6 +18,7 @@
 //!   lookups.
 //! - [`udf`]: the UDFs over them, one call per batch column.
 
+pub mod address;
 pub mod asn;
 pub mod cctld;
 pub mod constituency;

@@ -6,6 +6,7 @@
 //! every file before anything is used, so a broken file is an error at start (and, on reload,
 //! leaves the tables in use untouched).
 
+use crate::address::{host_of, ip_of};
 use crate::asn::AsnTable;
 use crate::cctld::sector_hint;
 use crate::constituency::{Organisation, Registry};
@@ -13,9 +14,6 @@ use crate::mmdb::Mmdb;
 use crate::warninglist::Warninglists;
 use crate::{Error, Result};
 use iocflow_model::IndicatorType;
-use iocflow_model::indicator::{UrlHost, url_host};
-use std::borrow::Cow;
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
@@ -141,7 +139,8 @@ impl Tables {
             return registry.by_asn(self.asn(kind, value)?);
         }
         if let Some(ip) = ip_of(kind, value) {
-            return registry.by_ip(ip, self.asn(kind, value));
+            // The announcing AS only when no prefix of the registry holds the address.
+            return registry.by_ip(ip, None).or_else(|| registry.by_asn(self.asn(kind, value)?));
         }
         registry.by_domain(&host_of(kind, value)?)
     }
@@ -157,32 +156,6 @@ impl Tables {
     /// The warninglist that calls the indicator benign.
     pub fn benign(&self, kind: IndicatorType, value: &str) -> Option<&str> {
         self.warninglists.as_ref()?.benign(kind, value)
-    }
-}
-
-/// The address an indicator names: an IP, a CIDR's network, a URL's IP host.
-pub fn ip_of(kind: IndicatorType, value: &str) -> Option<IpAddr> {
-    match kind {
-        IndicatorType::Ipv4 | IndicatorType::Ipv6 => value.parse().ok(),
-        IndicatorType::Cidr => value.split('/').next()?.parse().ok(),
-        IndicatorType::Url => match url_host(value)? {
-            UrlHost::Ip(ip) => Some(ip),
-            UrlHost::Domain(_) => None,
-        },
-        _ => None,
-    }
-}
-
-/// The host name an indicator names: a domain, an e-mail's domain, a URL's host.
-pub fn host_of(kind: IndicatorType, value: &str) -> Option<Cow<'_, str>> {
-    match kind {
-        IndicatorType::Domain => Some(Cow::Borrowed(value)),
-        IndicatorType::Email => value.rsplit_once('@').map(|(_, d)| Cow::Borrowed(d)),
-        IndicatorType::Url => match url_host(value)? {
-            UrlHost::Domain(d) => Some(Cow::Owned(d)),
-            UrlHost::Ip(_) => None,
-        },
-        _ => None,
     }
 }
 

@@ -12,11 +12,11 @@
 //! case-insensitive) and `regex`. A hit marks the indicator benign with the list's name; the
 //! configuration decides whether benign indicators are dropped or only tagged.
 
+use crate::address::{host_of, ip_of};
 use crate::ip_prefix::{IpPrefixMap, parse_prefix};
 use crate::{Error, Result};
 use aho_corasick::AhoCorasick;
 use iocflow_model::IndicatorType;
-use iocflow_model::indicator::{UrlHost, url_host};
 use regex::RegexSet;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -113,20 +113,8 @@ impl Warninglists {
     }
 
     fn hit(&self, kind: IndicatorType, value: &str) -> Option<u32> {
-        use IndicatorType as T;
-        let by_ip = match kind {
-            T::Ipv4 | T::Ipv6 => value.parse().ok().and_then(|ip| self.by_ip(ip)),
-            T::Cidr => parse_prefix(value).and_then(|n| self.by_ip(n.network())),
-            T::Url => match url_host(value) {
-                Some(UrlHost::Ip(ip)) => self.by_ip(ip),
-                Some(UrlHost::Domain(d)) => self.by_hostname(&d),
-                None => None,
-            },
-            T::Domain => self.by_hostname(value),
-            T::Email => value.rsplit_once('@').and_then(|(_, d)| self.by_hostname(d)),
-            T::Md5 | T::Sha1 | T::Sha256 | T::Asn => None,
-        };
-        by_ip.or_else(|| self.by_text(value))
+        let by_ip = ip_of(kind, value).and_then(|ip| self.by_ip(ip));
+        by_ip.or_else(|| self.by_hostname(&host_of(kind, value)?)).or_else(|| self.by_text(value))
     }
 
     fn by_ip(&self, ip: IpAddr) -> Option<u32> {

@@ -47,29 +47,30 @@ pub async fn watch(config: Arc<Config>, tables: SharedTables, metrics: Metrics, 
     let mut seen = fingerprint(&config);
     loop {
         let why = tokio::select! {
-            _ = hangup.recv() => "SIGHUP",
+            _ = hangup.recv() => {
+                seen = fingerprint(&config);
+                "SIGHUP"
+            }
             _ = tokio::time::sleep(every) => {
                 let now = fingerprint(&config);
                 if now == seen { continue; }
+                seen = now;
                 "a table file changed"
             }
             _ = shutdown.changed() => return,
         };
-        seen = fingerprint(&config);
         let c = config.clone();
-        let loaded = tokio::task::spawn_blocking(move || c.table_files().map(|f| Tables::load(&f)))
-            .await
-            .expect("loading tables does not panic");
+        let loaded = tokio::task::spawn_blocking(move || -> crate::Result<(Tables, Vec<TableLoad>)> {
+            Ok(Tables::load(&c.table_files()?)?)
+        })
+        .await
+        .expect("loading tables does not panic");
         match loaded {
-            Ok(Ok((new, loads))) => {
+            Ok((new, loads)) => {
                 tables.stage(new);
                 record_loads(&metrics, &loads);
                 metrics.enrichment_reloads.with_label_values(&["ok"]).inc();
                 tracing::info!(why, tables = loads.len(), "enrichment tables reloaded; in use from the next batch");
-            }
-            Ok(Err(e)) => {
-                metrics.enrichment_reloads.with_label_values(&["failed"]).inc();
-                tracing::error!(why, "enrichment tables not reloaded, the ones in use stay: {e}");
             }
             Err(e) => {
                 metrics.enrichment_reloads.with_label_values(&["failed"]).inc();

@@ -13,6 +13,8 @@
 //!   announced; the OASIS validator accepts the result in strict mode.
 
 use crate::cert_record::CertRecord;
+use iocflow_model::Tlp;
+use iocflow_model::decode::stix2::tlp2_marking;
 use iocflow_model::time::{self, Millis};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -24,18 +26,6 @@ pub const NAMESPACE: Uuid = Uuid::from_u128(0xd8d3b457_2052_5fbf_9e42_53de8f5b2a
 /// The extension definition that declares the `x_iocflow_*` properties (UUIDv5 of
 /// "stix-extension" in [`NAMESPACE`]).
 pub const EXTENSION_ID: &str = "extension-definition--374ad430-e562-5034-bc31-387ac6603ad3";
-
-/// The TLP 2.0 marking definitions, by their standard ids.
-fn tlp_marking(tlp: &str) -> &'static str {
-    match tlp {
-        "CLEAR" => "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
-        "GREEN" => "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
-        "AMBER" => "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
-        "AMBER+STRICT" => "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
-        // A record never shows a stricter label; if one did, mark it RED rather than nothing.
-        _ => "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
-    }
-}
 
 /// The STIX id of an iocflow indicator id.
 pub fn stix_id(iocflow_id: &str) -> String {
@@ -88,7 +78,7 @@ pub fn encode(record: &CertRecord, created: Millis, modified: Millis) -> crate::
         put("labels", json!(record.tags));
     }
     put("revoked", json!(record.revoked));
-    put("object_marking_refs", json!([tlp_marking(record.tlp)]));
+    put("object_marking_refs", json!([tlp2_marking(Tlp::parse(record.tlp))]));
     put("extensions", json!({ EXTENSION_ID: { "extension_type": "toplevel-property-extension" } }));
     put("x_iocflow_id", json!(record.id));
     put("x_iocflow_type", json!(record.kind));

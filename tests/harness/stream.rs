@@ -27,7 +27,8 @@ const V6: &[(&str, Option<&str>)] = &[
     ("2405:4800::", Some("VN")),
     ("2001:db8::", None),
 ];
-const TLDS: &[(&str, Option<&str>)] = &[
+/// Top-level domains and the country their ccTLD gives (ASEAN, one elsewhere, one generic).
+pub const TLDS: &[(&str, Option<&str>)] = &[
     ("sg", Some("SG")),
     ("my", Some("MY")),
     ("th", Some("TH")),

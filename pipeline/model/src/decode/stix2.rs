@@ -25,6 +25,14 @@ pub const TLP_MARKINGS: [(&str, Tlp); 9] = [
     ("marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1", Tlp::Red),   // TLP:RED (2.0)
 ];
 
+/// The TLP 2.0 marking definition of a label, by its standard id; a label TLP 2.0 has no
+/// marking for (unknown) is marked RED, never left unmarked.
+pub fn tlp2_marking(tlp: Tlp) -> &'static str {
+    let tlp2 = &TLP_MARKINGS[4..];
+    let red = tlp2.iter().find(|(_, t)| *t == Tlp::Red).map(|(id, _)| *id).expect("TLP:RED is listed");
+    tlp2.iter().find(|(_, t)| *t == tlp).map_or(red, |(id, _)| *id)
+}
+
 /// The TLP 2.0 marking-definition extension.
 const TLP2_EXTENSION: &str = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d";
 
