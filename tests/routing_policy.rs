@@ -198,7 +198,8 @@ fn routing_matches_the_policy_and_reveals_nothing_hidden() {
             }
             let mut out = ColumnarOutput::default();
             core.process(0, &builder.finish().unwrap(), &mut out).unwrap();
-            let got: Vec<(usize, View)> = out
+            let encoded = core.encode(&mut out).unwrap();
+            let got: Vec<(usize, View)> = encoded
                 .cert_records
                 .iter()
                 .map(|(k, _, payload)| (*k, view_from_record(&serde_json::from_slice(payload).unwrap())))
@@ -225,7 +226,7 @@ fn routing_matches_the_policy_and_reveals_nothing_hidden() {
             let outcomes: BTreeMap<&str, u64> = out.outcomes.iter().map(|(k, v)| (*k, *v)).collect();
             assert_eq!(outcomes, want_outcomes, "round {round} (IOCFLOW_SEED={seed})");
             let mut withheld: BTreeMap<(String, String), usize> = BTreeMap::new();
-            for (_, json) in &out.withheld {
+            for (_, json) in &encoded.withheld {
                 let v: serde_json::Value = serde_json::from_slice(json).unwrap();
                 let key = (v["value"].as_str().unwrap().to_string(), v["reason"].as_str().unwrap().to_string());
                 *withheld.entry(key).or_default() += 1;

@@ -1,9 +1,10 @@
-//! The columnar stage without Kafka or codecs' I/O: a 4,096-row indicator batch through state,
-//! enrichment and routing (with and without CERT filters), against the cost of building the batch
-//! as a baseline.
+//! The columnar stage without Kafka: a 4,096-row indicator batch through state, enrichment and
+//! routing (with and without CERT filters), and the encoding of the records it decides, against
+//! the cost of building the batch as a baseline.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use iocflow::columnar::ColumnarCore;
+use iocflow::columnar::ColumnarOutput;
 use iocflow_benches::{asean_config, columnar_input, process_fresh};
 
 fn columnar(c: &mut Criterion) {
@@ -23,6 +24,18 @@ fn columnar(c: &mut Criterion) {
             b.iter_batched(|| (ColumnarCore::new(config).unwrap(), build()), process_fresh, BatchSize::LargeInput)
         });
     }
+    // The codecs on their own: the CERT records and withheld records one fresh batch decides.
+    g.bench_function("encode/4096 (the records of a fresh batch)", |b| {
+        b.iter_batched(
+            || {
+                let core = ColumnarCore::new(&config).unwrap();
+                let out = process_fresh((ColumnarCore::new(&config).unwrap(), build()));
+                (core, out)
+            },
+            |(core, mut out): (ColumnarCore, ColumnarOutput)| core.encode(&mut out).unwrap(),
+            BatchSize::LargeInput,
+        )
+    });
     g.finish();
 }
 

@@ -1,34 +1,67 @@
 //! What an indicator points at, for the lookups: the address it names (an IP, a CIDR's network,
 //! a URL's IP host) or the host name (a domain, an e-mail's domain, a URL's host). Hashes and AS
 //! numbers name neither.
+//!
+//! A [`Target`] is worked out once per row (a URL is parsed once) and shared by every lookup of
+//! that row: country, AS, organisation, sectors and warninglists.
 
 use iocflow_model::IndicatorType;
 use iocflow_model::indicator::{UrlHost, url_host};
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-/// The address an indicator names: an IP, a CIDR's network, a URL's IP host.
-pub fn ip_of(kind: IndicatorType, value: &str) -> Option<IpAddr> {
-    match kind {
-        IndicatorType::Ipv4 | IndicatorType::Ipv6 => value.parse().ok(),
-        IndicatorType::Cidr => value.split('/').next()?.parse().ok(),
-        IndicatorType::Url => match url_host(value)? {
-            UrlHost::Ip(ip) => Some(ip),
-            UrlHost::Domain(_) => None,
-        },
-        _ => None,
+/// One canonical indicator and what it points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target<'a> {
+    pub kind: IndicatorType,
+    pub value: &'a str,
+    /// The address it names: an IP, a CIDR's network, a URL's IP host.
+    pub ip: Option<IpAddr>,
+    /// The host name it names: a domain, an e-mail's domain, a URL's host.
+    pub host: Option<Cow<'a, str>>,
+}
+
+impl<'a> Target<'a> {
+    pub fn of(kind: IndicatorType, value: &'a str) -> Target<'a> {
+        let (ip, host) = match kind {
+            IndicatorType::Ipv4 | IndicatorType::Ipv6 => (value.parse().ok(), None),
+            IndicatorType::Cidr => (value.split('/').next().and_then(|a| a.parse().ok()), None),
+            IndicatorType::Domain => (None, Some(Cow::Borrowed(value))),
+            IndicatorType::Email => (None, value.rsplit_once('@').map(|(_, d)| Cow::Borrowed(d))),
+            IndicatorType::Url => match url_host(value) {
+                Some(UrlHost::Ip(ip)) => (Some(ip), None),
+                Some(UrlHost::Domain(d)) => (None, Some(Cow::Owned(d))),
+                None => (None, None),
+            },
+            _ => (None, None),
+        };
+        Target { kind, value, ip, host }
+    }
+
+    /// The host name, if it names one.
+    pub fn host(&self) -> Option<&str> {
+        self.host.as_deref()
     }
 }
 
-/// The host name an indicator names: a domain, an e-mail's domain, a URL's host.
-pub fn host_of(kind: IndicatorType, value: &str) -> Option<Cow<'_, str>> {
-    match kind {
-        IndicatorType::Domain => Some(Cow::Borrowed(value)),
-        IndicatorType::Email => value.rsplit_once('@').map(|(_, d)| Cow::Borrowed(d)),
-        IndicatorType::Url => match url_host(value)? {
-            UrlHost::Domain(d) => Some(Cow::Owned(d)),
-            UrlHost::Ip(_) => None,
-        },
-        _ => None,
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use IndicatorType as T;
+
+    #[test]
+    fn addresses_and_hosts_by_type() {
+        let ip = |k, v| Target::of(k, v).ip.map(|a| a.to_string());
+        let host = |k, v| Target::of(k, v).host.map(Cow::into_owned);
+        assert_eq!(ip(T::Ipv4, "192.0.2.1").as_deref(), Some("192.0.2.1"));
+        assert_eq!(ip(T::Ipv6, "2001:db8::1").as_deref(), Some("2001:db8::1"));
+        assert_eq!(ip(T::Cidr, "198.51.100.0/24").as_deref(), Some("198.51.100.0"));
+        assert_eq!(ip(T::Url, "http://[2001:db8::2]:8080/x").as_deref(), Some("2001:db8::2"));
+        assert_eq!(host(T::Url, "http://192.0.2.1/x"), None);
+        assert_eq!(host(T::Url, "https://login.example.sg/a?b=c").as_deref(), Some("login.example.sg"));
+        assert_eq!(host(T::Email, "ceo@bank.example.my").as_deref(), Some("bank.example.my"));
+        assert_eq!(host(T::Domain, "xn--o3cw4h").as_deref(), Some("xn--o3cw4h"));
+        let hash = Target::of(T::Md5, "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!((hash.ip, hash.host), (None, None));
     }
 }

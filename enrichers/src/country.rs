@@ -3,9 +3,8 @@
 //! IP and CIDR → IP geolocation (built-in RIR delegation data from the `iptocc` crate); domain,
 //! e-mail and URL host → ccTLD; URL with an IP host → that IP; ASN and hashes → none for now.
 
-use crate::address::{host_of, ip_of};
+use crate::address::Target;
 use crate::cctld::country_of_domain;
-use iocflow_model::IndicatorType;
 use std::net::IpAddr;
 
 /// The country of an IP address from the built-in RIR-derived table.
@@ -13,18 +12,22 @@ pub fn country_of_ip(ip: IpAddr) -> Option<&'static str> {
     iptocc::country_code(ip)
 }
 
-/// The infrastructure country of a canonical indicator value of the given type.
-pub fn infra_country(kind: IndicatorType, value: &str) -> Option<&'static str> {
-    match ip_of(kind, value) {
+/// The infrastructure country of an indicator.
+pub fn infra_country(target: &Target<'_>) -> Option<&'static str> {
+    match target.ip {
         Some(ip) => country_of_ip(ip),
-        None => country_of_domain(&host_of(kind, value)?),
+        None => country_of_domain(target.host()?),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use IndicatorType as T;
+    use iocflow_model::IndicatorType as T;
+
+    fn infra_country(kind: T, value: &str) -> Option<&'static str> {
+        super::infra_country(&Target::of(kind, value))
+    }
 
     #[test]
     fn by_type() {

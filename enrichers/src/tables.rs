@@ -6,7 +6,7 @@
 //! every file before anything is used, so a broken file is an error at start (and, on reload,
 //! leaves the tables in use untouched).
 
-use crate::address::{host_of, ip_of};
+use crate::address::Target;
 use crate::asn::AsnTable;
 use crate::cctld::sector_hint;
 use crate::constituency::{Organisation, Registry};
@@ -104,59 +104,81 @@ impl Tables {
 
     /// The infrastructure country: an address by the configured mmdb, else by the built-in RIR
     /// data; a host name by its ccTLD.
-    pub fn country(&self, kind: IndicatorType, value: &str) -> Option<&str> {
-        // Parse the address only when a file will be asked (the built-in path parses its own).
-        if let Some(db) = &self.country_mmdb
-            && let Some(ip) = ip_of(kind, value)
-        {
-            return db.country(ip);
+    pub fn country(&self, target: &Target<'_>) -> Option<&str> {
+        match (&self.country_mmdb, target.ip) {
+            (Some(db), Some(ip)) => db.country(ip),
+            _ => crate::country::infra_country(target),
         }
-        crate::country::infra_country(kind, value)
     }
 
-    /// The AS of an indicator: its own number for an ASN, the announcing AS for an address (the
-    /// CSV ranges first, then the mmdb).
-    pub fn asn(&self, kind: IndicatorType, value: &str) -> Option<u32> {
-        if kind == IndicatorType::Asn {
-            return value.trim_start_matches("AS").parse().ok();
+    /// The AS of an indicator and, for an address, the organisation announcing it: its own
+    /// number for an ASN; the CSV ranges first, then the mmdb, for an address.
+    pub fn announced(&self, target: &Target<'_>) -> (Option<u32>, Option<&str>) {
+        if target.kind == IndicatorType::Asn {
+            return (target.value.trim_start_matches("AS").parse().ok(), None);
         }
-        let ip = ip_of(kind, value)?;
-        let from_csv = self.asn.as_ref().and_then(|t| t.lookup(ip)).map(|(asn, _)| asn);
-        from_csv.or_else(|| self.asn_mmdb.as_ref()?.asn(ip))
+        let Some(ip) = target.ip else { return (None, None) };
+        let (asn, org) = match self.asn.as_ref().and_then(|t| t.lookup(ip)) {
+            Some((asn, org)) => (Some(asn), Some(org)),
+            None => match &self.asn_mmdb {
+                Some(db) => (db.asn(ip), db.as_org(ip)),
+                None => (None, None),
+            },
+        };
+        (asn, org.filter(|org| !org.is_empty()))
     }
 
-    /// The organisation announcing an address.
-    pub fn as_org(&self, kind: IndicatorType, value: &str) -> Option<&str> {
-        let ip = ip_of(kind, value)?;
-        let from_csv = self.asn.as_ref().and_then(|t| t.lookup(ip)).map(|(_, org)| org);
-        from_csv.or_else(|| self.asn_mmdb.as_ref()?.as_org(ip)).filter(|org| !org.is_empty())
-    }
-
-    /// The constituent organisation an indicator belongs to.
-    pub fn organisation(&self, kind: IndicatorType, value: &str) -> Option<&Organisation> {
+    /// The constituent organisation an indicator belongs to, given its AS (from
+    /// [`announced`](Tables::announced)).
+    pub fn organisation(&self, target: &Target<'_>, asn: Option<u32>) -> Option<&Organisation> {
         let registry = self.constituency.as_ref()?;
-        if kind == IndicatorType::Asn {
-            return registry.by_asn(self.asn(kind, value)?);
+        if target.kind == IndicatorType::Asn {
+            return registry.by_asn(asn?);
         }
-        if let Some(ip) = ip_of(kind, value) {
+        if let Some(ip) = target.ip {
             // The announcing AS only when no prefix of the registry holds the address.
-            return registry.by_ip(ip, None).or_else(|| registry.by_asn(self.asn(kind, value)?));
+            return registry.by_ip(ip, asn);
         }
-        registry.by_domain(&host_of(kind, value)?)
+        registry.by_domain(target.host()?)
     }
 
     /// Sectors: the constituent organisation's, else the hint of a `gov`, `edu` … label.
-    pub fn sectors(&self, kind: IndicatorType, value: &str) -> Vec<&str> {
-        if let Some(org) = self.organisation(kind, value) {
-            return org.sectors.iter().map(String::as_str).collect();
+    pub fn sectors<'t>(&'t self, target: &Target<'_>, organisation: Option<&'t Organisation>) -> Vec<&'t str> {
+        match organisation {
+            Some(org) => org.sectors.iter().map(String::as_str).collect(),
+            None => target.host().and_then(sector_hint).into_iter().collect(),
         }
-        host_of(kind, value).and_then(|h| sector_hint(&h)).into_iter().collect()
     }
 
     /// The warninglist that calls the indicator benign.
-    pub fn benign(&self, kind: IndicatorType, value: &str) -> Option<&str> {
-        self.warninglists.as_ref()?.benign(kind, value)
+    pub fn benign(&self, target: &Target<'_>) -> Option<&str> {
+        self.warninglists.as_ref()?.benign(target)
     }
+
+    /// Every lookup for one indicator, each table asked once.
+    pub fn lookup(&self, target: &Target<'_>) -> Lookup<'_> {
+        let (asn, as_org) = self.announced(target);
+        let organisation = self.organisation(target, asn);
+        Lookup {
+            country: self.country(target),
+            asn,
+            as_org,
+            organisation,
+            sectors: self.sectors(target, organisation),
+            benign: self.benign(target),
+        }
+    }
+}
+
+/// What the tables say about one indicator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lookup<'t> {
+    pub country: Option<&'t str>,
+    pub asn: Option<u32>,
+    pub as_org: Option<&'t str>,
+    pub organisation: Option<&'t Organisation>,
+    pub sectors: Vec<&'t str>,
+    pub benign: Option<&'t str>,
 }
 
 /// The tables in use, shared by the UDFs, and the next version waiting to be used.
@@ -198,6 +220,20 @@ mod tests {
     use super::*;
     use IndicatorType as T;
 
+    /// Each lookup on its own, as the one-column UDFs run them.
+    fn country<'t>(t: &'t Tables, kind: T, value: &str) -> Option<&'t str> {
+        t.country(&Target::of(kind, value))
+    }
+    fn asn(t: &Tables, kind: T, value: &str) -> Option<u32> {
+        t.announced(&Target::of(kind, value)).0
+    }
+    fn as_org<'t>(t: &'t Tables, kind: T, value: &str) -> Option<&'t str> {
+        t.announced(&Target::of(kind, value)).1
+    }
+    fn lookup<'t>(t: &'t Tables, kind: T, value: &str) -> Lookup<'t> {
+        t.lookup(&Target::of(kind, value))
+    }
+
     fn tables() -> Tables {
         Tables {
             country_mmdb: None,
@@ -222,11 +258,11 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let iso = |cc| Value::Map(vec![("country", Value::Map(vec![("iso_code", Value::Str(cc))]))]);
         std::fs::write(dir.join("c.mmdb"), ipv4_database(&[("8.8.8.0/24", iso("SG"))])).unwrap();
-        let asn = Value::Map(vec![
+        let as_record = Value::Map(vec![
             ("autonomous_system_number", Value::U32(64999)),
             ("autonomous_system_organization", Value::Str("Mmdb Net")),
         ]);
-        std::fs::write(dir.join("a.mmdb"), ipv4_database(&[("198.51.100.0/24", asn)])).unwrap();
+        std::fs::write(dir.join("a.mmdb"), ipv4_database(&[("198.51.100.0/24", as_record)])).unwrap();
         let files = TableFiles {
             country_mmdb: Some(dir.join("c.mmdb")),
             asn_mmdb: Some(dir.join("a.mmdb")),
@@ -234,11 +270,11 @@ mod tests {
         };
         let (t, loads) = Tables::load(&files).unwrap();
         assert_eq!(loads.iter().map(|l| l.table).collect::<Vec<_>>(), ["country_mmdb", "asn_mmdb"]);
-        assert_eq!(t.country(T::Ipv4, "8.8.8.8"), Some("SG"), "the configured file, not the RIR data");
-        assert_eq!(t.country(T::Ipv4, "1.1.1.1"), None, "an address the file does not know");
-        assert_eq!(t.country(T::Url, "http://x.example.my/"), Some("MY"), "host names by ccTLD");
+        assert_eq!(country(&t, T::Ipv4, "8.8.8.8"), Some("SG"), "the configured file, not the RIR data");
+        assert_eq!(country(&t, T::Ipv4, "1.1.1.1"), None, "an address the file does not know");
+        assert_eq!(country(&t, T::Url, "http://x.example.my/"), Some("MY"), "host names by ccTLD");
         assert_eq!(
-            (t.asn(T::Ipv4, "198.51.100.3"), t.as_org(T::Ipv4, "198.51.100.3")),
+            (asn(&t, T::Ipv4, "198.51.100.3"), as_org(&t, T::Ipv4, "198.51.100.3")),
             (Some(64999), Some("Mmdb Net"))
         );
         std::fs::remove_dir_all(&dir).unwrap();
@@ -247,18 +283,21 @@ mod tests {
     #[test]
     fn lookups_by_indicator_type() {
         let t = tables();
-        assert_eq!(t.asn(T::Ipv4, "192.0.2.9"), Some(64500));
-        assert_eq!(t.asn(T::Url, "http://192.0.2.9/x"), Some(64500));
-        assert_eq!(t.asn(T::Asn, "AS64501"), Some(64501));
-        assert_eq!(t.as_org(T::Cidr, "192.0.2.0/28"), Some("Example Net"));
+        assert_eq!(asn(&t, T::Ipv4, "192.0.2.9"), Some(64500));
+        assert_eq!(asn(&t, T::Url, "http://192.0.2.9/x"), Some(64500));
+        assert_eq!(asn(&t, T::Asn, "AS64501"), Some(64501));
+        assert_eq!(as_org(&t, T::Cidr, "192.0.2.0/28"), Some("Example Net"));
         // The address has no prefix in the registry, but its AS belongs to the bank.
-        assert_eq!(t.organisation(T::Ipv4, "192.0.2.9").map(|o| o.country.as_str()), Some("MY"));
-        assert_eq!(t.sectors(T::Email, "it@mail.bank.example"), ["finance"]);
-        assert_eq!(t.sectors(T::Domain, "portal.gov.sg"), ["government"], "the hint when no organisation");
-        assert!(t.sectors(T::Md5, "00").is_empty());
-        assert_eq!(t.benign(T::Ipv4, "10.0.0.1"), None, "no lists loaded");
-        assert_eq!(t.country(T::Ipv4, "8.8.8.8"), Some("US"), "built-in RIR data without an mmdb");
-        assert_eq!(t.country(T::Domain, "x.example.th"), Some("TH"));
+        let by_as = lookup(&t, T::Ipv4, "192.0.2.9");
+        assert_eq!(by_as.organisation.map(|o| o.country.as_str()), Some("MY"));
+        assert_eq!((by_as.asn, by_as.as_org, by_as.country), (Some(64500), Some("Example Net"), None));
+        assert_eq!(lookup(&t, T::Asn, "AS64500").organisation.map(|o| o.name.as_str()), Some("Example Bank"));
+        assert_eq!(lookup(&t, T::Email, "it@mail.bank.example").sectors, ["finance"]);
+        assert_eq!(lookup(&t, T::Domain, "portal.gov.sg").sectors, ["government"], "the hint when no organisation");
+        assert!(lookup(&t, T::Md5, "00").sectors.is_empty());
+        assert_eq!(lookup(&t, T::Ipv4, "10.0.0.1").benign, None, "no lists loaded");
+        assert_eq!(country(&t, T::Ipv4, "8.8.8.8"), Some("US"), "built-in RIR data without an mmdb");
+        assert_eq!(country(&t, T::Domain, "x.example.th"), Some("TH"));
         let shared = SharedTables::new(Tables::default());
         assert!(!shared.promote(), "nothing staged");
         shared.stage(t);

@@ -1,13 +1,15 @@
 //! DataFusion scalar UDFs over the enrichment indexes.
 //!
-//! Each UDF reads whole columns and writes a whole column: one call per batch. They are
-//! registered in the columnar stage's session so that both the enrichment projection and the
-//! CERTs' SQL filters can call them by name.
+//! Each UDF reads whole columns and writes a whole column: one call per batch. `enrichment`
+//! is the one the columnar stage evaluates: every lookup of a row at once, as a struct, so a
+//! URL is parsed once and each table asked once per row. The one-column UDFs (`infra_country`,
+//! `asn`, `as_org`, `constituency_org`, `constituency_country`, `sectors`, `benign`) give the
+//! same answers one at a time, for SQL over indicator batches and for measuring each enricher.
 
-use crate::tables::{SharedTables, Tables};
-use datafusion::arrow::array::{Array, ArrayRef, ListBuilder, StringArray, StringBuilder, UInt32Builder};
-use datafusion::arrow::datatypes::DataType;
-use datafusion::arrow::datatypes::Field;
+use crate::address::Target;
+use crate::tables::{Lookup, SharedTables, Tables};
+use datafusion::arrow::array::{Array, ArrayRef, ListBuilder, StringArray, StringBuilder, StructArray, UInt32Builder};
+use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 use iocflow_model::IndicatorType;
@@ -16,9 +18,80 @@ use std::sync::Arc;
 /// What a table UDF writes per row.
 #[derive(Clone, Copy)]
 enum Column {
-    Utf8(for<'a> fn(&'a Tables, IndicatorType, &'a str) -> Option<&'a str>),
-    UInt32(fn(&Tables, IndicatorType, &str) -> Option<u32>),
-    Utf8List(for<'a> fn(&'a Tables, IndicatorType, &'a str) -> Vec<&'a str>),
+    Utf8(for<'a> fn(&'a Tables, &Target<'_>) -> Option<&'a str>),
+    UInt32(fn(&Tables, &Target<'_>) -> Option<u32>),
+    Utf8List(for<'a> fn(&'a Tables, &Target<'_>) -> Vec<&'a str>),
+    /// Every lookup: the struct of [`enrichment_fields`].
+    Struct,
+}
+
+/// The fields of the `enrichment` UDF's struct, in order.
+pub fn enrichment_fields() -> Fields {
+    let utf8 = |name| Field::new(name, DataType::Utf8, true);
+    Fields::from(vec![
+        utf8("country"),
+        Field::new("asn", DataType::UInt32, true),
+        utf8("as_org"),
+        utf8("org"),
+        utf8("org_country"),
+        Field::new("sectors", sectors_type(), true),
+        utf8("benign"),
+    ])
+}
+
+fn sectors_type() -> DataType {
+    DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+}
+
+/// Column builders for the `enrichment` struct.
+struct EnrichmentBuilder {
+    country: StringBuilder,
+    asn: UInt32Builder,
+    as_org: StringBuilder,
+    org: StringBuilder,
+    org_country: StringBuilder,
+    sectors: ListBuilder<StringBuilder>,
+    benign: StringBuilder,
+}
+
+impl EnrichmentBuilder {
+    fn with_capacity(rows: usize) -> EnrichmentBuilder {
+        let text = || StringBuilder::with_capacity(rows, rows * 4);
+        EnrichmentBuilder {
+            country: text(),
+            asn: UInt32Builder::with_capacity(rows),
+            as_org: text(),
+            org: text(),
+            org_country: text(),
+            sectors: ListBuilder::with_capacity(StringBuilder::new(), rows),
+            benign: text(),
+        }
+    }
+
+    fn append(&mut self, row: Option<Lookup<'_>>) {
+        let row = row.as_ref();
+        self.country.append_option(row.and_then(|r| r.country));
+        self.asn.append_option(row.and_then(|r| r.asn));
+        self.as_org.append_option(row.and_then(|r| r.as_org));
+        let org = row.and_then(|r| r.organisation);
+        self.org.append_option(org.map(|o| o.name.as_str()));
+        self.org_country.append_option(org.map(|o| o.country.as_str()));
+        self.sectors.append_value(row.into_iter().flat_map(|r| r.sectors.iter().map(|s| Some(*s))));
+        self.benign.append_option(row.and_then(|r| r.benign));
+    }
+
+    fn finish(mut self) -> Result<StructArray> {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.country.finish()),
+            Arc::new(self.asn.finish()),
+            Arc::new(self.as_org.finish()),
+            Arc::new(self.org.finish()),
+            Arc::new(self.org_country.finish()),
+            Arc::new(self.sectors.finish()),
+            Arc::new(self.benign.finish()),
+        ];
+        Ok(StructArray::try_new(enrichment_fields(), columns, None)?)
+    }
 }
 
 /// A `(type, value)` UDF over the enrichment tables in use ([`SharedTables`]): each call reads
@@ -70,7 +143,8 @@ impl ScalarUDFImpl for TableUdf {
         Ok(match self.column {
             Column::Utf8(_) => DataType::Utf8,
             Column::UInt32(_) => DataType::UInt32,
-            Column::Utf8List(_) => DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            Column::Utf8List(_) => sectors_type(),
+            Column::Struct => DataType::Struct(enrichment_fields()),
         })
     }
 
@@ -86,55 +160,65 @@ impl ScalarUDFImpl for TableUdf {
         };
         let tables = self.tables.snapshot();
         let rows = kinds.iter().zip(values.iter()).map(|(k, v)| match (k, v) {
-            (Some(k), Some(v)) => IndicatorType::parse(k).ok().map(|k| (k, v)),
+            (Some(k), Some(v)) => IndicatorType::parse(k).ok().map(|k| Target::of(k, v)),
             _ => None,
         });
         let out: ArrayRef = match self.column {
             Column::Utf8(f) => {
                 let mut b = StringBuilder::with_capacity(values.len(), values.len() * 8);
                 for row in rows {
-                    b.append_option(row.and_then(|(k, v)| f(&tables, k, v)));
+                    b.append_option(row.and_then(|t| f(&tables, &t)));
                 }
                 Arc::new(b.finish())
             }
             Column::UInt32(f) => {
                 let mut b = UInt32Builder::with_capacity(values.len());
                 for row in rows {
-                    b.append_option(row.and_then(|(k, v)| f(&tables, k, v)));
+                    b.append_option(row.and_then(|t| f(&tables, &t)));
                 }
                 Arc::new(b.finish())
             }
             Column::Utf8List(f) => {
                 let mut b = ListBuilder::new(StringBuilder::new());
                 for row in rows {
-                    b.append_value(row.map(|(k, v)| f(&tables, k, v)).unwrap_or_default().into_iter().map(Some));
+                    b.append_value(row.map(|t| f(&tables, &t)).unwrap_or_default().into_iter().map(Some));
                 }
                 Arc::new(b.finish())
+            }
+            Column::Struct => {
+                let mut b = EnrichmentBuilder::with_capacity(values.len());
+                for row in rows {
+                    b.append(row.map(|t| tables.lookup(&t)));
+                }
+                Arc::new(b.finish()?)
             }
         };
         Ok(ColumnarValue::Array(out))
     }
 }
 
+/// The organisation of an indicator, asking the AS tables only when needed.
+fn organisation<'t>(t: &'t Tables, target: &Target<'_>) -> Option<&'t crate::constituency::Organisation> {
+    t.organisation(target, t.announced(target).0)
+}
+
 /// Every UDF of this crate, over `tables`, for registration in a session (their results are
-/// checked through DataFusion by the pipeline's enrichment tests): `infra_country`,
-/// `asn`, `as_org`, `constituency_org`, `constituency_country`, `sectors`, `benign`.
+/// checked through DataFusion by the pipeline's enrichment tests): `enrichment`,
+/// `infra_country`, `asn`, `as_org`, `constituency_org`, `constituency_country`, `sectors`,
+/// `benign`.
 pub fn all(tables: &SharedTables) -> Vec<ScalarUDF> {
     vec![
+        TableUdf::udf("enrichment", Column::Struct, tables),
         TableUdf::udf("infra_country", Column::Utf8(Tables::country), tables),
-        TableUdf::udf("asn", Column::UInt32(Tables::asn), tables),
-        TableUdf::udf("as_org", Column::Utf8(Tables::as_org), tables),
-        TableUdf::udf(
-            "constituency_org",
-            Column::Utf8(|t, k, v| t.organisation(k, v).map(|o| o.name.as_str())),
-            tables,
-        ),
+        TableUdf::udf("asn", Column::UInt32(|t, target| t.announced(target).0), tables),
+        TableUdf::udf("as_org", Column::Utf8(|t, target| t.announced(target).1), tables),
+        TableUdf::udf("constituency_org", Column::Utf8(|t, g| organisation(t, g).map(|o| o.name.as_str())), tables),
         TableUdf::udf(
             "constituency_country",
-            Column::Utf8(|t, k, v| t.organisation(k, v).map(|o| o.country.as_str())),
+            Column::Utf8(|t, g| organisation(t, g).map(|o| o.country.as_str())),
             tables,
         ),
-        TableUdf::udf("sectors", Column::Utf8List(Tables::sectors), tables),
+        TableUdf::udf("sectors", Column::Utf8List(|t, g| t.sectors(g, organisation(t, g))), tables),
         TableUdf::udf("benign", Column::Utf8(Tables::benign), tables),
     ]
 }

@@ -12,11 +12,10 @@
 //! case-insensitive) and `regex`. A hit marks the indicator benign with the list's name; the
 //! configuration decides whether benign indicators are dropped or only tagged.
 
-use crate::address::{host_of, ip_of};
+use crate::address::Target;
 use crate::ip_prefix::{IpPrefixMap, parse_prefix};
 use crate::{Error, Result};
 use aho_corasick::AhoCorasick;
-use iocflow_model::IndicatorType;
 use regex::RegexSet;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -108,13 +107,13 @@ impl Warninglists {
     }
 
     /// The name of a list that says this canonical indicator is benign.
-    pub fn benign(&self, kind: IndicatorType, value: &str) -> Option<&str> {
-        self.hit(kind, value).map(|id| self.names[id as usize].as_str())
+    pub fn benign(&self, target: &Target<'_>) -> Option<&str> {
+        self.hit(target).map(|id| self.names[id as usize].as_str())
     }
 
-    fn hit(&self, kind: IndicatorType, value: &str) -> Option<u32> {
-        let by_ip = ip_of(kind, value).and_then(|ip| self.by_ip(ip));
-        by_ip.or_else(|| self.by_hostname(&host_of(kind, value)?)).or_else(|| self.by_text(value))
+    fn hit(&self, target: &Target<'_>) -> Option<u32> {
+        let by_ip = target.ip.and_then(|ip| self.by_ip(ip));
+        by_ip.or_else(|| self.by_hostname(target.host()?)).or_else(|| self.by_text(target.value))
     }
 
     fn by_ip(&self, ip: IpAddr) -> Option<u32> {
@@ -133,12 +132,16 @@ impl Warninglists {
     }
 
     fn by_text(&self, value: &str) -> Option<u32> {
-        let lower = value.to_lowercase();
-        if let Some(id) = self.strings.get(&lower) {
+        // Canonical values are mostly lower-case already: copy only when they are not.
+        let lower = match value.chars().any(char::is_uppercase) {
+            true => std::borrow::Cow::Owned(value.to_lowercase()),
+            false => std::borrow::Cow::Borrowed(value),
+        };
+        if let Some(id) = self.strings.get(lower.as_ref()) {
             return Some(*id);
         }
         if let Some((automaton, ids)) = &self.substrings
-            && let Some(m) = automaton.find(&lower)
+            && let Some(m) = automaton.find(lower.as_ref())
         {
             return Some(ids[m.pattern().as_usize()]);
         }
@@ -149,7 +152,11 @@ impl Warninglists {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use IndicatorType as T;
+    use iocflow_model::IndicatorType as T;
+
+    fn benign<'w>(w: &'w Warninglists, kind: T, value: &str) -> Option<&'w str> {
+        w.benign(&Target::of(kind, value))
+    }
 
     fn lists() -> Warninglists {
         let sources = [
@@ -170,23 +177,23 @@ mod tests {
     fn every_list_type() {
         let w = lists();
         assert_eq!((w.lists(), w.entries()), (6, 11));
-        assert_eq!(w.benign(T::Ipv4, "10.9.9.9"), Some("Private"));
-        assert_eq!(w.benign(T::Ipv4, "10.1.2.3"), Some("Lab /24"), "longest prefix");
-        assert_eq!(w.benign(T::Ipv4, "198.51.100.7"), Some("Private"));
-        assert_eq!(w.benign(T::Ipv4, "198.51.100.8"), None);
-        assert_eq!(w.benign(T::Ipv6, "fd12::1"), Some("Private"));
-        assert_eq!(w.benign(T::Cidr, "192.168.4.0/24"), Some("Private"));
-        assert_eq!(w.benign(T::Url, "http://192.168.1.1/admin"), Some("Private"));
-        assert_eq!(w.benign(T::Domain, "www.example.com"), Some("Special names"), "subdomains too");
-        assert_eq!(w.benign(T::Domain, "example.com"), Some("Special names"));
-        assert_eq!(w.benign(T::Domain, "notexample.com"), None);
-        assert_eq!(w.benign(T::Domain, "shop.test"), Some("Special names"));
-        assert_eq!(w.benign(T::Email, "root@localhost"), Some("Special names"));
-        assert_eq!(w.benign(T::Md5, "d41d8cd98f00b204e9800998ecf8427e"), Some("Empty hashes"));
-        assert_eq!(w.benign(T::Domain, "sinkhole.abuse.example.org"), Some("Sinkholes"));
-        assert_eq!(w.benign(T::Url, "http://download.windowsupdate.com/x.cab"), Some("Update URLs"));
-        assert_eq!(w.benign(T::Url, "http://windowsupdate.com.evil.example/x"), None);
-        assert_eq!(w.benign(T::Ipv4, "8.8.8.8"), None);
+        assert_eq!(benign(&w, T::Ipv4, "10.9.9.9"), Some("Private"));
+        assert_eq!(benign(&w, T::Ipv4, "10.1.2.3"), Some("Lab /24"), "longest prefix");
+        assert_eq!(benign(&w, T::Ipv4, "198.51.100.7"), Some("Private"));
+        assert_eq!(benign(&w, T::Ipv4, "198.51.100.8"), None);
+        assert_eq!(benign(&w, T::Ipv6, "fd12::1"), Some("Private"));
+        assert_eq!(benign(&w, T::Cidr, "192.168.4.0/24"), Some("Private"));
+        assert_eq!(benign(&w, T::Url, "http://192.168.1.1/admin"), Some("Private"));
+        assert_eq!(benign(&w, T::Domain, "www.example.com"), Some("Special names"), "subdomains too");
+        assert_eq!(benign(&w, T::Domain, "example.com"), Some("Special names"));
+        assert_eq!(benign(&w, T::Domain, "notexample.com"), None);
+        assert_eq!(benign(&w, T::Domain, "shop.test"), Some("Special names"));
+        assert_eq!(benign(&w, T::Email, "root@localhost"), Some("Special names"));
+        assert_eq!(benign(&w, T::Md5, "d41d8cd98f00b204e9800998ecf8427e"), Some("Empty hashes"));
+        assert_eq!(benign(&w, T::Domain, "sinkhole.abuse.example.org"), Some("Sinkholes"));
+        assert_eq!(benign(&w, T::Url, "http://download.windowsupdate.com/x.cab"), Some("Update URLs"));
+        assert_eq!(benign(&w, T::Url, "http://windowsupdate.com.evil.example/x"), None);
+        assert_eq!(benign(&w, T::Ipv4, "8.8.8.8"), None);
     }
 
     #[test]

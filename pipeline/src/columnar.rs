@@ -19,7 +19,7 @@ use crate::micro_batch::{InputOffsets, next_message, rewind};
 use crate::outbox::OutRecord;
 use crate::outbox::{Delivered, Outbox, Sink};
 use crate::rebalance::StageContext;
-use crate::route::{Candidate, Outcome, Recipient, Router, Subject};
+use crate::route::{Candidate, Emit, Outcome, Recipient, Router, Subject};
 use crate::state::{Bounds, Contribution, PartitionState};
 use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray, UInt8Array};
 use iocflow_enrichers::tables::{SharedTables, TableLoad};
@@ -35,13 +35,12 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-/// What one or more batches produced, ready to send.
+/// What one or more batches decided: the records for the CERTs and the withheld audit records,
+/// not yet encoded ([`ColumnarCore::encode`]), and the counts for the metrics.
 #[derive(Debug, Default)]
 pub struct ColumnarOutput {
-    /// (CERT index, key, record in the CERT's format).
-    pub cert_records: Vec<(usize, String, Vec<u8>)>,
-    /// (key, JSON record).
-    pub withheld: Vec<(String, Vec<u8>)>,
+    pub emits: Vec<Emit>,
+    pub withheld: Vec<WithheldRecord>,
     pub emitted_per_cert: BTreeMap<usize, u64>,
     pub suppressed: u64,
     pub withheld_per_reason: BTreeMap<WithheldReason, u64>,
@@ -51,6 +50,15 @@ pub struct ColumnarOutput {
     pub earliest: Option<Millis>,
     /// Per enricher, the rows it resolved and those it could not.
     pub enrich_lookups: BTreeMap<&'static str, (u64, u64)>,
+}
+
+/// The records of a [`ColumnarOutput`], encoded and ready to send.
+#[derive(Debug, Default)]
+pub struct Encoded {
+    /// (CERT index, key, record in the CERT's format).
+    pub cert_records: Vec<(usize, String, Vec<u8>)>,
+    /// (key, JSON record).
+    pub withheld: Vec<(String, Vec<u8>)>,
 }
 
 /// The columnar decision path, per internal partition, without Kafka.
@@ -157,7 +165,25 @@ impl ColumnarCore {
         self.states.remove(&partition);
     }
 
-    /// Runs one indicator batch of `partition` through state, enrichment and routing.
+    /// Encodes the records `out` holds (taking them): each CERT's in its format, the withheld
+    /// ones in JSON.
+    pub fn encode(&self, out: &mut ColumnarOutput) -> Result<Encoded> {
+        let mut encoded = Encoded::default();
+        for e in std::mem::take(&mut out.emits) {
+            let payload = match self.formats[e.cert] {
+                OutputFormat::Json => e.record.to_json()?,
+                OutputFormat::Stix => stix_indicator::encode(&e.record, e.created, e.modified)?,
+            };
+            encoded.cert_records.push((e.cert, e.record.id, payload));
+        }
+        for record in std::mem::take(&mut out.withheld) {
+            encoded.withheld.push((record.id.clone(), record.to_json()?));
+        }
+        Ok(encoded)
+    }
+
+    /// Runs one indicator batch of `partition` through state, enrichment and routing; the
+    /// decided records are added to `out` (see [`encode`](ColumnarCore::encode)).
     ///
     /// Three passes: every row is merged into the state and routed to the CERTs without a filter
     /// (in arrival order); each filtered CERT's candidate records are then judged by its filter
@@ -271,19 +297,15 @@ impl ColumnarCore {
                         countries,
                         reported_at: time::format(cols.reported_at.value(i)),
                     };
-                    out.withheld.push((record.id.clone(), record.to_json()?));
+                    out.withheld.push(record);
                     *out.withheld_per_reason.entry(reason).or_default() += 1;
                 }
             }
         }
-        for e in emits {
+        for e in &emits {
             *out.emitted_per_cert.entry(e.cert).or_default() += 1;
-            let payload = match self.formats[e.cert] {
-                OutputFormat::Json => e.record.to_json()?,
-                OutputFormat::Stix => stix_indicator::encode(&e.record, e.created, e.modified)?,
-            };
-            out.cert_records.push((e.cert, e.record.id, payload));
         }
+        out.emits.extend(emits);
         Ok(())
     }
 }
@@ -409,8 +431,9 @@ impl ColumnarStage {
                     self.roll_back(&offsets)?;
                     continue;
                 }
+                let encoded = self.core.encode(&mut out)?;
                 let mut outbox = Outbox::default();
-                for (k, key, payload) in std::mem::take(&mut out.cert_records) {
+                for (k, key, payload) in encoded.cert_records {
                     outbox.outputs.push(OutRecord {
                         topic: self.cert_topics[k].clone(),
                         partition: None,
@@ -419,7 +442,7 @@ impl ColumnarStage {
                         headers: None,
                     });
                 }
-                for (key, payload) in std::mem::take(&mut out.withheld) {
+                for (key, payload) in encoded.withheld {
                     outbox.outputs.push(OutRecord {
                         topic: withheld_topic.clone(),
                         partition: None,
@@ -504,25 +527,26 @@ mod tests {
         ColumnarCore::new(&Config::load(&dir.join("iocflow.toml")).unwrap()).unwrap()
     }
 
-    fn run(core: &mut ColumnarCore, indicators: &[(IndicatorType, &str)]) -> ColumnarOutput {
+    fn run(core: &mut ColumnarCore, indicators: &[(IndicatorType, &str)]) -> (ColumnarOutput, Encoded) {
         let mut b = IndicatorBatchBuilder::new();
         for (k, v) in indicators {
             b.push(&Report::new(Indicator::new(*k, v).unwrap(), Tlp::Amber), "f", "P", 1_000);
         }
         let mut out = ColumnarOutput::default();
         core.process(0, &b.finish().unwrap(), &mut out).unwrap();
-        out
+        let encoded = core.encode(&mut out).unwrap();
+        (out, encoded)
     }
 
-    fn records(out: &ColumnarOutput) -> Vec<(usize, serde_json::Value)> {
-        out.cert_records.iter().map(|(k, _, json)| (*k, serde_json::from_slice(json).unwrap())).collect()
+    fn records(encoded: &Encoded) -> Vec<(usize, serde_json::Value)> {
+        encoded.cert_records.iter().map(|(k, _, json)| (*k, serde_json::from_slice(json).unwrap())).collect()
     }
 
     #[test]
     fn the_constituency_implicates_its_cert_and_fills_the_record() {
         let dir = tempfile::tempdir().unwrap();
         let mut core = core(dir.path(), "tag");
-        let out = run(
+        let (out, encoded) = run(
             &mut core,
             &[
                 (IndicatorType::Domain, "login.examplebank.com"),
@@ -531,7 +555,7 @@ mod tests {
                 (IndicatorType::Ipv6, "2001:db8::1"),
             ],
         );
-        let got = records(&out);
+        let got = records(&encoded);
         // AMBER reaches implicated CERTs only: the bank's domain on a .com and its address block
         // implicate MY through the registry; 192.0.2.9 and the IPv6 address implicate nobody.
         assert_eq!(got.len(), 2, "{got:?}");
@@ -561,7 +585,7 @@ mod tests {
         let batch = b.finish().unwrap();
         let mut out = ColumnarOutput::default();
         core.process(0, &batch, &mut out).unwrap();
-        let got = records(&out);
+        let got = records(&core.encode(&mut out).unwrap());
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].1["tags"], serde_json::json!(["warninglist:Documentation"]));
         assert_eq!(got[0].1["asn"], 64501);
@@ -570,7 +594,8 @@ mod tests {
         let mut core = super::tests::core(dir.path(), "drop");
         let mut out = ColumnarOutput::default();
         core.process(0, &batch, &mut out).unwrap();
-        assert!(out.cert_records.is_empty());
+        assert!(out.emits.is_empty());
+        assert_eq!(core.encode(&mut out).unwrap().withheld.len(), 1);
         assert_eq!(out.withheld_per_reason[&WithheldReason::Benign], 1);
     }
 

@@ -1,15 +1,16 @@
-//! The enrichment projection of the columnar stage: UDF expressions compiled once, evaluated
+//! The enrichment projection of the columnar stage: one UDF expression compiled once, evaluated
 //! per Arrow batch.
 //!
-//! The expressions are written in SQL over the indicator batch schema and planned by DataFusion
-//! into physical expressions at start, so the per-batch work is a vectorised evaluation with no
-//! planning. CERT filters compile the same way, against the schema of a CERT's view
+//! The expression, `enrichment("type", "value")`, is written in SQL over the indicator batch
+//! schema and planned by DataFusion into a physical expression at start, so the per-batch work
+//! is one vectorised evaluation with no planning; it returns every enrichment column as one
+//! struct, so each row's lookups share one parse of the indicator. CERT filters compile the same way, against the schema of a CERT's view
 //! (`cert_view.rs`).
 
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::indicator_batch;
-use datafusion::arrow::array::{Array, ListArray, RecordBatch, StringArray, UInt32Array};
+use datafusion::arrow::array::{Array, ListArray, RecordBatch, StringArray, StructArray, UInt32Array};
 use datafusion::common::DFSchema;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::SessionContext;
@@ -30,15 +31,15 @@ pub struct Enriched {
     pub benign: StringArray,
 }
 
-/// Compiled enrichment expressions, over the tables in use.
+/// The compiled enrichment expression, over the tables in use.
 pub struct Enrichment {
     tables: SharedTables,
-    exprs: [Arc<dyn PhysicalExpr>; 7],
+    expr: Arc<dyn PhysicalExpr>,
 }
 
 impl Enrichment {
     /// Loads the configured tables (an error names the file and line) and compiles the
-    /// expressions.
+    /// expression.
     pub fn new(config: &Config) -> Result<(Enrichment, Vec<TableLoad>)> {
         let files = config.table_files()?;
         let (tables, loads) = Tables::load(&files).map_err(|e| Error::Config(format!("enrich: {e}")))?;
@@ -52,20 +53,9 @@ impl Enrichment {
             ctx.register_udf(udf);
         }
         let schema = DFSchema::try_from(indicator_batch::schema().as_ref().clone())?;
-        let compile = |f: &str| -> Result<Arc<dyn PhysicalExpr>> {
-            let expr = ctx.parse_sql_expr(&format!(r#"{f}("type", "value")"#), &schema)?;
-            Ok(ctx.create_physical_expr(expr, &schema)?)
-        };
-        let exprs = [
-            compile("infra_country")?,
-            compile("asn")?,
-            compile("as_org")?,
-            compile("constituency_org")?,
-            compile("constituency_country")?,
-            compile("sectors")?,
-            compile("benign")?,
-        ];
-        Ok(Enrichment { tables, exprs })
+        let expr = ctx.parse_sql_expr(r#"enrichment("type", "value")"#, &schema)?;
+        let expr = ctx.create_physical_expr(expr, &schema)?;
+        Ok(Enrichment { tables, expr })
     }
 
     /// The tables, for reloads.
@@ -75,21 +65,19 @@ impl Enrichment {
 
     /// Evaluates the enrichment over one indicator batch.
     pub fn evaluate(&self, batch: &RecordBatch) -> Result<Enriched> {
-        let n = batch.num_rows();
-        let mut columns = Vec::with_capacity(self.exprs.len());
-        for e in &self.exprs {
-            columns.push(e.evaluate(batch)?.into_array(n)?);
-        }
-        let wrong = || Error::Config("an enrichment UDF returned an unexpected type".into());
-        let utf8 = |i: usize| columns[i].as_any().downcast_ref::<StringArray>().cloned().ok_or_else(wrong);
+        let array = self.expr.evaluate(batch)?.into_array(batch.num_rows())?;
+        let wrong = || Error::Config("the enrichment UDF returned an unexpected type".into());
+        let columns = array.as_any().downcast_ref::<StructArray>().ok_or_else(wrong)?;
+        let column = |name: &str| columns.column_by_name(name).ok_or_else(wrong);
+        let utf8 = |name| column(name)?.as_any().downcast_ref::<StringArray>().cloned().ok_or_else(wrong);
         Ok(Enriched {
-            country: utf8(0)?,
-            asn: columns[1].as_any().downcast_ref::<UInt32Array>().cloned().ok_or_else(wrong)?,
-            as_org: utf8(2)?,
-            org: utf8(3)?,
-            org_country: utf8(4)?,
-            sectors: columns[5].as_any().downcast_ref::<ListArray>().cloned().ok_or_else(wrong)?,
-            benign: utf8(6)?,
+            country: utf8("country")?,
+            asn: column("asn")?.as_any().downcast_ref::<UInt32Array>().cloned().ok_or_else(wrong)?,
+            as_org: utf8("as_org")?,
+            org: utf8("org")?,
+            org_country: utf8("org_country")?,
+            sectors: column("sectors")?.as_any().downcast_ref::<ListArray>().cloned().ok_or_else(wrong)?,
+            benign: utf8("benign")?,
         })
     }
 }
@@ -115,5 +103,72 @@ mod tests {
         let got: Vec<Option<&str>> = e.country.iter().collect();
         assert_eq!(got, [Some("US"), Some("PH"), None]);
         assert!(e.country.is_null(2));
+    }
+
+    /// The one-column UDFs, called by name in SQL, agree row by row with the struct the stage
+    /// uses, on fixture tables and every kind of target.
+    #[test]
+    fn one_column_udfs_agree_with_the_enrichment_struct() {
+        use iocflow_enrichers::asn::AsnTable;
+        use iocflow_enrichers::constituency::Registry;
+        use iocflow_enrichers::warninglist::Warninglists;
+        let tables = Tables {
+            asn: Some(AsnTable::from_csv("asn", "192.0.2.0,192.0.2.255,64500,Example Net\n").unwrap()),
+            constituency: Some(
+                Registry::from_toml(
+                    "reg",
+                    "[[organisation]]\nname = \"Bank\"\ncountry = \"MY\"\nsectors = [\"finance\", \"other\"]\n\
+                     asns = [64500]\ndomains = [\"bank.example\"]\n",
+                )
+                .unwrap(),
+            ),
+            warninglists: Some(
+                Warninglists::from_sources([("l", r#"{"name":"Docs","type":"cidr","list":["2001:db8::/32"]}"#)])
+                    .unwrap(),
+            ),
+            ..Tables::default()
+        };
+        let shared = SharedTables::new(tables);
+        let mut b = IndicatorBatchBuilder::new();
+        for (k, v) in [
+            (IndicatorType::Ipv4, "192.0.2.9"),
+            (IndicatorType::Url, "http://192.0.2.10/x"),
+            (IndicatorType::Url, "https://login.bank.example/a"),
+            (IndicatorType::Email, "ceo@agency.gov.sg"),
+            (IndicatorType::Asn, "AS64500"),
+            (IndicatorType::Ipv6, "2001:db8::1"),
+            (IndicatorType::Md5, &"0".repeat(32)),
+        ] {
+            b.push(&Report::new(Indicator::new(k, v).unwrap(), Tlp::Green), "f", "p", 0);
+        }
+        let batch = b.finish().unwrap();
+        let e = Enrichment::over(shared.clone()).unwrap().evaluate(&batch).unwrap();
+        let ctx = SessionContext::new();
+        for udf in iocflow_enrichers::udf::all(&shared) {
+            ctx.register_udf(udf);
+        }
+        let schema = DFSchema::try_from(indicator_batch::schema().as_ref().clone()).unwrap();
+        let column = |f: &str| {
+            let expr = ctx.parse_sql_expr(&format!(r#"{f}("type", "value")"#), &schema).unwrap();
+            ctx.create_physical_expr(expr, &schema).unwrap().evaluate(&batch).unwrap().into_array(7).unwrap()
+        };
+        let arrays: [(&str, &dyn Array); 7] = [
+            ("infra_country", &e.country),
+            ("asn", &e.asn),
+            ("as_org", &e.as_org),
+            ("constituency_org", &e.org),
+            ("constituency_country", &e.org_country),
+            ("sectors", &e.sectors),
+            ("benign", &e.benign),
+        ];
+        for (f, expected) in arrays {
+            assert_eq!(column(f).to_data(), expected.to_data(), "{f}");
+        }
+        let orgs: Vec<Option<&str>> = e.org.iter().collect();
+        assert_eq!(orgs, [Some("Bank"), Some("Bank"), Some("Bank"), None, Some("Bank"), None, None]);
+        assert_eq!(e.country.value(3), "SG");
+        assert_eq!(e.benign.iter().filter(Option::is_some).count(), 1);
+        let sectors = e.sectors.value(3);
+        assert_eq!(sectors.as_any().downcast_ref::<StringArray>().unwrap().value(0), "government");
     }
 }

@@ -137,12 +137,13 @@ fn flush(
             core.process(0, &builder.finish()?, &mut out)?;
         }
     }
-    for (k, _key, json) in &out.cert_records {
+    let encoded = core.encode(&mut out)?;
+    for (k, _key, json) in &encoded.cert_records {
         cert_files[*k].write_all(json)?;
         cert_files[*k].write_all(b"\n")?;
         *summary.per_cert.entry(config.certs[*k].country.clone()).or_default() += 1;
     }
-    for (_key, json) in &out.withheld {
+    for (_key, json) in &encoded.withheld {
         withheld_file.write_all(json)?;
         withheld_file.write_all(b"\n")?;
     }
