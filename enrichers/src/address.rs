@@ -7,7 +7,6 @@
 
 use iocflow_model::IndicatorType;
 use iocflow_model::indicator::{UrlHost, url_host};
-use std::borrow::Cow;
 use std::net::IpAddr;
 
 /// One canonical indicator and what it points at.
@@ -18,7 +17,7 @@ pub struct Target<'a> {
     /// The address it names: an IP, a CIDR's network, a URL's IP host.
     pub ip: Option<IpAddr>,
     /// The host name it names: a domain, an e-mail's domain, a URL's host.
-    pub host: Option<Cow<'a, str>>,
+    pub host: Option<&'a str>,
 }
 
 impl<'a> Target<'a> {
@@ -26,11 +25,11 @@ impl<'a> Target<'a> {
         let (ip, host) = match kind {
             IndicatorType::Ipv4 | IndicatorType::Ipv6 => (value.parse().ok(), None),
             IndicatorType::Cidr => (value.split('/').next().and_then(|a| a.parse().ok()), None),
-            IndicatorType::Domain => (None, Some(Cow::Borrowed(value))),
-            IndicatorType::Email => (None, value.rsplit_once('@').map(|(_, d)| Cow::Borrowed(d))),
+            IndicatorType::Domain => (None, Some(value)),
+            IndicatorType::Email => (None, value.rsplit_once('@').map(|(_, d)| d)),
             IndicatorType::Url => match url_host(value) {
                 Some(UrlHost::Ip(ip)) => (Some(ip), None),
-                Some(UrlHost::Domain(d)) => (None, Some(Cow::Owned(d))),
+                Some(UrlHost::Domain(d)) => (None, Some(d)),
                 None => (None, None),
             },
             _ => (None, None),
@@ -39,8 +38,8 @@ impl<'a> Target<'a> {
     }
 
     /// The host name, if it names one.
-    pub fn host(&self) -> Option<&str> {
-        self.host.as_deref()
+    pub fn host(&self) -> Option<&'a str> {
+        self.host
     }
 }
 
@@ -52,15 +51,15 @@ mod tests {
     #[test]
     fn addresses_and_hosts_by_type() {
         let ip = |k, v| Target::of(k, v).ip.map(|a| a.to_string());
-        let host = |k, v| Target::of(k, v).host.map(Cow::into_owned);
+        let host = |k, v| Target::of(k, v).host;
         assert_eq!(ip(T::Ipv4, "192.0.2.1").as_deref(), Some("192.0.2.1"));
         assert_eq!(ip(T::Ipv6, "2001:db8::1").as_deref(), Some("2001:db8::1"));
         assert_eq!(ip(T::Cidr, "198.51.100.0/24").as_deref(), Some("198.51.100.0"));
         assert_eq!(ip(T::Url, "http://[2001:db8::2]:8080/x").as_deref(), Some("2001:db8::2"));
         assert_eq!(host(T::Url, "http://192.0.2.1/x"), None);
-        assert_eq!(host(T::Url, "https://login.example.sg/a?b=c").as_deref(), Some("login.example.sg"));
-        assert_eq!(host(T::Email, "ceo@bank.example.my").as_deref(), Some("bank.example.my"));
-        assert_eq!(host(T::Domain, "xn--o3cw4h").as_deref(), Some("xn--o3cw4h"));
+        assert_eq!(host(T::Url, "https://login.example.sg/a?b=c"), Some("login.example.sg"));
+        assert_eq!(host(T::Email, "ceo@bank.example.my"), Some("bank.example.my"));
+        assert_eq!(host(T::Domain, "xn--o3cw4h"), Some("xn--o3cw4h"));
         let hash = Target::of(T::Md5, "d41d8cd98f00b204e9800998ecf8427e");
         assert_eq!((hash.ip, hash.host), (None, None));
     }

@@ -21,9 +21,9 @@
 use crate::cctld::SECTORS;
 use crate::ip_prefix::{IpPrefixMap, parse_prefix};
 use crate::{Error, Result};
+use foldhash::HashMap;
 use iocflow_model::{Indicator, IndicatorType};
 use serde::Deserialize;
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 /// One organisation of a constituency.

@@ -16,9 +16,9 @@ use crate::address::Target;
 use crate::ip_prefix::{IpPrefixMap, parse_prefix};
 use crate::{Error, Result};
 use aho_corasick::AhoCorasick;
+use foldhash::HashMap;
 use regex::RegexSet;
 use serde::Deserialize;
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 #[derive(Deserialize)]

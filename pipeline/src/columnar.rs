@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::config::{BenignAction, OutputFormat};
 use crate::enrich::Enrichment;
 use crate::error::{Corrupt, Error, Result};
-use crate::indicator_batch::{IndicatorColumns, decode_ipc, list_strings, opt};
+use crate::indicator_batch::{IndicatorColumns, decode_ipc, list_strings, list_strs, opt};
 use crate::metrics::{Health, Metrics};
 use crate::micro_batch::{InputOffsets, next_message, rewind};
 use crate::outbox::OutRecord;
@@ -23,7 +23,7 @@ use crate::route::{Candidate, Emit, Outcome, Recipient, Router, Subject};
 use crate::state::{Bounds, Contribution, PartitionState};
 use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray, UInt8Array};
 use iocflow_enrichers::tables::{SharedTables, TableLoad};
-use iocflow_model::time::{self, Millis};
+use iocflow_model::time::Millis;
 use iocflow_model::{IndicatorId, IndicatorType, Tlp};
 use iocflow_sinks::stix_indicator;
 use iocflow_sinks::withheld::{WithheldReason, WithheldRecord};
@@ -233,15 +233,13 @@ impl ColumnarCore {
                 sharing_group: opt(cols.sharing_group, i, |a, i| a.value(i).to_string()),
                 sightings: 1,
             };
-            let sectors = enriched.sectors.value(i);
-            let sectors = sectors.as_any().downcast_ref::<StringArray>().ok_or_else(|| corrupt("sectors"))?;
             let subject = Subject {
                 infra_country: infra(i),
                 org_country: text(&enriched.org_country, i),
                 asn: (!enriched.asn.is_null(i)).then(|| enriched.asn.value(i)),
                 as_org: text(&enriched.as_org, i),
                 org: text(&enriched.org, i),
-                sectors: sectors.iter().flatten().collect(),
+                sectors: list_strs(&enriched.sectors, i).collect(),
                 benign: text(&enriched.benign, i),
                 ..Subject::bare(id, kind, cols.value.value(i))
             };
@@ -295,7 +293,7 @@ impl ColumnarCore {
                         tlp: Tlp::parse(cols.tlp.value(i)).as_str(),
                         reason,
                         countries,
-                        reported_at: time::format(cols.reported_at.value(i)),
+                        reported_at: cols.reported_at.value(i),
                     };
                     out.withheld.push(record);
                     *out.withheld_per_reason.entry(reason).or_default() += 1;

@@ -282,12 +282,18 @@ impl<'a> IndicatorColumns<'a> {
 
 /// The strings of row `i` of a list column.
 pub fn list_strings(list: &ListArray, i: usize) -> Vec<String> {
-    let values = list.value(i);
-    values
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .map(|s| s.iter().flatten().map(str::to_string).collect())
-        .unwrap_or_default()
+    list_strs(list, i).map(str::to_string).collect()
+}
+
+/// The strings of row `i` of a list-of-strings column, read in place (no slice of the column).
+pub fn list_strs(list: &ListArray, i: usize) -> impl Iterator<Item = &str> {
+    let values = list.values().as_any().downcast_ref::<StringArray>();
+    let offsets = list.value_offsets();
+    let rows = match values {
+        Some(_) if list.is_valid(i) => offsets[i] as usize..offsets[i + 1] as usize,
+        _ => 0..0,
+    };
+    rows.filter_map(move |j| values.filter(|v| v.is_valid(j)).map(|v| v.value(j)))
 }
 
 /// An optional value of a primitive column.

@@ -11,10 +11,11 @@
 //! TTL, after which a CERT would be sent the view again anyway) go first, then the least
 //! recently seen. Forgetting an entry is written to the changelog as a tombstone.
 
+use foldhash::HashMap;
 use iocflow_model::time::Millis;
 use iocflow_model::{IndicatorId, Tlp};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 /// One feed's contribution to an indicator: its latest report, and how often it was seen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

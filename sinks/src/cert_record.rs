@@ -46,7 +46,8 @@ pub struct Source {
     pub provider: String,
 }
 
-fn rfc3339<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
+/// A record time as RFC 3339, as every output writes it.
+pub(crate) fn rfc3339<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&time::format(*ms))
 }
 

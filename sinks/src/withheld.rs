@@ -52,8 +52,9 @@ pub struct WithheldRecord {
     pub reason: WithheldReason,
     /// Countries the report implicates (infrastructure and feed-given targets).
     pub countries: Vec<String>,
-    /// The Kafka timestamp of the report, RFC 3339.
-    pub reported_at: String,
+    /// The Kafka timestamp of the report (written in RFC 3339).
+    #[serde(serialize_with = "crate::cert_record::rfc3339")]
+    pub reported_at: iocflow_model::time::Millis,
 }
 
 impl WithheldRecord {

@@ -346,20 +346,33 @@ pub fn url(v: &str) -> Result<String> {
 }
 
 /// The host of a canonical URL, as an IP or a domain.
-pub fn url_host(canonical_url: &str) -> Option<UrlHost> {
-    let u = url::Url::parse(canonical_url).ok()?;
-    Some(match u.host()? {
-        url::Host::Domain(d) => UrlHost::Domain(d.to_string()),
-        url::Host::Ipv4(a) => UrlHost::Ip(IpAddr::V4(a)),
-        url::Host::Ipv6(a) => UrlHost::Ip(IpAddr::V6(a)),
+///
+/// Read from the text rather than parsed again (enrichment asks it for every URL row): a
+/// canonical URL is `scheme://[userinfo@]host[:port][/path][?query][#fragment]` as the `url`
+/// crate writes it, with `@`, `/`, `?` and `#` percent-encoded in the user info, an IPv6 host in
+/// brackets, and a numeric host always written as a dotted IPv4 address.
+pub fn url_host(canonical_url: &str) -> Option<UrlHost<'_>> {
+    let (_, rest) = canonical_url.split_once("://")?;
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if let Some(bracketed) = host_port.strip_prefix('[') {
+        return bracketed.split_once(']')?.0.parse().ok().map(UrlHost::Ip);
+    }
+    let host = host_port.split_once(':').map_or(host_port, |(h, _)| h);
+    if host.is_empty() {
+        return None;
+    }
+    Some(match host.parse::<Ipv4Addr>() {
+        Ok(ip) => UrlHost::Ip(IpAddr::V4(ip)),
+        Err(_) => UrlHost::Domain(host),
     })
 }
 
 /// The host part of a URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UrlHost {
+pub enum UrlHost<'a> {
     Ip(IpAddr),
-    Domain(String),
+    Domain(&'a str),
 }
 
 /// Guesses the type of a bare, refanged value; `None` when it looks like nothing iocflow knows.
@@ -461,6 +474,40 @@ mod tests {
         assert_eq!(canon(T::Url, "http://пример.рф/"), (T::Url, "http://xn--e1afmkfd.xn--p1ai/".into()));
         assert!(Indicator::new(T::Url, "http://").is_err());
         assert!(Indicator::new(T::Url, "mailto:x@example.com").is_err());
+    }
+
+    /// The host read from the canonical text is the one the `url` crate parses from it, for
+    /// user info, ports, IPv6, IDN, numeric hosts and `@`, `:` or `[` after the authority.
+    #[test]
+    fn url_hosts_read_from_the_text_match_the_parser() {
+        let parsed = |u: &str| match url::Url::parse(u).unwrap().host().unwrap() {
+            url::Host::Domain(d) => format!("domain {d}"),
+            url::Host::Ipv4(a) => format!("ip {a}"),
+            url::Host::Ipv6(a) => format!("ip {a}"),
+        };
+        let read = |u: &str| match url_host(u).unwrap() {
+            UrlHost::Domain(d) => format!("domain {d}"),
+            UrlHost::Ip(a) => format!("ip {a}"),
+        };
+        for raw in [
+            "http://login.example.com",
+            "https://user:p%40ss@bank.example.my:8443/a@b?c=d@e#f@g",
+            "http://us@er:pa@ss@evil.example/x",
+            "http://a.example?x=http://b.example/",
+            "http://a.example#@b.example",
+            "http://0x7f.1/",
+            "http://3232235777/",
+            "http://[2001:DB8::1]:8080/[x]",
+            "http://[::ffff:192.0.2.9]/",
+            "ftp://files.example.vn:21/a:b",
+            "tcp://C2.Example.ph:4444",
+            "http://пример.рф/путь",
+            "hxxps://evil[.]example[.]th/login",
+            "http://xn--72c1a1bt4awk9o.xn--o3cw4h/",
+        ] {
+            let (_, u) = canon(T::Url, raw);
+            assert_eq!(read(&u), parsed(&u), "{raw} → {u}");
+        }
     }
 
     #[test]

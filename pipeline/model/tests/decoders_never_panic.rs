@@ -1,15 +1,30 @@
 //! Every decoder, fed random bytes and mutated real-format records for a bounded time, never
 //! panics and keeps the decode contract: a record yields indicators or a rejection, never more
 //! indicators than the limit, and every indicator is in canonical form (canonicalising it again
-//! changes nothing; its id is the hash of its type and value).
+//! changes nothing; its id is the hash of its type and value; a URL's host read from the text is
+//! the one the `url` crate parses).
 //!
 //! `IOCFLOW_FUZZ_SECONDS` (default 2) bounds the time per decoder.
 
 use iocflow_model::decode::delimited::{Column, CsvOptions};
 use iocflow_model::decode::json_mapping::JsonMapping;
 use iocflow_model::decode::{Decoder, FeedDefaults, Limits, decode};
+use iocflow_model::indicator::{UrlHost, url_host};
 use iocflow_model::{Indicator, IndicatorId, IndicatorType, Tlp};
 use std::time::{Duration, Instant};
+
+/// The host of a URL as the `url` crate parses it: what `url_host` must read from the text.
+fn parsed_host(u: &str) -> Option<UrlHost<'_>> {
+    let parsed = url::Url::parse(u).ok()?;
+    Some(match parsed.host()? {
+        url::Host::Domain(_) => {
+            let start = u.find(parsed.host_str()?)?;
+            UrlHost::Domain(&u[start..start + parsed.host_str()?.len()])
+        }
+        url::Host::Ipv4(a) => UrlHost::Ip(a.into()),
+        url::Host::Ipv6(a) => UrlHost::Ip(a.into()),
+    })
+}
 
 const TOKENS: &[&str] = &[
     "{",
@@ -175,6 +190,9 @@ fn decoders_never_panic_and_keep_their_contract() {
                     Indicator::new(i.kind, &i.value).unwrap_or_else(|e| panic!("{name}: {i:?} is not canonical: {e}"));
                 assert_eq!((again.kind, &again.value), (i.kind, &i.value), "{name}: canonical form is not stable");
                 assert!(IndicatorType::ALL.contains(&i.kind));
+                if i.kind == IndicatorType::Url {
+                    assert_eq!(url_host(&i.value), parsed_host(&i.value), "{name}: host of {:?}", i.value);
+                }
             }
         }
         eprintln!("{name}: {runs} inputs, {with_reports} with indicators");
