@@ -21,9 +21,9 @@ fn per_format(c: &mut Criterion) {
     };
     let cases: Vec<(&str, Decoder, String)> = vec![
         ("json (canonical, baseline)", Decoder::Json(None), canonical_json_lines(N, 0, 7).join("\n")),
-        ("intelmq", Decoder::Intelmq, formats::intelmq(N)),
-        ("stix2", Decoder::Stix2, formats::stix2(N)),
-        ("misp", Decoder::Misp(Default::default()), formats::misp(N)),
+        ("intelmq", Decoder::Intelmq, formats::intelmq(&formats::distinct(N))),
+        ("stix2", Decoder::Stix2, formats::stix2(&formats::distinct(N))),
+        ("misp", Decoder::Misp(Default::default()), formats::misp(&formats::distinct(N))),
         ("csv", Decoder::Csv(csv), formats::csv(N)),
         ("lines", Decoder::Lines(Default::default()), formats::lines(N)),
         ("text", Decoder::Text(Default::default()), formats::text(N)),
