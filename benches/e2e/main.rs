@@ -94,8 +94,9 @@ impl Deployment {
         let mut text = format!(
             "app_id = \"{app}\"\n[kafka]\nbootstrap_servers = \"{}\"\ndelivery = \"{mode}\"\npartitions = 4\n\
              topic_partitions = 2\nsession_timeout_ms = 6000\ntransaction_timeout_ms = 10000\n\
-             [metrics]\nlisten = \"127.0.0.1:0\"\n[enrich]\nconstituency = {:?}\nwarninglists = [{:?}]\n",
+             {}\n[metrics]\nlisten = \"127.0.0.1:0\"\n[enrich]\nconstituency = {:?}\nwarninglists = [{:?}]\n",
             harness::broker(),
+            std::env::var("E2E_CLIENT").unwrap_or_default(),
             root.join("config/constituency.toml"),
             root.join("data/warninglists"),
         );
@@ -301,7 +302,7 @@ fn measure_mode(o: &Options, mode: &str) -> Measured {
         inputs: feed_records,
         plans: Vec::new(),
         copy_to: Some(copy_topic),
-        max_batch: 64,
+        max_batch: std::env::var("COPY_BATCH").map_or(64, |v| v.parse().unwrap()),
     }]);
     let broker_b = broker_cpu().zip(cpu0).map(|(b, a)| b - a);
     assert_eq!(copy.0[0].produced, feed_records);
