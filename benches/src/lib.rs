@@ -1,6 +1,11 @@
 //! Data generators shared by the benches and the end-to-end harness (`benches/e2e`): realistic
 //! indicator reports (the indicator types, the 11 ASEAN countries and others, a duplicate rate
 //! and a label mix) written in each feed format, deterministic so runs compare.
+//!
+//! The benches allocate with the iocflow binary's allocator, so they measure what runs.
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub(crate) const TLDS: [&str; 14] =
     ["sg", "my", "th", "vn", "ph", "id", "la", "mm", "kh", "bn", "tl", "com", "net", "de"];

@@ -40,7 +40,8 @@ pub fn epoch_number(n: i64) -> Millis {
 
 /// Formats milliseconds as RFC 3339 UTC with millisecond precision (`2024-05-01T10:00:00.000Z`).
 pub fn format(ms: Millis) -> String {
-    DateTime::from_timestamp_millis(ms).unwrap_or_default().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    // RFC 3339 with milliseconds and `Z`, without parsing a format string per call.
+    DateTime::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 #[cfg(test)]
