@@ -1,6 +1,6 @@
 //! The columnar stage without Kafka: a 4,096-row indicator batch through state, enrichment and
-//! routing (with and without CERT filters), and the encoding of the records it decides, against
-//! the cost of building the batch as a baseline.
+//! routing (new indicators, with and without CERT filters; indicators seen before), and the
+//! encoding of the records it decides, against the cost of building the batch as a baseline.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use iocflow::columnar::ColumnarCore;
@@ -24,6 +24,21 @@ fn columnar(c: &mut Criterion) {
             b.iter_batched(|| (ColumnarCore::new(config).unwrap(), build()), process_fresh, BatchSize::LargeInput)
         });
     }
+    // Steady state: every report was seen before (feeds re-publish most of what they sent), so
+    // the state absorbs it and nothing is sent again.
+    g.bench_function("process/4096 (steady state, every report seen before)", |b| {
+        b.iter_batched(
+            || {
+                let mut core = ColumnarCore::new(&config).unwrap();
+                let batch = build();
+                core.process(0, &batch, &mut ColumnarOutput::default()).unwrap();
+                core.take_changelog("");
+                (core, batch)
+            },
+            process_fresh,
+            BatchSize::LargeInput,
+        )
+    });
     // The codecs on their own: the CERT records and withheld records one fresh batch decides.
     g.bench_function("encode/4096 (the records of a fresh batch)", |b| {
         b.iter_batched(

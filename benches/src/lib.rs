@@ -107,7 +107,7 @@ pub fn columnar_input() -> (Vec<iocflow_model::Report>, impl Fn() -> datafusion:
     (reports, build)
 }
 
-/// One batch through a fresh columnar core of `config` (state, enrichment, routing).
+/// One batch through a columnar core (state, enrichment, routing).
 pub fn process_fresh(
     (mut core, batch): (iocflow::columnar::ColumnarCore, datafusion::arrow::array::RecordBatch),
 ) -> iocflow::columnar::ColumnarOutput {
