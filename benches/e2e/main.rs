@@ -18,7 +18,8 @@
 //! one run: the ratios iocflow/(a) and iocflow/(b) are what BENCHMARKS.md tracks.
 //!
 //! Usage: `e2e [--indicators N] [--per-record R] [--modes at-least-once,exactly-once]
-//!             [--latency-seconds S] [--report FILE]`
+//!             [--latency-seconds S] [--report FILE] [--config-extra TOML]`
+//! (`--config-extra '[batch]\nmax_rows = 16384'` tries other settings on iocflow and the baselines.)
 
 #[path = "../../tests/harness/mod.rs"]
 mod harness;
@@ -53,6 +54,9 @@ struct Options {
     modes: Vec<String>,
     latency_seconds: f64,
     report: Option<String>,
+    /// TOML added to every deployment's config after `[kafka]` (tuning experiments:
+    /// `[batch]`, `[kafka.client]` …); baselines read the same config.
+    config_extra: String,
 }
 
 fn options() -> Options {
@@ -62,6 +66,7 @@ fn options() -> Options {
         modes: vec!["at-least-once".into(), "exactly-once".into()],
         latency_seconds: 20.0,
         report: None,
+        config_extra: String::new(),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
@@ -73,13 +78,15 @@ fn options() -> Options {
             "--modes" => o.modes = value().split(',').map(str::to_string).collect(),
             "--latency-seconds" => o.latency_seconds = value().parse().expect("--latency-seconds S"),
             "--report" => o.report = Some(value()),
+            "--config-extra" => o.config_extra = value().replace("\\n", "\n"),
             _ => panic!("unknown argument {flag}; see the top of benches/e2e/main.rs"),
         }
     }
     o
 }
 
-/// A deployment of the 11 ASEAN CERTs and the four feeds, in `mode`, under a fresh app id.
+/// A deployment of the 11 ASEAN CERTs and the four feeds, in `mode`, under a fresh app id, with
+/// `extra` TOML after its `[kafka]` table.
 struct Deployment {
     app: String,
     text: String,
@@ -88,7 +95,7 @@ struct Deployment {
 }
 
 impl Deployment {
-    fn new(run: &str, mode: &str) -> Deployment {
+    fn new(run: &str, mode: &str, extra: &str) -> Deployment {
         let root = harness::repo();
         let app = harness::unique_app_id(run);
         let mut text = format!(
@@ -96,7 +103,7 @@ impl Deployment {
              topic_partitions = 2\nsession_timeout_ms = 6000\ntransaction_timeout_ms = 10000\n\
              {}\n[metrics]\nlisten = \"127.0.0.1:0\"\n[enrich]\nconstituency = {:?}\nwarninglists = [{:?}]\n",
             harness::broker(),
-            std::env::var("E2E_CLIENT").unwrap_or_default(),
+            extra,
             root.join("config/constituency.toml"),
             root.join("data/warninglists"),
         );
@@ -219,7 +226,7 @@ fn measure_mode(o: &Options, mode: &str) -> Measured {
     let bootstrap = harness::broker();
     let broker = broker_pid();
     let broker_cpu = || broker.and_then(cpu_seconds);
-    let d = Deployment::new("e2e", mode);
+    let d = Deployment::new("e2e", mode, &o.config_extra);
     let stream = items(o.indicators, 30, 0, 42);
     let records = d.records(&stream, o.per_record);
     eprintln!("e2e {mode}: loading {} reports in {} feed records", stream.len(), records.len());
@@ -302,7 +309,7 @@ fn measure_mode(o: &Options, mode: &str) -> Measured {
         inputs: feed_records,
         plans: Vec::new(),
         copy_to: Some(copy_topic),
-        max_batch: std::env::var("COPY_BATCH").map_or(64, |v| v.parse().unwrap()),
+        max_batch: 64,
     }]);
     let broker_b = broker_cpu().zip(cpu0).map(|(b, a)| b - a);
     assert_eq!(copy.0[0].produced, feed_records);
@@ -327,7 +334,7 @@ fn measure_mode(o: &Options, mode: &str) -> Measured {
 /// p50/p99 from producing a report to reading its CERT record, at `rate` reports/s.
 fn measure_latency(o: &Options, mode: &str, rate: f64) -> Latency {
     eprintln!("e2e {mode}: latency at {rate:.0} reports/s for {} s", o.latency_seconds);
-    let d = Deployment::new("e2e-latency", mode);
+    let d = Deployment::new("e2e-latency", mode, &o.config_extra);
     let run = harness::Running::start(&d.path, &[]);
     // Warm up: the consumer groups have joined once a first record is through.
     let warm = items(o.per_record, 0, 3_000_000, 7);
