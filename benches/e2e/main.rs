@@ -35,7 +35,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -161,11 +161,16 @@ impl Deployment {
     }
 }
 
+/// An unkeyed record, as `harness::produce` takes them.
+type Unkeyed = (Option<String>, Vec<u8>);
+
+/// Produces every (topic, record) and waits for the acknowledgements, topic by topic.
 fn load(records: &[(String, Vec<u8>)]) {
-    for (name, _, _) in FEEDS {
-        let topic = records.iter().map(|(t, _)| t).find(|t| t.ends_with(&format!(".{name}")));
-        let Some(topic) = topic else { continue };
-        let bodies: Vec<_> = records.iter().filter(|(t, _)| t == topic).map(|(_, b)| (None, b.clone())).collect();
+    let mut per_topic: BTreeMap<&str, Vec<Unkeyed>> = BTreeMap::new();
+    for (topic, body) in records {
+        per_topic.entry(topic).or_default().push((None, body.clone()));
+    }
+    for (topic, bodies) in per_topic {
         harness::produce(topic, &bodies);
     }
 }
