@@ -21,7 +21,7 @@ use crate::outbox::{Delivered, Outbox, Sink};
 use crate::rebalance::StageContext;
 use crate::route::{Candidate, Emit, Outcome, Recipient, Router, Subject};
 use crate::state::{Bounds, Contribution, PartitionState};
-use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray, UInt8Array};
+use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray, UInt8Array, UInt32Array};
 use iocflow_enrichers::tables::{SharedTables, TableLoad};
 use iocflow_model::time::Millis;
 use iocflow_model::{IndicatorId, IndicatorType, Tlp};
@@ -206,10 +206,7 @@ impl ColumnarCore {
             counts.1 += misses as u64;
         }
         let state = self.states.entry(partition).or_default();
-        fn text(a: &StringArray, i: usize) -> Option<&str> {
-            (!a.is_null(i)).then(|| a.value(i))
-        }
-        let infra = |i: usize| text(&enriched.country, i);
+        let infra = |i: usize| opt(&enriched.country, i, StringArray::value);
         let mut emits = Vec::new();
         let mut candidates: Vec<Vec<Candidate>> = vec![Vec::new(); self.router.recipients.len()];
         let mut fates = Vec::with_capacity(batch.num_rows());
@@ -235,12 +232,12 @@ impl ColumnarCore {
             };
             let subject = Subject {
                 infra_country: infra(i),
-                org_country: text(&enriched.org_country, i),
-                asn: (!enriched.asn.is_null(i)).then(|| enriched.asn.value(i)),
-                as_org: text(&enriched.as_org, i),
-                org: text(&enriched.org, i),
+                org_country: opt(&enriched.org_country, i, StringArray::value),
+                asn: opt(&enriched.asn, i, UInt32Array::value),
+                as_org: opt(&enriched.as_org, i, StringArray::value),
+                org: opt(&enriched.org, i, StringArray::value),
                 sectors: list_strs(&enriched.sectors, i).collect(),
-                benign: text(&enriched.benign, i),
+                benign: opt(&enriched.benign, i, StringArray::value),
                 ..Subject::bare(id, kind, cols.value.value(i))
             };
             let fate = self.router.apply(

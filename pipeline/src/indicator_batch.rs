@@ -297,7 +297,7 @@ pub fn list_strs(list: &ListArray, i: usize) -> impl Iterator<Item = &str> {
 }
 
 /// An optional value of a primitive column.
-pub fn opt<T: Array, V>(a: &T, i: usize, get: impl Fn(&T, usize) -> V) -> Option<V> {
+pub fn opt<'a, T: Array, V>(a: &'a T, i: usize, get: impl Fn(&'a T, usize) -> V) -> Option<V> {
     (!a.is_null(i)).then(|| get(a, i))
 }
 

@@ -198,8 +198,8 @@ impl Router {
         if hidden.is_some() {
             return fate;
         }
+        let places = subject.places();
         for (k, cert) in self.recipients.iter().enumerate() {
-            let places = subject.places();
             if !may_see(cert, &entry.contributions[arriving], places) {
                 continue;
             }
