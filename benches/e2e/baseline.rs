@@ -205,7 +205,10 @@ impl Stage {
 }
 
 /// Sends a record, waiting for room in the producer's queue.
-fn send<'a>(producer: &BaseProducer<Failures>, mut record: BaseRecord<'a, [u8], [u8]>) {
+pub fn send<C: ProducerContext<DeliveryOpaque = ()>>(
+    producer: &BaseProducer<C>,
+    mut record: BaseRecord<'_, [u8], [u8]>,
+) {
     loop {
         match producer.send(record) {
             Ok(()) => break,

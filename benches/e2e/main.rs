@@ -228,7 +228,6 @@ fn rate(n: usize, seconds: f64) -> f64 {
 }
 
 fn measure_mode(o: &Options, mode: &str) -> Measured {
-    let bootstrap = harness::broker();
     let broker = broker_pid();
     let broker_cpu = || broker.and_then(cpu_seconds);
     let d = Deployment::new("e2e", mode, &o.config_extra);
@@ -253,7 +252,7 @@ fn measure_mode(o: &Options, mode: &str) -> Measured {
     outputs.extend(["withheld", "state", "dlq"].map(|t| format!("{}.{t}", d.app)));
     let mut all = outputs.clone();
     all.push(internal.clone());
-    let output = census(bootstrap, &all, 2_000);
+    let output = census(&all, 2_000);
     let internal_census = output.topics[&internal].clone();
     eprintln!(
         "e2e {mode}: iocflow wrote {} internal and {} output messages",
@@ -361,9 +360,8 @@ fn measure_latency(o: &Options, mode: &str, rate: f64) -> Latency {
             .expect("a latency consumer");
         let mut tpl = TopicPartitionList::new();
         for t in &topics {
-            let md = consumer.fetch_metadata(Some(t), Duration::from_secs(10)).expect("metadata");
-            for p in md.topics()[0].partitions() {
-                tpl.add_partition_offset(t, p.id(), Offset::Beginning).expect("a partition");
+            for p in harness::partitions_of(&consumer, t) {
+                tpl.add_partition_offset(t, p, Offset::Beginning).expect("a partition");
             }
         }
         consumer.assign(&tpl).expect("assign");
@@ -399,13 +397,7 @@ fn measure_latency(o: &Options, mode: &str, rate: f64) -> Latency {
                 sent.entry(id).or_insert(now);
             }
         }
-        let mut record = BaseRecord::<[u8], [u8]>::to(&topic).payload(body.as_bytes());
-        while let Err((e, back)) = producer.send(record) {
-            eprintln!("latency producer: {e}");
-            producer.poll(Duration::from_millis(5));
-            record = back;
-        }
-        producer.poll(Duration::ZERO);
+        baseline::send(&producer, BaseRecord::to(&topic).payload(body.as_bytes()));
     }
     producer.flush(Duration::from_secs(30)).expect("flush");
     wait_for_outcomes(&run, warm.len() + stream.len());

@@ -2,8 +2,7 @@
 //! counters on iocflow's metrics endpoint, the messages and bytes on a set of topics, and
 //! latency percentiles.
 
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
@@ -79,23 +78,14 @@ impl Census {
 
 /// Reads `topics` (committed records only) from the beginning to their end, keeping counts
 /// and up to `samples` records per topic.
-pub fn census(bootstrap: &str, topics: &[String], samples: usize) -> Census {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "iocflow-e2e-census")
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "true")
-        .set("fetch.max.bytes", "52428800")
-        .create()
-        .expect("a census consumer");
+pub fn census(topics: &[String], samples: usize) -> Census {
+    let c = crate::harness::committed_reader("iocflow-e2e-census");
     let mut tpl = TopicPartitionList::new();
     let mut census = Census::default();
     for topic in topics {
-        let md = c.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
-        let partitions = md.topics()[0].partitions();
-        for p in partitions {
-            tpl.add_partition_offset(topic, p.id(), Offset::Beginning).expect("a partition");
+        let partitions = crate::harness::partitions_of(&c, topic);
+        for p in &partitions {
+            tpl.add_partition_offset(topic, *p, Offset::Beginning).expect("a partition");
         }
         census.topics.insert(topic.clone(), TopicCensus { partitions: partitions.len() as i32, ..Default::default() });
     }

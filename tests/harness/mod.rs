@@ -376,7 +376,7 @@ impl Read {
 
 /// A read_committed consumer that reports partition ends (the last stable offset: a
 /// transaction marker takes an offset, so "position = high watermark" is no test of the end).
-fn committed_reader(group: &str) -> BaseConsumer {
+pub fn committed_reader(group: &str) -> BaseConsumer {
     client(&[
         ("group.id", group),
         ("enable.auto.commit", "false"),
@@ -387,7 +387,8 @@ fn committed_reader(group: &str) -> BaseConsumer {
     .unwrap()
 }
 
-fn partitions_of(c: &BaseConsumer, topic: &str) -> Vec<i32> {
+/// The partitions of `topic`, once every one has a leader.
+pub fn partitions_of(c: &BaseConsumer, topic: &str) -> Vec<i32> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let md = c.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
