@@ -144,6 +144,21 @@ fn check_names_the_bad_key_and_the_partition_mismatch() {
     let out = iocflow(&["check", "--config", bad.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("has 4 partitions but kafka.partitions = 5"), "{out:?}");
+
+    // A passing test's deployment deletes its topics when dropped (the broker's disk).
+    let keep = tempfile::tempdir().unwrap();
+    let config = keep.path().join("iocflow.toml");
+    std::fs::copy(&d.config_path, &config).unwrap();
+    drop(d);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let out = iocflow(&["check", "--config", config.to_str().unwrap()]);
+        if String::from_utf8_lossy(&out.stderr).contains("missing topics") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the topics outlived the deployment: {out:?}");
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
 }
 
 #[test]

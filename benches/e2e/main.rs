@@ -161,6 +161,16 @@ impl Deployment {
     }
 }
 
+/// The run's topics (iocflow's and the baselines') are deleted when it is done: a full run
+/// writes gigabytes, and the local broker keeps its data between runs.
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            harness::delete_topics_of(&self.app);
+        }
+    }
+}
+
 /// An unkeyed record, as `harness::produce` takes them.
 type Unkeyed = (Option<String>, Vec<u8>);
 

@@ -11,6 +11,8 @@ pub mod policy;
 pub mod reference;
 pub mod stream;
 
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -203,6 +205,37 @@ impl Deployment {
             }
             assert!(Instant::now() < deadline, "iocflow did not catch up within {TIMEOUT:?}");
             std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+/// A passing test's topics are deleted, so that the local broker's disk does not fill up over
+/// many runs (every run makes new topics); a failing test's topics stay for a look.
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            delete_topics_of(&self.app_id);
+        }
+    }
+}
+
+/// Deletes every topic of the deployment `app_id`: the topics with a dot-separated part that is
+/// `app_id` or starts with `app_id-` (a benchmark baseline's own topics).
+pub fn delete_topics_of(app_id: &str) {
+    let c: BaseConsumer = client(&[]).create().unwrap();
+    let md = c.fetch_metadata(None, Duration::from_secs(10)).unwrap();
+    let ours = |part: &str| part == app_id || part.strip_prefix(app_id).is_some_and(|rest| rest.starts_with('-'));
+    let names: Vec<String> =
+        md.topics().iter().map(|t| t.name().to_string()).filter(|n| n.split('.').any(ours)).collect();
+    if names.is_empty() {
+        return;
+    }
+    let admin: AdminClient<DefaultClientContext> = client(&[]).create().unwrap();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    for result in rt.block_on(admin.delete_topics(&names, &AdminOptions::new())).unwrap() {
+        if let Err((topic, e)) = result {
+            eprintln!("deleting {topic}: {e}");
         }
     }
 }
@@ -402,12 +435,29 @@ pub fn partitions_of(c: &BaseConsumer, topic: &str) -> Vec<i32> {
 }
 
 /// Reads from `tpl`'s offsets to the end of every partition; `stop_at_first` stops at the
-/// first record. Returns the records read.
+/// first record. Returns the records read. One topic at a time: rdkafka's end-of-partition
+/// event names the partition but not its topic.
 fn read_until_end(c: &BaseConsumer, tpl: &TopicPartitionList, stop_at_first: bool) -> Vec<Read> {
+    let topics: std::collections::BTreeSet<String> = tpl.elements().iter().map(|e| e.topic().to_string()).collect();
+    let mut out = Vec::new();
+    for topic in topics {
+        let mut one = TopicPartitionList::new();
+        for e in tpl.elements_for_topic(&topic) {
+            one.add_partition_offset(&topic, e.partition(), e.offset()).unwrap();
+        }
+        out.extend(read_topic_until_end(c, &one, stop_at_first));
+        if stop_at_first && !out.is_empty() {
+            break;
+        }
+    }
+    out
+}
+
+/// [`read_until_end`] over the partitions of one topic.
+fn read_topic_until_end(c: &BaseConsumer, tpl: &TopicPartitionList, stop_at_first: bool) -> Vec<Read> {
     use rdkafka::message::Headers;
     c.assign(tpl).unwrap();
-    let mut open: std::collections::BTreeSet<(String, i32)> =
-        tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
+    let mut open: std::collections::BTreeSet<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
     let mut out = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while !open.is_empty() {
@@ -415,7 +465,7 @@ fn read_until_end(c: &BaseConsumer, tpl: &TopicPartitionList, stop_at_first: boo
         match c.poll(Duration::from_millis(200)) {
             None => {}
             Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
-                open.retain(|(_, q)| *q != p);
+                open.remove(&p);
             }
             Some(Err(e)) => panic!("reading: {e}"),
             Some(Ok(m)) => {
