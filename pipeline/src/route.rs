@@ -44,6 +44,15 @@ pub struct Recipient {
     pub filtered: bool,
 }
 
+impl Recipient {
+    /// Whether `code` is the CERT's country. Country codes are two ASCII letters (the config and
+    /// the decoders check them), compared byte by byte: this runs for every CERT and every
+    /// contribution of every report.
+    fn is_of(&self, code: &str) -> bool {
+        matches!((code.as_bytes(), self.country.as_bytes()), ([a, b], [c, d]) if a == c && b == d)
+    }
+}
+
 /// May `cert` see contribution `c` of an indicator implicating the countries `places` (its
 /// infrastructure's, its constituent organisation's)?
 pub fn may_see(cert: &Recipient, c: &Contribution, places: [Option<&str>; 2]) -> bool {
@@ -52,7 +61,8 @@ pub fn may_see(cert: &Recipient, c: &Contribution, places: [Option<&str>; 2]) ->
     {
         return false;
     }
-    let implicated = places.contains(&Some(cert.country.as_str())) || c.target_countries.contains(&cert.country);
+    let implicated =
+        places.iter().flatten().any(|p| cert.is_of(p)) || c.target_countries.iter().any(|t| cert.is_of(t));
     match c.tlp {
         Tlp::Clear | Tlp::Green => implicated || cert.regional,
         Tlp::Amber => implicated,
@@ -211,9 +221,9 @@ impl Router {
                 continue;
             }
             fate.accepted = true;
-            if let Some(sent) = self.decide(&mut entry.emitted, k, summary, true) {
+            if let Some((created, modified)) = self.decide(&mut entry.emitted, k, summary, true) {
                 let record = record(&subject, &view);
-                emits.push(Emit { cert: k, record, created: sent.first_at, modified: sent.at });
+                emits.push(Emit { cert: k, record, created, modified });
                 fate.emitted = true;
             }
         }
@@ -232,21 +242,21 @@ impl Router {
         emits: &mut Vec<Emit>,
     ) {
         fate.accepted |= accepted;
-        if let Some(sent) = self.decide(&mut entry.emitted, cert, c.summary, accepted) {
-            emits.push(Emit { cert, record: c.record, created: sent.first_at, modified: sent.at });
+        if let Some((created, modified)) = self.decide(&mut entry.emitted, cert, c.summary, accepted) {
+            emits.push(Emit { cert, record: c.record, created, modified });
             fate.emitted = true;
         }
     }
 
     /// The emission rule: does CERT `k` get a record of view `now`? If so, it is remembered as
-    /// the CERT's last emission and returned.
+    /// the CERT's last emission, and its STIX `created` and `modified` times are returned.
     fn decide(
         &self,
         emitted: &mut BTreeMap<String, Emission>,
         k: usize,
         now: Emission,
         accepted: bool,
-    ) -> Option<Emission> {
+    ) -> Option<(Millis, Millis)> {
         let country = &self.recipients[k].country;
         let last = emitted.get(country);
         // A revocation is news only to a CERT that received the indicator, and owed to it
@@ -269,8 +279,14 @@ impl Router {
             None => Emission { first_at: now.at, ..now },
             Some(last) => Emission { first_at: last.first_at, at: now.at.max(last.at + 1), ..now },
         };
-        emitted.insert(country.clone(), sent.clone());
-        Some(sent)
+        let times = (sent.first_at, sent.at);
+        match emitted.get_mut(country) {
+            Some(slot) => *slot = sent,
+            None => {
+                emitted.insert(country.clone(), sent);
+            }
+        }
+        Some(times)
     }
 }
 

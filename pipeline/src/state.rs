@@ -15,7 +15,7 @@ use foldhash::HashMap;
 use iocflow_model::time::Millis;
 use iocflow_model::{IndicatorId, Tlp};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 /// One feed's contribution to an indicator: its latest report, and how often it was seen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -122,11 +122,23 @@ pub struct Changes<'a> {
     pub removed: Vec<IndicatorId>,
 }
 
+/// An entry as the state holds it.
+#[derive(Debug, Default)]
+struct Slot {
+    entry: Entry,
+    /// [`Entry::approx_bytes`] as of the last `take_changes`.
+    size: usize,
+    /// Changed since the last `take_changes` (and listed in `PartitionState::dirty`).
+    dirty: bool,
+}
+
 /// The state of one partition.
 #[derive(Debug, Default)]
 pub struct PartitionState {
-    entries: HashMap<IndicatorId, (Entry, usize)>,
-    dirty: HashSet<IndicatorId>,
+    entries: HashMap<IndicatorId, Slot>,
+    /// The entries changed since the last `take_changes`, each once (a flag in its slot, so
+    /// marking costs no second hash lookup per report).
+    dirty: Vec<IndicatorId>,
     removed: Vec<IndicatorId>,
     bytes: usize,
     /// The latest report time seen: "now" for expiry.
@@ -138,18 +150,22 @@ pub struct PartitionState {
 impl PartitionState {
     /// The entry of `id`, created if new, marked as changed.
     pub fn entry(&mut self, id: IndicatorId) -> &mut Entry {
-        self.dirty.insert(id);
-        &mut self.entries.entry(id).or_default().0
+        let slot = self.entries.entry(id).or_default();
+        if !slot.dirty {
+            slot.dirty = true;
+            self.dirty.push(id);
+        }
+        &mut slot.entry
     }
 
     /// The entry of `id` if it is held (it is not marked as changed: [`entry`](Self::entry) was
     /// called for it earlier in the batch).
     pub fn get_mut(&mut self, id: &IndicatorId) -> Option<&mut Entry> {
-        self.entries.get_mut(id).map(|(e, _)| e)
+        self.entries.get_mut(id).map(|s| &mut s.entry)
     }
 
     pub fn get(&self, id: &IndicatorId) -> Option<&Entry> {
-        self.entries.get(id).map(|(e, _)| e)
+        self.entries.get(id).map(|s| &s.entry)
     }
 
     pub fn len(&self) -> usize {
@@ -169,16 +185,22 @@ impl PartitionState {
     pub fn restore(&mut self, id: IndicatorId, entry: Entry) {
         let size = entry.approx_bytes();
         self.latest = self.latest.max(entry.last_seen);
-        if let Some((_, old)) = self.entries.insert(id, (entry, size)) {
-            self.bytes -= old;
+        if let Some(old) = self.entries.insert(id, Slot { entry, size, dirty: false }) {
+            self.bytes -= old.size;
+            if old.dirty {
+                self.dirty.retain(|d| *d != id);
+            }
         }
         self.bytes += size;
     }
 
     /// Removes an entry on a changelog tombstone.
     pub fn restore_removal(&mut self, id: &IndicatorId) {
-        if let Some((_, size)) = self.entries.remove(id) {
-            self.bytes -= size;
+        if let Some(old) = self.entries.remove(id) {
+            self.bytes -= old.size;
+            if old.dirty {
+                self.dirty.retain(|d| d != id);
+            }
         }
     }
 
@@ -186,18 +208,19 @@ impl PartitionState {
     /// so the scan is amortised), then hands out what changed since the last call.
     pub fn take_changes(&mut self, bounds: Bounds) -> Changes<'_> {
         for id in &self.dirty {
-            if let Some((entry, size)) = self.entries.get_mut(id) {
-                self.latest = self.latest.max(entry.last_seen);
-                let now = entry.approx_bytes();
-                self.bytes = self.bytes + now - *size;
-                *size = now;
-            }
+            let slot = self.entries.get_mut(id).expect("a dirty entry is held");
+            slot.dirty = false;
+            self.latest = self.latest.max(slot.entry.last_seen);
+            let now = slot.entry.approx_bytes();
+            self.bytes = self.bytes + now - slot.size;
+            slot.size = now;
         }
         self.evict(bounds);
         let mut changes = Changes { removed: std::mem::take(&mut self.removed), ..Changes::default() };
-        for id in self.dirty.drain() {
-            if let Some((entry, _)) = self.entries.get(&id) {
-                changes.updated.push((id, entry));
+        for id in self.dirty.drain(..) {
+            // (unless the bounds just forgot it)
+            if let Some(slot) = self.entries.get(&id) {
+                changes.updated.push((id, &slot.entry));
             }
         }
         changes
@@ -214,14 +237,14 @@ impl PartitionState {
         self.swept_at = Some(self.latest);
         let horizon = self.latest.saturating_sub(b.ttl_ms);
         let expired: Vec<IndicatorId> =
-            self.entries.iter().filter(|(_, (e, _))| e.last_seen < horizon).map(|(id, _)| *id).collect();
+            self.entries.iter().filter(|(_, s)| s.entry.last_seen < horizon).map(|(id, _)| *id).collect();
         for id in expired {
             self.forget(id);
         }
         if !over(self) {
             return;
         }
-        let mut ages: Vec<(Millis, IndicatorId)> = self.entries.iter().map(|(id, (e, _))| (e.last_seen, *id)).collect();
+        let mut ages: Vec<(Millis, IndicatorId)> = self.entries.iter().map(|(id, s)| (s.entry.last_seen, *id)).collect();
         ages.sort_unstable();
         let (keep_entries, keep_bytes) = (b.max_entries - b.max_entries / 10, b.max_bytes - b.max_bytes / 10);
         for (_, id) in ages {
@@ -233,9 +256,8 @@ impl PartitionState {
     }
 
     fn forget(&mut self, id: IndicatorId) {
-        if let Some((_, size)) = self.entries.remove(&id) {
-            self.bytes -= size;
-            self.dirty.remove(&id);
+        if let Some(slot) = self.entries.remove(&id) {
+            self.bytes -= slot.size;
             self.removed.push(id);
         }
     }
