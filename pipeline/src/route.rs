@@ -61,8 +61,7 @@ pub fn may_see(cert: &Recipient, c: &Contribution, places: [Option<&str>; 2]) ->
     {
         return false;
     }
-    let implicated =
-        places.iter().flatten().any(|p| cert.is_of(p)) || c.target_countries.iter().any(|t| cert.is_of(t));
+    let implicated = places.iter().flatten().any(|p| cert.is_of(p)) || c.target_countries.iter().any(|t| cert.is_of(t));
     match c.tlp {
         Tlp::Clear | Tlp::Green => implicated || cert.regional,
         Tlp::Amber => implicated,
@@ -214,14 +213,16 @@ impl Router {
                 continue;
             }
             let view: Vec<&Contribution> = entry.contributions.iter().filter(|c| may_see(cert, c, places)).collect();
-            let summary = summarise(&view, reported_at);
+            let summary = Summary::of(&view, reported_at);
             if cert.filtered {
                 let record = record(&subject, &view);
-                candidates[k].push(Candidate { row, id: subject.id, summary, record });
+                candidates[k].push(Candidate { row, id: subject.id, summary: summary.to_emission(), record });
                 continue;
             }
             fate.accepted = true;
-            if let Some((created, modified)) = self.decide(&mut entry.emitted, k, summary, true) {
+            if let Some((created, modified)) = self.decide(entry.emitted.get(&cert.country), &summary, true) {
+                let sent = Emission { first_at: created, at: modified, ..summary.to_emission() };
+                self.remember(&mut entry.emitted, k, sent);
                 let record = record(&subject, &view);
                 emits.push(Emit { cert: k, record, created, modified });
                 fate.emitted = true;
@@ -242,30 +243,24 @@ impl Router {
         emits: &mut Vec<Emit>,
     ) {
         fate.accepted |= accepted;
-        if let Some((created, modified)) = self.decide(&mut entry.emitted, cert, c.summary, accepted) {
+        let last = entry.emitted.get(&self.recipients[cert].country);
+        if let Some((created, modified)) = self.decide(last, &Summary::of_emission(&c.summary), accepted) {
+            self.remember(&mut entry.emitted, cert, Emission { first_at: created, at: modified, ..c.summary });
             emits.push(Emit { cert, record: c.record, created, modified });
             fate.emitted = true;
         }
     }
 
-    /// The emission rule: does CERT `k` get a record of view `now`? If so, it is remembered as
-    /// the CERT's last emission, and its STIX `created` and `modified` times are returned.
-    fn decide(
-        &self,
-        emitted: &mut BTreeMap<String, Emission>,
-        k: usize,
-        now: Emission,
-        accepted: bool,
-    ) -> Option<(Millis, Millis)> {
-        let country = &self.recipients[k].country;
-        let last = emitted.get(country);
+    /// The emission rule: does CERT `k`, last sent `last`, get a record of view `now`? If so,
+    /// the STIX `created` and `modified` times of that record.
+    fn decide(&self, last: Option<&Emission>, now: &Summary<'_>, accepted: bool) -> Option<(Millis, Millis)> {
         // A revocation is news only to a CERT that received the indicator, and owed to it
         // whatever its filter says now.
         let owed_revocation = now.revoked && last.is_some_and(|l| !l.revoked);
         let news = match last {
             None => !now.revoked,
             Some(last) => {
-                now.sources.iter().any(|s| !last.sources.contains(s))
+                now.sources.iter().any(|s| !last.sources.iter().any(|l| l == s))
                     || now.confidence > last.confidence
                     || now.revoked != last.revoked
                     || now.at.saturating_sub(last.at) >= self.ttl_ms
@@ -275,30 +270,63 @@ impl Router {
             return None;
         }
         // `at` never goes back, so STIX `modified` increases with every emission.
-        let sent = match last {
-            None => Emission { first_at: now.at, ..now },
-            Some(last) => Emission { first_at: last.first_at, at: now.at.max(last.at + 1), ..now },
-        };
-        let times = (sent.first_at, sent.at);
+        Some(match last {
+            None => (now.at, now.at),
+            Some(last) => (last.first_at, now.at.max(last.at + 1)),
+        })
+    }
+
+    /// Remembers `sent` as CERT `k`'s last emission of an indicator.
+    fn remember(&self, emitted: &mut BTreeMap<String, Emission>, k: usize, sent: Emission) {
+        let country = &self.recipients[k].country;
         match emitted.get_mut(country) {
             Some(slot) => *slot = sent,
             None => {
                 emitted.insert(country.clone(), sent);
             }
         }
-        Some(times)
     }
 }
 
-fn summarise(view: &[&Contribution], at: Millis) -> Emission {
-    let mut sources: Vec<String> = view.iter().map(|c| c.feed.clone()).collect();
-    sources.sort();
-    Emission {
-        sources,
-        confidence: view.iter().filter_map(|c| c.confidence).max(),
-        revoked: view.iter().all(|c| c.revoked),
-        at,
-        first_at: at,
+/// A CERT's view as the emission rule compares it with the last emission, borrowing the feeds'
+/// names: most views are not news, and only news is stored (as an owned [`Emission`]).
+struct Summary<'a> {
+    /// Sorted.
+    sources: Vec<&'a str>,
+    confidence: Option<u8>,
+    revoked: bool,
+    at: Millis,
+}
+
+impl<'a> Summary<'a> {
+    fn of(view: &[&'a Contribution], at: Millis) -> Summary<'a> {
+        let mut sources: Vec<&str> = view.iter().map(|c| c.feed.as_str()).collect();
+        sources.sort_unstable();
+        Summary {
+            sources,
+            confidence: view.iter().filter_map(|c| c.confidence).max(),
+            revoked: view.iter().all(|c| c.revoked),
+            at,
+        }
+    }
+
+    fn of_emission(e: &'a Emission) -> Summary<'a> {
+        Summary {
+            sources: e.sources.iter().map(String::as_str).collect(),
+            confidence: e.confidence,
+            revoked: e.revoked,
+            at: e.at,
+        }
+    }
+
+    fn to_emission(&self) -> Emission {
+        Emission {
+            sources: self.sources.iter().map(|s| s.to_string()).collect(),
+            confidence: self.confidence,
+            revoked: self.revoked,
+            at: self.at,
+            first_at: self.at,
+        }
     }
 }
 

@@ -244,7 +244,8 @@ impl PartitionState {
         if !over(self) {
             return;
         }
-        let mut ages: Vec<(Millis, IndicatorId)> = self.entries.iter().map(|(id, s)| (s.entry.last_seen, *id)).collect();
+        let mut ages: Vec<(Millis, IndicatorId)> =
+            self.entries.iter().map(|(id, s)| (s.entry.last_seen, *id)).collect();
         ages.sort_unstable();
         let (keep_entries, keep_bytes) = (b.max_entries - b.max_entries / 10, b.max_bytes - b.max_bytes / 10);
         for (_, id) in ages {
