@@ -119,12 +119,16 @@ mod tests {
             },
             2,
         );
-        e.emitted.insert(
-            "SG".into(),
-            Emission { sources: vec!["f".into()], confidence: Some(70), revoked: false, at: 2, first_at: 1 },
-        );
+        for cc in ["TH", "SG"] {
+            let sent = Emission { sources: vec!["f".into()], confidence: Some(70), revoked: false, at: 2, first_at: 1 };
+            e.emitted.set(cc, sent);
+        }
         let bytes = encode(&e);
         assert_eq!(decode(&bytes).unwrap(), e);
-        assert!(bytes.len() < 400, "{} bytes", bytes.len());
+        // What CERTs were sent is a JSON object by country, as it always was in the changelog.
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(json["emitted"]["SG"]["at"], 2, "{json}");
+        assert_eq!(e.emitted.iter().map(|(cc, _)| cc).collect::<Vec<_>>(), ["SG", "TH"]);
+        assert!(bytes.len() < 500, "{} bytes", bytes.len());
     }
 }

@@ -31,7 +31,7 @@ use iocflow_model::time::Millis;
 use iocflow_model::{IndicatorId, IndicatorType, Tlp};
 use iocflow_sinks::cert_record::{CertRecord, SCHEMA_VERSION, Source};
 use iocflow_sinks::withheld::WithheldReason;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 /// A CERT as routing sees it.
 #[derive(Debug, Clone, Default)]
@@ -222,7 +222,7 @@ impl Router {
             fate.accepted = true;
             if let Some((created, modified)) = self.decide(entry.emitted.get(&cert.country), &summary, true) {
                 let sent = Emission { first_at: created, at: modified, ..summary.to_emission() };
-                self.remember(&mut entry.emitted, k, sent);
+                entry.emitted.set(&cert.country, sent);
                 let record = record(&subject, &view);
                 emits.push(Emit { cert: k, record, created, modified });
                 fate.emitted = true;
@@ -245,7 +245,8 @@ impl Router {
         fate.accepted |= accepted;
         let last = entry.emitted.get(&self.recipients[cert].country);
         if let Some((created, modified)) = self.decide(last, &Summary::of_emission(&c.summary), accepted) {
-            self.remember(&mut entry.emitted, cert, Emission { first_at: created, at: modified, ..c.summary });
+            let sent = Emission { first_at: created, at: modified, ..c.summary };
+            entry.emitted.set(&self.recipients[cert].country, sent);
             emits.push(Emit { cert, record: c.record, created, modified });
             fate.emitted = true;
         }
@@ -274,17 +275,6 @@ impl Router {
             None => (now.at, now.at),
             Some(last) => (last.first_at, now.at.max(last.at + 1)),
         })
-    }
-
-    /// Remembers `sent` as CERT `k`'s last emission of an indicator.
-    fn remember(&self, emitted: &mut BTreeMap<String, Emission>, k: usize, sent: Emission) {
-        let country = &self.recipients[k].country;
-        match emitted.get_mut(country) {
-            Some(slot) => *slot = sent,
-            None => {
-                emitted.insert(country.clone(), sent);
-            }
-        }
     }
 }
 
@@ -580,7 +570,7 @@ mod tests {
         revoke.revoked = true;
         let got = filtered(&mut e2, vec![revoke], |_| false);
         assert_eq!(got[0].0, Outcome::Emitted);
-        assert!(e2.emitted["SG"].revoked, "SG was sent the revocation its filter rejects");
+        assert!(e2.emitted.get("SG").unwrap().revoked, "SG was sent the revocation its filter rejects");
     }
 
     #[test]

@@ -53,9 +53,56 @@ pub struct Emission {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     pub contributions: Vec<Contribution>,
-    /// Keyed by the CERT's country, which (unlike its position in the config) is stable.
-    pub emitted: BTreeMap<String, Emission>,
+    pub emitted: Emitted,
     pub last_seen: Millis,
+}
+
+/// Per CERT, what it was last sent about an indicator, keyed by the CERT's country (which, unlike
+/// its position in the config, is stable).
+///
+/// An indicator reaches a few CERTs, so this is a short list sorted by country rather than a map:
+/// a B-tree's first node is about 800 bytes, for every indicator the state holds. In the changelog
+/// it is a JSON object, as a map would be.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Emitted(Vec<(String, Emission)>);
+
+impl Emitted {
+    pub fn get(&self, country: &str) -> Option<&Emission> {
+        self.find(country).ok().map(|i| &self.0[i].1)
+    }
+
+    /// Remembers `sent` as what `country`'s CERT was last sent.
+    pub fn set(&mut self, country: &str, sent: Emission) {
+        match self.find(country) {
+            Ok(i) => self.0[i].1 = sent,
+            Err(i) => self.0.insert(i, (country.to_string(), sent)),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Emission)> {
+        self.0.iter().map(|(c, e)| (c.as_str(), e))
+    }
+
+    fn find(&self, country: &str) -> std::result::Result<usize, usize> {
+        self.0.binary_search_by(|(c, _)| c.as_str().cmp(country))
+    }
+}
+
+impl Serialize for Emitted {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Emitted {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        // A map's keys come out sorted and unique.
+        BTreeMap::<String, Emission>::deserialize(d).map(|m| Emitted(m.into_iter().collect()))
+    }
 }
 
 impl Entry {
@@ -98,7 +145,7 @@ impl Entry {
         let emitted: usize = self
             .emitted
             .iter()
-            .map(|(k, e)| 64 + k.len() + std::mem::size_of::<Emission>() + strings(&e.sources))
+            .map(|(k, e)| 24 + k.len() + std::mem::size_of::<Emission>() + strings(&e.sources))
             .sum();
         // The hash-table slot: id, entry header, control bytes.
         16 + std::mem::size_of::<Entry>() + 8 + contributions + emitted
