@@ -252,7 +252,7 @@ impl Router {
         }
     }
 
-    /// The emission rule: does CERT `k`, last sent `last`, get a record of view `now`? If so,
+    /// The emission rule: does a CERT, last sent `last`, get a record of its view `now`? If so,
     /// the STIX `created` and `modified` times of that record.
     fn decide(&self, last: Option<&Emission>, now: &Summary<'_>, accepted: bool) -> Option<(Millis, Millis)> {
         // A revocation is news only to a CERT that received the indicator, and owed to it
