@@ -2,11 +2,10 @@
 //! counters on iocflow's metrics endpoint, the messages and bytes on a set of topics, and
 //! latency percentiles.
 
-use rdkafka::consumer::Consumer;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// CPU seconds (user + system) a process has used so far; `None` if it is not readable.
 pub fn cpu_seconds(pid: u32) -> Option<f64> {
@@ -80,33 +79,23 @@ impl Census {
 /// and up to `samples` records per topic.
 pub fn census(topics: &[String], samples: usize) -> Census {
     let c = crate::harness::committed_reader("iocflow-e2e-census");
-    let mut tpl = TopicPartitionList::new();
     let mut census = Census::default();
     for topic in topics {
         let partitions = crate::harness::partitions_of(&c, topic);
+        let mut tpl = TopicPartitionList::new();
         for p in &partitions {
             tpl.add_partition_offset(topic, *p, Offset::Beginning).expect("a partition");
         }
-        census.topics.insert(topic.clone(), TopicCensus { partitions: partitions.len() as i32, ..Default::default() });
-    }
-    let mut open = tpl.count();
-    c.assign(&tpl).expect("assign");
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while open > 0 {
-        assert!(Instant::now() < deadline, "census: could not read to the end of {topics:?}");
-        match c.poll(Duration::from_millis(500)) {
-            None => {}
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => open -= 1,
-            Some(Err(e)) => panic!("census: {e}"),
-            Some(Ok(m)) => {
-                let t = census.topics.get_mut(m.topic()).expect("an assigned topic");
-                t.messages += 1;
-                t.bytes += (m.key().map_or(0, <[u8]>::len) + m.payload().map_or(0, <[u8]>::len)) as u64;
-                if t.samples.len() < samples {
-                    t.samples.push((m.key().map(<[u8]>::to_vec), m.payload().map(<[u8]>::to_vec)));
-                }
+        let mut t = TopicCensus { partitions: partitions.len() as i32, ..Default::default() };
+        crate::harness::visit_topic_to_end(&c, &tpl, Duration::from_secs(600), |m| {
+            t.messages += 1;
+            t.bytes += (m.key().map_or(0, <[u8]>::len) + m.payload().map_or(0, <[u8]>::len)) as u64;
+            if t.samples.len() < samples {
+                t.samples.push((m.key().map(<[u8]>::to_vec), m.payload().map(<[u8]>::to_vec)));
             }
-        }
+            true
+        });
+        census.topics.insert(topic.clone(), t);
     }
     census
 }

@@ -456,10 +456,40 @@ fn read_until_end(c: &BaseConsumer, tpl: &TopicPartitionList, stop_at_first: boo
 /// [`read_until_end`] over the partitions of one topic.
 fn read_topic_until_end(c: &BaseConsumer, tpl: &TopicPartitionList, stop_at_first: bool) -> Vec<Read> {
     use rdkafka::message::Headers;
+    let mut out = Vec::new();
+    visit_topic_to_end(c, tpl, Duration::from_secs(60), |m| {
+        let headers = m
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(Read {
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+            value: m.payload().unwrap_or_default().to_vec(),
+            headers,
+        });
+        !stop_at_first
+    });
+    out
+}
+
+/// Hands every record of `tpl`'s partitions (all of one topic: an end-of-partition event does not
+/// name its topic) from their offsets to their end to `visit`, until it returns false. Fails after
+/// `within`.
+pub fn visit_topic_to_end(
+    c: &BaseConsumer,
+    tpl: &TopicPartitionList,
+    within: Duration,
+    mut visit: impl FnMut(&rdkafka::message::BorrowedMessage<'_>) -> bool,
+) {
     c.assign(tpl).unwrap();
     let mut open: std::collections::BTreeSet<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-    let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + within;
     while !open.is_empty() {
         assert!(Instant::now() < deadline, "could not read to the end of {open:?}");
         match c.poll(Duration::from_millis(200)) {
@@ -468,31 +498,10 @@ fn read_topic_until_end(c: &BaseConsumer, tpl: &TopicPartitionList, stop_at_firs
                 open.remove(&p);
             }
             Some(Err(e)) => panic!("reading: {e}"),
-            Some(Ok(m)) => {
-                let headers = m
-                    .headers()
-                    .map(|h| {
-                        h.iter()
-                            .map(|h| {
-                                (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned())
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                out.push(Read {
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
-                    value: m.payload().unwrap_or_default().to_vec(),
-                    headers,
-                });
-                if stop_at_first {
-                    return out;
-                }
-            }
+            Some(Ok(m)) if !visit(&m) => return,
+            Some(Ok(_)) => {}
         }
     }
-    out
 }
 
 /// Reads a topic from the beginning to its current end, read_committed.
