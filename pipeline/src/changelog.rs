@@ -131,4 +131,19 @@ mod tests {
         assert_eq!(e.emitted.iter().map(|(cc, _)| cc).collect::<Vec<_>>(), ["SG", "TH"]);
         assert!(bytes.len() < 500, "{} bytes", bytes.len());
     }
+
+    #[test]
+    fn entries_written_before_the_emissions_were_a_list_still_read() {
+        // As a B-tree map wrote it (keys sorted); and with the keys in another order.
+        let emission = r#"{"sources":["f"],"confidence":70,"revoked":false,"at":2,"first_at":1}"#;
+        for (first, second) in [("SG", "TH"), ("TH", "SG")] {
+            let json = format!(
+                r#"{{"contributions":[],"emitted":{{"{first}":{emission},"{second}":{emission}}},"last_seen":2}}"#
+            );
+            let e = decode(json.as_bytes()).unwrap();
+            assert_eq!(e.emitted.iter().map(|(cc, _)| cc).collect::<Vec<_>>(), ["SG", "TH"]);
+            assert_eq!(e.emitted.get("TH").map(|s| s.at), Some(2));
+            assert!(e.emitted.get("MY").is_none());
+        }
+    }
 }

@@ -366,6 +366,22 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_changed_twice_is_handed_out_once_and_restores_clear_pending_changes() {
+        let mut s = filled(2);
+        s.entry(IndicatorId(0)).merge(contribution("b", 5), 5);
+        let c = s.take_changes(LOOSE);
+        assert_eq!(c.updated.iter().map(|(id, _)| id.0).collect::<Vec<_>>(), [0, 1]);
+        // A changelog record read back over a changed entry, or its tombstone, replaces the change.
+        s.entry(IndicatorId(0)).merge(contribution("c", 6), 6);
+        s.entry(IndicatorId(1)).merge(contribution("c", 6), 6);
+        s.restore(IndicatorId(0), Entry::default());
+        s.restore_removal(&IndicatorId(1));
+        let c = s.take_changes(LOOSE);
+        assert!(c.updated.is_empty() && c.removed.is_empty(), "{c:?}");
+        assert_eq!(s.len(), 1);
+    }
+
+    #[test]
     fn evicts_expired_then_least_recently_seen() {
         let mut s = filled(100);
         let c = s.take_changes(Bounds { ttl_ms: 89, ..LOOSE });
