@@ -26,7 +26,7 @@
 //! [`Router::apply`] only proposes a [`Candidate`], and [`Router::settle`] decides once the
 //! batch's filter results are in, in arrival order.
 
-use crate::state::{Contribution, Emission, Entry};
+use crate::state::{Contribution, Emission, Emitted, Entry};
 use iocflow_model::time::Millis;
 use iocflow_model::{IndicatorId, IndicatorType, Tlp};
 use iocflow_sinks::cert_record::{CertRecord, SCHEMA_VERSION, Source};
@@ -220,11 +220,8 @@ impl Router {
                 continue;
             }
             fate.accepted = true;
-            if let Some((created, modified)) = self.decide(entry.emitted.get(&cert.country), &summary, true) {
-                let sent = Emission { first_at: created, at: modified, ..summary.to_emission() };
-                entry.emitted.set(&cert.country, sent);
-                let record = record(&subject, &view);
-                emits.push(Emit { cert: k, record, created, modified });
+            if let Some(times) = self.decide(entry.emitted.get(&cert.country), &summary, true) {
+                self.send(&mut entry.emitted, k, times, summary.to_emission(), record(&subject, &view), emits);
                 fate.emitted = true;
             }
         }
@@ -244,12 +241,25 @@ impl Router {
     ) {
         fate.accepted |= accepted;
         let last = entry.emitted.get(&self.recipients[cert].country);
-        if let Some((created, modified)) = self.decide(last, &Summary::of_emission(&c.summary), accepted) {
-            let sent = Emission { first_at: created, at: modified, ..c.summary };
-            entry.emitted.set(&self.recipients[cert].country, sent);
-            emits.push(Emit { cert, record: c.record, created, modified });
+        if let Some(times) = self.decide(last, &Summary::of_emission(&c.summary), accepted) {
+            self.send(&mut entry.emitted, cert, times, c.summary, c.record, emits);
             fate.emitted = true;
         }
+    }
+
+    /// Sends CERT `k` a record of `summary`'s view at the STIX times the emission rule gave, and
+    /// remembers it as what the CERT was last sent.
+    fn send(
+        &self,
+        emitted: &mut Emitted,
+        k: usize,
+        (created, modified): (Millis, Millis),
+        summary: Emission,
+        record: CertRecord,
+        emits: &mut Vec<Emit>,
+    ) {
+        emitted.set(&self.recipients[k].country, Emission { first_at: created, at: modified, ..summary });
+        emits.push(Emit { cert: k, record, created, modified });
     }
 
     /// The emission rule: does a CERT, last sent `last`, get a record of its view `now`? If so,

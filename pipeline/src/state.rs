@@ -233,10 +233,7 @@ impl PartitionState {
         let size = entry.approx_bytes();
         self.latest = self.latest.max(entry.last_seen);
         if let Some(old) = self.entries.insert(id, Slot { entry, size, dirty: false }) {
-            self.bytes -= old.size;
-            if old.dirty {
-                self.dirty.retain(|d| *d != id);
-            }
+            self.replaced(&id, old);
         }
         self.bytes += size;
     }
@@ -244,10 +241,16 @@ impl PartitionState {
     /// Removes an entry on a changelog tombstone.
     pub fn restore_removal(&mut self, id: &IndicatorId) {
         if let Some(old) = self.entries.remove(id) {
-            self.bytes -= old.size;
-            if old.dirty {
-                self.dirty.retain(|d| d != id);
-            }
+            self.replaced(id, old);
+        }
+    }
+
+    /// Accounts for a slot a changelog record replaced or removed: its bytes, and its pending
+    /// change (the record read back supersedes it).
+    fn replaced(&mut self, id: &IndicatorId, old: Slot) {
+        self.bytes -= old.size;
+        if old.dirty {
+            self.dirty.retain(|d| d != id);
         }
     }
 
