@@ -438,6 +438,7 @@ pub fn partitions_of(c: &BaseConsumer, topic: &str) -> Vec<i32> {
 /// first record. Returns the records read. One topic at a time: rdkafka's end-of-partition
 /// event names the partition but not its topic.
 fn read_until_end(c: &BaseConsumer, tpl: &TopicPartitionList, stop_at_first: bool) -> Vec<Read> {
+    use rdkafka::message::Headers;
     let topics: std::collections::BTreeSet<String> = tpl.elements().iter().map(|e| e.topic().to_string()).collect();
     let mut out = Vec::new();
     for topic in topics {
@@ -445,36 +446,28 @@ fn read_until_end(c: &BaseConsumer, tpl: &TopicPartitionList, stop_at_first: boo
         for e in tpl.elements_for_topic(&topic) {
             one.add_partition_offset(&topic, e.partition(), e.offset()).unwrap();
         }
-        out.extend(read_topic_until_end(c, &one, stop_at_first));
+        visit_topic_to_end(c, &one, Duration::from_secs(60), |m| {
+            let headers = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push(Read {
+                partition: m.partition(),
+                offset: m.offset(),
+                key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                value: m.payload().unwrap_or_default().to_vec(),
+                headers,
+            });
+            !stop_at_first
+        });
         if stop_at_first && !out.is_empty() {
             break;
         }
     }
-    out
-}
-
-/// [`read_until_end`] over the partitions of one topic.
-fn read_topic_until_end(c: &BaseConsumer, tpl: &TopicPartitionList, stop_at_first: bool) -> Vec<Read> {
-    use rdkafka::message::Headers;
-    let mut out = Vec::new();
-    visit_topic_to_end(c, tpl, Duration::from_secs(60), |m| {
-        let headers = m
-            .headers()
-            .map(|h| {
-                h.iter()
-                    .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.push(Read {
-            partition: m.partition(),
-            offset: m.offset(),
-            key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
-            value: m.payload().unwrap_or_default().to_vec(),
-            headers,
-        });
-        !stop_at_first
-    });
     out
 }
 
