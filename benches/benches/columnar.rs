@@ -42,12 +42,11 @@ fn columnar(c: &mut Criterion) {
     // The codecs on their own: the CERT records and withheld records one fresh batch decides.
     g.bench_function("encode/4096 (the records of a fresh batch)", |b| {
         b.iter_batched(
-            || {
-                let core = ColumnarCore::new(&config).unwrap();
-                let out = process_fresh((ColumnarCore::new(&config).unwrap(), build()));
-                (core, out)
+            || process_fresh((ColumnarCore::new(&config).unwrap(), build())),
+            |(core, mut out): (ColumnarCore, ColumnarOutput)| {
+                let encoded = core.encode(&mut out).unwrap();
+                (core, encoded)
             },
-            |(core, mut out): (ColumnarCore, ColumnarOutput)| core.encode(&mut out).unwrap(),
             BatchSize::LargeInput,
         )
     });
