@@ -97,7 +97,7 @@ impl ColumnarCore {
         let partitions = config.kafka.partitions.max(1) as usize;
         let (enrichment, table_loads) = Enrichment::new(config)?;
         Ok(ColumnarCore {
-            router: Router { recipients, ttl_ms, drop_benign: config.enrich.benign == BenignAction::Drop },
+            router: Router::new(recipients, ttl_ms, config.enrich.benign == BenignAction::Drop),
             filters,
             formats: config.certs.iter().map(|c| c.format).collect(),
             enrichment,
@@ -207,8 +207,9 @@ impl ColumnarCore {
         }
         let state = self.states.entry(partition).or_default();
         let infra = |i: usize| opt(&enriched.country, i, StringArray::value);
-        let mut emits = Vec::new();
-        let mut candidates: Vec<Vec<Candidate>> = vec![Vec::new(); self.router.recipients.len()];
+        let first_emit = out.emits.len();
+        let emits = &mut out.emits;
+        let mut candidates: Vec<Vec<Candidate>> = vec![Vec::new(); self.router.certs()];
         let mut fates = Vec::with_capacity(batch.num_rows());
         let mut ids = Vec::with_capacity(batch.num_rows());
         for i in 0..batch.num_rows() {
@@ -240,14 +241,8 @@ impl ColumnarCore {
                 benign: opt(&enriched.benign, i, StringArray::value),
                 ..Subject::bare(id, kind, cols.value.value(i))
             };
-            let fate = self.router.apply(
-                state.entry(id),
-                subject,
-                contribution,
-                (i, reported_at),
-                &mut emits,
-                &mut candidates,
-            );
+            let fate =
+                self.router.apply(state.entry(id), subject, contribution, (i, reported_at), emits, &mut candidates);
             fates.push(fate);
             ids.push((id, kind));
         }
@@ -260,18 +255,20 @@ impl ColumnarCore {
             for (candidate, accepted) in pending.into_iter().zip(verdicts) {
                 let entry = state.get_mut(&candidate.id).expect("the row merged it into the state");
                 let fate = &mut fates[candidate.row];
-                self.router.settle(entry, k, candidate, accepted, fate, &mut emits);
+                self.router.settle(entry, k, candidate, accepted, fate, emits);
             }
         }
+        // Counted here, added to the output's map once per batch.
+        let mut outcomes = [("emitted", 0), ("suppressed", 0), ("unrouted", 0), ("withheld", 0)];
         for (i, (fate, (id, kind))) in fates.iter().zip(ids).enumerate() {
             let outcome = fate.outcome();
-            let name = match outcome {
-                Outcome::Emitted => "emitted",
-                Outcome::Suppressed => "suppressed",
-                Outcome::Withheld(WithheldReason::NoRecipient) => "unrouted",
-                Outcome::Withheld(_) => "withheld",
-            };
-            *out.outcomes.entry(name).or_default() += 1;
+            outcomes[match outcome {
+                Outcome::Emitted => 0,
+                Outcome::Suppressed => 1,
+                Outcome::Withheld(WithheldReason::NoRecipient) => 2,
+                Outcome::Withheld(_) => 3,
+            }]
+            .1 += 1;
             match outcome {
                 Outcome::Emitted => {}
                 Outcome::Suppressed => out.suppressed += 1,
@@ -297,10 +294,12 @@ impl ColumnarCore {
                 }
             }
         }
-        for e in &emits {
+        for (name, n) in outcomes.into_iter().filter(|(_, n)| *n > 0) {
+            *out.outcomes.entry(name).or_default() += n;
+        }
+        for e in &out.emits[first_emit..] {
             *out.emitted_per_cert.entry(e.cert).or_default() += 1;
         }
-        out.emits.extend(emits);
         Ok(())
     }
 }

@@ -567,6 +567,9 @@ impl Config {
         if self.certs.is_empty() {
             return bad("certs".into(), "declare at least one [[certs]]");
         }
+        if self.certs.len() > crate::route::MAX_CERTS {
+            return bad("certs".into(), &format!("declare at most {} [[certs]]", crate::route::MAX_CERTS));
+        }
         let mut countries = HashSet::new();
         for (i, c) in self.certs.iter().enumerate() {
             let key = |k: &str| format!("certs[{i}] ({}).{k}", c.name);
@@ -733,6 +736,17 @@ mod tests {
         assert!(ok.certs[0].filter.is_some());
         let e = err(&cert("misp_org_uuid = \"SingCERT\""));
         assert!(e.contains("certs[0] (SingCERT).misp_org_uuid"), "{e}");
+        // Routing holds a set of CERTs in one 64-bit word.
+        let certs = |n: usize| {
+            let codes =
+                (0..n).map(|i| format!("{}{}", (b'A' + (i / 26) as u8) as char, (b'A' + (i % 26) as u8) as char));
+            let certs: String =
+                codes.map(|cc| format!("[[certs]]\ncountry = \"{cc}\"\nname = \"CERT {cc}\"\n")).collect();
+            MINIMAL.replace("[[certs]]\n        country = \"SG\"\n        name = \"SingCERT\"", &certs)
+        };
+        assert!(Config::parse(&certs(64)).is_ok());
+        let e = err(&certs(65));
+        assert!(e.contains("certs") && e.contains("at most 64"), "{e}");
         let e = err(&with("[[sharing_groups]]\nuuid = \"x\""));
         assert!(e.contains("sharing_groups[0].uuid"), "{e}");
         let org = "b0e2c1d4-0000-4000-8000-000000000001";

@@ -31,6 +31,7 @@ use iocflow_model::time::Millis;
 use iocflow_model::{IndicatorId, IndicatorType, Tlp};
 use iocflow_sinks::cert_record::{CertRecord, SCHEMA_VERSION, Source};
 use iocflow_sinks::withheld::WithheldReason;
+use smallvec::SmallVec;
 use std::collections::HashSet;
 
 /// A CERT as routing sees it.
@@ -44,28 +45,51 @@ pub struct Recipient {
     pub filtered: bool,
 }
 
-impl Recipient {
-    /// Whether `code` is the CERT's country. Country codes are two ASCII letters (the config and
-    /// the decoders check them), compared byte by byte: this runs for every CERT and every
-    /// contribution of every report.
-    fn is_of(&self, code: &str) -> bool {
-        matches!((code.as_bytes(), self.country.as_bytes()), ([a, b], [c, d]) if a == c && b == d)
+/// CERTs as a set of their positions in the configuration: bit `k` is CERT `k` (the
+/// configuration allows at most [`MAX_CERTS`]).
+pub type CertSet = u64;
+
+/// The most CERTs one deployment routes to (a [`CertSet`] holds them in one word).
+pub const MAX_CERTS: usize = CertSet::BITS as usize;
+
+/// Who may see what, worked out once per deployment so that a contribution's audience is a few
+/// table lookups rather than a comparison with every CERT: this runs for every contribution of
+/// every arriving report.
+#[derive(Debug, Clone)]
+struct Audiences {
+    /// By country code (two upper-case letters, `(a - 'A') * 26 + (b - 'A')`), the CERT of that
+    /// country.
+    by_country: Vec<CertSet>,
+    regional: CertSet,
+}
+
+impl Audiences {
+    fn of(recipients: &[Recipient]) -> Audiences {
+        assert!(recipients.len() <= MAX_CERTS, "the configuration allows at most {MAX_CERTS} CERTs");
+        let mut by_country = vec![0; 26 * 26];
+        let mut regional = 0;
+        for (k, r) in recipients.iter().enumerate() {
+            if let Some(i) = country_index(&r.country) {
+                by_country[i] |= 1 << k;
+            }
+            if r.regional {
+                regional |= 1 << k;
+            }
+        }
+        Audiences { by_country, regional }
+    }
+
+    fn implicating(&self, code: &str) -> CertSet {
+        country_index(code).map_or(0, |i| self.by_country[i])
     }
 }
 
-/// May `cert` see contribution `c` of an indicator implicating the countries `places` (its
-/// infrastructure's, its constituent organisation's)?
-pub fn may_see(cert: &Recipient, c: &Contribution, places: [Option<&str>; 2]) -> bool {
-    if let Some(group) = &c.sharing_group
-        && !cert.sharing_groups.contains(group)
-    {
-        return false;
-    }
-    let implicated = places.iter().flatten().any(|p| cert.is_of(p)) || c.target_countries.iter().any(|t| cert.is_of(t));
-    match c.tlp {
-        Tlp::Clear | Tlp::Green => implicated || cert.regional,
-        Tlp::Amber => implicated,
-        Tlp::AmberStrict | Tlp::Red | Tlp::Unknown => false,
+/// A country code's index in [`Audiences::by_country`]; `None` for anything but two upper-case
+/// ASCII letters (the config and the decoders give only those).
+fn country_index(code: &str) -> Option<usize> {
+    match code.as_bytes() {
+        [a @ b'A'..=b'Z', b @ b'A'..=b'Z'] => Some(usize::from(a - b'A') * 26 + usize::from(b - b'A')),
+        _ => None,
     }
 }
 
@@ -167,13 +191,53 @@ pub enum Outcome {
 /// The routing policy of one deployment.
 #[derive(Debug, Clone)]
 pub struct Router {
-    pub recipients: Vec<Recipient>,
-    pub ttl_ms: Millis,
+    recipients: Vec<Recipient>,
+    audiences: Audiences,
+    ttl_ms: Millis,
     /// Benign indicators (warninglists) go to no CERT; otherwise they are tagged.
-    pub drop_benign: bool,
+    drop_benign: bool,
 }
 
 impl Router {
+    /// The policy for `recipients` (at most [`MAX_CERTS`]), in configuration order.
+    pub fn new(recipients: Vec<Recipient>, ttl_ms: Millis, drop_benign: bool) -> Router {
+        Router { audiences: Audiences::of(&recipients), recipients, ttl_ms, drop_benign }
+    }
+
+    /// How many CERTs it routes to.
+    pub fn certs(&self) -> usize {
+        self.recipients.len()
+    }
+
+    /// The CERTs that may see contribution `c` of an indicator implicating the countries
+    /// `places` (its infrastructure's, its constituent organisation's).
+    pub fn audience(&self, c: &Contribution, places: [Option<&str>; 2]) -> CertSet {
+        let label = match c.tlp {
+            Tlp::Clear | Tlp::Green => self.audiences.regional,
+            Tlp::Amber => 0,
+            Tlp::AmberStrict | Tlp::Red | Tlp::Unknown => return 0,
+        };
+        let implicated = places
+            .into_iter()
+            .flatten()
+            .chain(c.target_countries.iter().map(String::as_str))
+            .fold(0, |set, code| set | self.audiences.implicating(code));
+        let members = match &c.sharing_group {
+            Some(group) => self.members_of(group),
+            None => CertSet::MAX,
+        };
+        (implicated | label) & members
+    }
+
+    /// The CERTs whose organisation is a member of a MISP sharing group.
+    fn members_of(&self, group: &str) -> CertSet {
+        self.recipients
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.sharing_groups.contains(group))
+            .fold(0, |set, (k, _)| set | 1 << k)
+    }
+
     /// Why no CERT may see contribution `c`, if none may by its label or sharing group.
     pub fn withholds(&self, c: &Contribution) -> Option<WithheldReason> {
         match c.tlp {
@@ -208,11 +272,17 @@ impl Router {
             return fate;
         }
         let places = subject.places();
-        for (k, cert) in self.recipients.iter().enumerate() {
-            if !may_see(cert, &entry.contributions[arriving], places) {
-                continue;
-            }
-            let view: Vec<&Contribution> = entry.contributions.iter().filter(|c| may_see(cert, c, places)).collect();
+        // Only the CERTs that may see the arriving report are considered; each contribution's
+        // audience is worked out once, and a CERT's view is the contributions it is in.
+        let considered = self.audience(&entry.contributions[arriving], places);
+        if considered == 0 {
+            return fate;
+        }
+        let audiences: SmallVec<[CertSet; 4]> = entry.contributions.iter().map(|c| self.audience(c, places)).collect();
+        for k in (0..self.recipients.len()).filter(|k| considered & 1 << k != 0) {
+            let cert = &self.recipients[k];
+            let view: SmallVec<[&Contribution; 4]> =
+                entry.contributions.iter().zip(&audiences).filter(|(_, a)| *a & 1 << k != 0).map(|(c, _)| c).collect();
             let summary = Summary::of(&view, reported_at);
             if cert.filtered {
                 let record = record(&subject, &view);
@@ -241,7 +311,8 @@ impl Router {
     ) {
         fate.accepted |= accepted;
         let last = entry.emitted.get(&self.recipients[cert].country);
-        if let Some(times) = self.decide(last, &Summary::of_emission(&c.summary), accepted) {
+        let times = self.decide(last, &Summary::of_emission(&c.summary), accepted);
+        if let Some(times) = times {
             self.send(&mut entry.emitted, cert, times, c.summary, c.record, emits);
             fate.emitted = true;
         }
@@ -292,7 +363,7 @@ impl Router {
 /// names: most views are not news, and only news is stored (as an owned [`Emission`]).
 struct Summary<'a> {
     /// Sorted.
-    sources: Vec<&'a str>,
+    sources: SmallVec<[&'a str; 4]>,
     confidence: Option<u8>,
     revoked: bool,
     at: Millis,
@@ -300,7 +371,7 @@ struct Summary<'a> {
 
 impl<'a> Summary<'a> {
     fn of(view: &[&'a Contribution], at: Millis) -> Summary<'a> {
-        let mut sources: Vec<&str> = view.iter().map(|c| c.feed.as_str()).collect();
+        let mut sources: SmallVec<[&str; 4]> = view.iter().map(|c| c.feed.as_str()).collect();
         sources.sort_unstable();
         Summary {
             sources,
@@ -378,20 +449,20 @@ mod tests {
     const REGIONAL_TH: usize = 2;
     const GROUP: &str = "5a1e0000-0000-4000-8000-0000000000aa";
 
+    fn recipients() -> Vec<Recipient> {
+        vec![
+            Recipient { country: "SG".into(), ..Recipient::default() },
+            Recipient {
+                country: "MY".into(),
+                sharing_groups: [GROUP.to_string()].into_iter().collect(),
+                ..Recipient::default()
+            },
+            Recipient { country: "TH".into(), regional: true, ..Recipient::default() },
+        ]
+    }
+
     fn router() -> Router {
-        Router {
-            recipients: vec![
-                Recipient { country: "SG".into(), ..Recipient::default() },
-                Recipient {
-                    country: "MY".into(),
-                    sharing_groups: [GROUP.to_string()].into_iter().collect(),
-                    ..Recipient::default()
-                },
-                Recipient { country: "TH".into(), regional: true, ..Recipient::default() },
-            ],
-            ttl_ms: 1_000,
-            drop_benign: false,
-        }
+        Router::new(recipients(), 1_000, false)
     }
 
     fn report(feed: &str, tlp: Tlp, targets: &[&str], at: Millis) -> Contribution {
@@ -527,8 +598,9 @@ mod tests {
         reports: Vec<Contribution>,
         verdict: impl Fn(&CertRecord) -> bool,
     ) -> Vec<(Outcome, Vec<usize>)> {
-        let mut r = router();
-        r.recipients[SG].filtered = true;
+        let mut certs = recipients();
+        certs[SG].filtered = true;
+        let r = Router::new(certs, 1_000, false);
         let (mut emits, mut candidates) = (Vec::new(), vec![Vec::new(); 3]);
         let mut fates: Vec<Fate> = reports
             .into_iter()
@@ -585,9 +657,10 @@ mod tests {
 
     #[test]
     fn a_report_every_recipient_filters_out_has_no_recipient() {
-        let mut r = router();
-        r.recipients[SG].filtered = true;
-        r.recipients[REGIONAL_TH].regional = false;
+        let mut certs = recipients();
+        certs[SG].filtered = true;
+        certs[REGIONAL_TH].regional = false;
+        let r = Router::new(certs, 1_000, false);
         let mut e = Entry::default();
         let (mut emits, mut candidates) = (Vec::new(), vec![Vec::new(); 3]);
         let mut fate =
