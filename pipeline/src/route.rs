@@ -274,11 +274,8 @@ impl Router {
         let places = subject.places();
         // Only the CERTs that may see the arriving report are considered; each contribution's
         // audience is worked out once, and a CERT's view is the contributions it is in.
-        let considered = self.audience(&entry.contributions[arriving], places);
-        if considered == 0 {
-            return fate;
-        }
         let audiences: SmallVec<[CertSet; 4]> = entry.contributions.iter().map(|c| self.audience(c, places)).collect();
+        let considered = audiences[arriving];
         for k in (0..self.recipients.len()).filter(|k| considered & 1 << k != 0) {
             let cert = &self.recipients[k];
             let view: SmallVec<[&Contribution; 4]> =

@@ -75,7 +75,10 @@ impl Emitted {
     pub fn set(&mut self, country: &str, sent: Emission) {
         match self.find(country) {
             Ok(i) => self.0[i].1 = sent,
-            Err(i) => self.0.insert(i, (country.to_string(), sent)),
+            Err(i) => {
+                self.0.reserve_exact(1);
+                self.0.insert(i, (country.to_string(), sent))
+            }
         }
     }
 
@@ -120,6 +123,9 @@ impl Entry {
                 i
             }
             None => {
+                // Most indicators have one source: no room for four (a Vec's first growth), a
+                // few hundred bytes per entry the state holds.
+                self.contributions.reserve_exact(1);
                 self.contributions.push(new);
                 self.contributions.len() - 1
             }
