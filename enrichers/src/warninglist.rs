@@ -16,7 +16,7 @@ use crate::address::Target;
 use crate::ip_prefix::{IpPrefixMap, parse_prefix};
 use crate::{Error, Result};
 use aho_corasick::AhoCorasick;
-use foldhash::HashMap;
+use foldhash::{HashMap, HashSet};
 use regex::RegexSet;
 use serde::Deserialize;
 use std::net::IpAddr;
@@ -35,7 +35,13 @@ pub struct Warninglists {
     names: Vec<String>,
     cidrs: IpPrefixMap<u32>,
     hostnames: HashMap<String, u32>,
+    /// The last label of every hostname entry: a name whose last label is not among them has no
+    /// suffix in `hostnames`, and is passed over with one lookup instead of one per label.
+    hostname_tlds: HashSet<String>,
     strings: HashMap<String, u32>,
+    /// The lengths of the `strings` entries (a hash is 32, 40 or 64 characters): a value of
+    /// another length is not hashed at all.
+    string_lengths: HashSet<usize>,
     substrings: Option<(AhoCorasick, Vec<u32>)>,
     regexes: Vec<(RegexSet, u32)>,
     entries: usize,
@@ -68,12 +74,15 @@ impl Warninglists {
                 "hostname" => {
                     for entry in &file.list {
                         let host = entry.trim().trim_start_matches("*.").trim_matches('.').to_ascii_lowercase();
+                        w.hostname_tlds.insert(last_label(&host).to_string());
                         w.hostnames.entry(host).or_insert(id);
                     }
                 }
                 "string" => {
                     for entry in &file.list {
-                        w.strings.entry(entry.to_lowercase()).or_insert(id);
+                        let entry = entry.to_lowercase();
+                        w.string_lengths.insert(entry.len());
+                        w.strings.entry(entry).or_insert(id);
                     }
                 }
                 "substring" => substrings.extend(file.list.iter().map(|s| (s.to_lowercase(), id))),
@@ -122,6 +131,9 @@ impl Warninglists {
 
     /// A hostname list entry matches the name and every name under it.
     fn by_hostname(&self, host: &str) -> Option<u32> {
+        if !self.hostname_tlds.contains(last_label(host)) {
+            return None;
+        }
         let mut rest = host;
         loop {
             if let Some(id) = self.hostnames.get(rest) {
@@ -132,21 +144,30 @@ impl Warninglists {
     }
 
     fn by_text(&self, value: &str) -> Option<u32> {
-        // Canonical values are mostly lower-case already: copy only when they are not.
-        let lower = match value.chars().any(char::is_uppercase) {
-            true => std::borrow::Cow::Owned(value.to_lowercase()),
-            false => std::borrow::Cow::Borrowed(value),
-        };
-        if let Some(id) = self.strings.get(lower.as_ref()) {
-            return Some(*id);
-        }
-        if let Some((automaton, ids)) = &self.substrings
-            && let Some(m) = automaton.find(lower.as_ref())
-        {
-            return Some(ids[m.pattern().as_usize()]);
+        // Lower-casing keeps an ASCII value's length; another value is looked up whatever its length.
+        let by_string = !self.strings.is_empty() && (!value.is_ascii() || self.string_lengths.contains(&value.len()));
+        if by_string || self.substrings.is_some() {
+            // Canonical values are mostly lower-case already: copy only when they are not.
+            let lower = match value.bytes().any(|b| b.is_ascii_uppercase()) || !value.is_ascii() {
+                true => std::borrow::Cow::Owned(value.to_lowercase()),
+                false => std::borrow::Cow::Borrowed(value),
+            };
+            if let Some(id) = self.strings.get(lower.as_ref()) {
+                return Some(*id);
+            }
+            if let Some((automaton, ids)) = &self.substrings
+                && let Some(m) = automaton.find(lower.as_ref())
+            {
+                return Some(ids[m.pattern().as_usize()]);
+            }
         }
         self.regexes.iter().find(|(set, _)| set.is_match(value)).map(|(_, id)| *id)
     }
+}
+
+/// The last label of a host name (all of it if it has one label).
+fn last_label(host: &str) -> &str {
+    host.rsplit('.').next().unwrap_or(host)
 }
 
 #[cfg(test)]
@@ -190,6 +211,9 @@ mod tests {
         assert_eq!(benign(&w, T::Domain, "shop.test"), Some("Special names"));
         assert_eq!(benign(&w, T::Email, "root@localhost"), Some("Special names"));
         assert_eq!(benign(&w, T::Md5, "d41d8cd98f00b204e9800998ecf8427e"), Some("Empty hashes"));
+        assert_eq!(benign(&w, T::Md5, "D41D8CD98F00B204E9800998ECF8427E"), Some("Empty hashes"), "any case");
+        assert_eq!(benign(&w, T::Md5, "d41d8cd98f00b204e9800998ecf8427"), None);
+        assert_eq!(benign(&w, T::Domain, "example.org"), None, "no entry ends in .org");
         assert_eq!(benign(&w, T::Domain, "sinkhole.abuse.example.org"), Some("Sinkholes"));
         assert_eq!(benign(&w, T::Url, "http://download.windowsupdate.com/x.cab"), Some("Update URLs"));
         assert_eq!(benign(&w, T::Url, "http://windowsupdate.com.evil.example/x"), None);
