@@ -176,7 +176,7 @@ mod tests {
             confidence,
             threat: None,
             tags: vec![],
-            sources: feeds.iter().map(|f| Source { feed: f.to_string(), provider: "P".into() }).collect(),
+            sources: feeds.iter().map(|f| Source { feed: (*f).into(), provider: "P".into() }).collect(),
             sightings: 1,
             first_seen: 0,
             last_seen: 86_400_000,

@@ -24,7 +24,7 @@ use crate::state::{Bounds, Contribution, PartitionState};
 use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray, UInt8Array, UInt32Array};
 use iocflow_enrichers::tables::{SharedTables, TableLoad};
 use iocflow_model::time::Millis;
-use iocflow_model::{IndicatorId, IndicatorType, Tlp};
+use iocflow_model::{IndicatorId, IndicatorType, Names, Tlp};
 use iocflow_sinks::stix_indicator;
 use iocflow_sinks::withheld::{WithheldReason, WithheldRecord};
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -210,6 +210,9 @@ impl ColumnarCore {
         let first_emit = out.emits.len();
         let emits = &mut out.emits;
         let mut candidates: Vec<Vec<Candidate>> = vec![Vec::new(); self.router.certs()];
+        // A batch's feed, provider and threat columns hold a few distinct values: one shared
+        // string each, not one per row.
+        let mut names = Names::default();
         let mut fates = Vec::with_capacity(batch.num_rows());
         let mut ids = Vec::with_capacity(batch.num_rows());
         for i in 0..batch.num_rows() {
@@ -218,11 +221,11 @@ impl ColumnarCore {
             let reported_at = cols.reported_at.value(i);
             out.earliest = Some(out.earliest.map_or(reported_at, |e| e.min(reported_at)));
             let contribution = Contribution {
-                feed: cols.feed.value(i).to_string(),
-                provider: cols.provider.value(i).to_string(),
+                feed: names.get(cols.feed.value(i)),
+                provider: names.get(cols.provider.value(i)),
                 tlp: Tlp::parse(cols.tlp.value(i)),
                 confidence: opt(cols.confidence, i, UInt8Array::value),
-                threat: opt(cols.threat, i, |a, i| a.value(i).to_string()),
+                threat: opt(cols.threat, i, StringArray::value).map(|t| names.get(t)),
                 tags: list_strings(cols.tags, i),
                 first_seen: opt(cols.first_seen, i, Int64Array::value).unwrap_or(reported_at),
                 last_seen: opt(cols.last_seen, i, Int64Array::value).unwrap_or(reported_at),

@@ -28,7 +28,7 @@
 
 use crate::state::{Contribution, Emission, Emitted, Entry};
 use iocflow_model::time::Millis;
-use iocflow_model::{IndicatorId, IndicatorType, Tlp};
+use iocflow_model::{IndicatorId, IndicatorType, Name, Tlp};
 use iocflow_sinks::cert_record::{CertRecord, SCHEMA_VERSION, Source};
 use iocflow_sinks::withheld::WithheldReason;
 use smallvec::SmallVec;
@@ -339,7 +339,7 @@ impl Router {
         let news = match last {
             None => !now.revoked,
             Some(last) => {
-                now.sources.iter().any(|s| !last.sources.iter().any(|l| l == s))
+                now.sources.iter().any(|s| !last.sources.iter().any(|l| l == *s))
                     || now.confidence > last.confidence
                     || now.revoked != last.revoked
                     || now.at.saturating_sub(last.at) >= self.ttl_ms
@@ -360,7 +360,7 @@ impl Router {
 /// names: most views are not news, and only news is stored (as an owned [`Emission`]).
 struct Summary<'a> {
     /// Sorted.
-    sources: SmallVec<[&'a str; 4]>,
+    sources: SmallVec<[&'a Name; 4]>,
     confidence: Option<u8>,
     revoked: bool,
     at: Millis,
@@ -368,7 +368,7 @@ struct Summary<'a> {
 
 impl<'a> Summary<'a> {
     fn of(view: &[&'a Contribution], at: Millis) -> Summary<'a> {
-        let mut sources: SmallVec<[&str; 4]> = view.iter().map(|c| c.feed.as_str()).collect();
+        let mut sources: SmallVec<[&Name; 4]> = view.iter().map(|c| &c.feed).collect();
         sources.sort_unstable();
         Summary {
             sources,
@@ -379,17 +379,12 @@ impl<'a> Summary<'a> {
     }
 
     fn of_emission(e: &'a Emission) -> Summary<'a> {
-        Summary {
-            sources: e.sources.iter().map(String::as_str).collect(),
-            confidence: e.confidence,
-            revoked: e.revoked,
-            at: e.at,
-        }
+        Summary { sources: e.sources.iter().collect(), confidence: e.confidence, revoked: e.revoked, at: e.at }
     }
 
     fn to_emission(&self) -> Emission {
         Emission {
-            sources: self.sources.iter().map(|s| s.to_string()).collect(),
+            sources: self.sources.iter().map(|s| (*s).clone()).collect(),
             confidence: self.confidence,
             revoked: self.revoked,
             at: self.at,
@@ -465,7 +460,7 @@ mod tests {
     fn report(feed: &str, tlp: Tlp, targets: &[&str], at: Millis) -> Contribution {
         Contribution {
             feed: feed.into(),
-            provider: format!("{feed} Inc."),
+            provider: format!("{feed} Inc.").into(),
             tlp,
             confidence: Some(50),
             threat: None,

@@ -13,18 +13,18 @@
 
 use foldhash::HashMap;
 use iocflow_model::time::Millis;
-use iocflow_model::{IndicatorId, Tlp};
+use iocflow_model::{IndicatorId, Name, Tlp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// One feed's contribution to an indicator: its latest report, and how often it was seen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Contribution {
-    pub feed: String,
-    pub provider: String,
+    pub feed: Name,
+    pub provider: Name,
     pub tlp: Tlp,
     pub confidence: Option<u8>,
-    pub threat: Option<String>,
+    pub threat: Option<Name>,
     pub tags: Vec<String>,
     pub first_seen: Millis,
     pub last_seen: Millis,
@@ -39,7 +39,7 @@ pub struct Contribution {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Emission {
     /// Feeds in the view, sorted.
-    pub sources: Vec<String>,
+    pub sources: Vec<Name>,
     pub confidence: Option<u8>,
     pub revoked: bool,
     /// When it was sent (report time; increases with every emission to a CERT).
@@ -142,7 +142,7 @@ impl Entry {
                 std::mem::size_of::<Contribution>()
                     + c.feed.len()
                     + c.provider.len()
-                    + c.threat.as_ref().map_or(0, String::len)
+                    + c.threat.as_ref().map_or(0, |t| t.len())
                     + c.sharing_group.as_ref().map_or(0, String::len)
                     + strings(&c.tags)
                     + strings(&c.target_countries)
@@ -151,7 +151,7 @@ impl Entry {
         let emitted: usize = self
             .emitted
             .iter()
-            .map(|(k, e)| 24 + k.len() + std::mem::size_of::<Emission>() + strings(&e.sources))
+            .map(|(k, e)| 24 + k.len() + std::mem::size_of::<Emission>() + 16 * e.sources.len())
             .sum();
         // The hash-table slot: id, entry header, control bytes.
         16 + std::mem::size_of::<Entry>() + 8 + contributions + emitted

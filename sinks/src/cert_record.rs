@@ -4,6 +4,7 @@
 //! `tlp` is the strictest label among them. Field names and meanings are a contract with the
 //! CERTs' own tooling: change them only with a new `schema_version`.
 
+use iocflow_model::Name;
 use iocflow_model::time::{self, Millis};
 use serde::{Serialize, Serializer};
 
@@ -27,7 +28,7 @@ pub struct CertRecord {
     pub sectors: Vec<String>,
     pub tlp: &'static str,
     pub confidence: Option<u8>,
-    pub threat: Option<String>,
+    pub threat: Option<Name>,
     pub tags: Vec<String>,
     pub sources: Vec<Source>,
     /// Reports of this indicator in this view.
@@ -42,8 +43,8 @@ pub struct CertRecord {
 /// A feed that contributed to the view.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Source {
-    pub feed: String,
-    pub provider: String,
+    pub feed: Name,
+    pub provider: Name,
 }
 
 /// A record time as RFC 3339, as every output writes it.

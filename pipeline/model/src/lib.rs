@@ -11,11 +11,13 @@
 pub mod decode;
 mod error;
 pub mod indicator;
+pub mod name;
 pub mod report;
 pub mod time;
 pub mod tlp;
 
 pub use error::{Error, Result};
 pub use indicator::{Indicator, IndicatorId, IndicatorType};
+pub use name::{Name, Names};
 pub use report::Report;
 pub use tlp::Tlp;

@@ -1,0 +1,129 @@
+//! [`Name`]: a short string that many records share — a feed's name, its provider, a threat
+//! type.
+//!
+//! The dedupe state holds one contribution per feed for every indicator, and every record sent
+//! to a CERT lists its sources; with a plain `String` each of them is an allocation and a copy
+//! of the same few names. A `Name` is reference-counted, so holding or copying one is a counter
+//! increment. It reads and writes as a plain string (JSON, the changelog), so the formats do not
+//! change.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+
+/// A shared, immutable string.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Name(Arc<str>);
+
+impl Name {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Deref for Name {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Name {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Name {
+    fn from(s: &str) -> Name {
+        Name(Arc::from(s))
+    }
+}
+
+impl From<String> for Name {
+    fn from(s: String) -> Name {
+        Name(Arc::from(s))
+    }
+}
+
+impl PartialEq<str> for Name {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Name {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for Name {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Name {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Name, D::Error> {
+        String::deserialize(d).map(Name::from)
+    }
+}
+
+/// Hands out one [`Name`] per distinct string among the last few asked for: the names in one
+/// batch of indicators (its feed and provider columns hold one or a few values) share one
+/// allocation each.
+#[derive(Debug, Default)]
+pub struct Names {
+    recent: Vec<Name>,
+}
+
+impl Names {
+    /// How many distinct names it keeps; beyond them a name is allocated each time.
+    const KEPT: usize = 16;
+
+    pub fn get(&mut self, s: &str) -> Name {
+        if let Some(n) = self.recent.iter().find(|n| n.as_str() == s) {
+            return n.clone();
+        }
+        let name = Name::from(s);
+        if self.recent.len() < Self::KEPT {
+            self.recent.push(name.clone());
+        }
+        name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_and_writes_as_a_string_and_is_shared() {
+        let n: Name = serde_json::from_str(r#""abuse.ch""#).unwrap();
+        assert_eq!(n, "abuse.ch");
+        assert_eq!(serde_json::to_string(&vec![n.clone()]).unwrap(), r#"["abuse.ch"]"#);
+        let mut names = Names::default();
+        let a = names.get("feed-a");
+        assert!(Arc::ptr_eq(&a.0, &names.get("feed-a").0), "one allocation per distinct name");
+        assert!(!Arc::ptr_eq(&a.0, &names.get("feed-b").0));
+        for i in 0..40 {
+            assert_eq!(names.get(&format!("feed-{i}")).as_str(), format!("feed-{i}"), "past the kept ones too");
+        }
+        assert!(Name::from("a") < Name::from("b"));
+    }
+}
