@@ -208,6 +208,9 @@ impl ColumnarCore {
         let state = self.states.entry(partition).or_default();
         let infra = |i: usize| opt(&enriched.country, i, StringArray::value);
         let first_emit = out.emits.len();
+        // Room for a record per row up front: a record is a few hundred bytes, and growing the
+        // list one doubling at a time copies them again.
+        out.emits.reserve(batch.num_rows());
         let emits = &mut out.emits;
         let mut candidates: Vec<Vec<Candidate>> = vec![Vec::new(); self.router.certs()];
         // A batch's feed, provider and threat columns hold a few distinct values: one shared
