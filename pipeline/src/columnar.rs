@@ -213,8 +213,8 @@ impl ColumnarCore {
         out.emits.reserve(batch.num_rows());
         let emits = &mut out.emits;
         let mut candidates: Vec<Vec<Candidate>> = vec![Vec::new(); self.router.certs()];
-        // A batch's feed, provider and threat columns hold a few distinct values: one shared
-        // string each, not one per row.
+        // A batch's feed, provider, threat and tag columns hold a few distinct values: one
+        // shared string each, not one per row.
         let mut names = Names::default();
         let mut fates = Vec::with_capacity(batch.num_rows());
         let mut ids = Vec::with_capacity(batch.num_rows());
@@ -229,7 +229,7 @@ impl ColumnarCore {
                 tlp: Tlp::parse(cols.tlp.value(i)),
                 confidence: opt(cols.confidence, i, UInt8Array::value),
                 threat: opt(cols.threat, i, StringArray::value).map(|t| names.get(t)),
-                tags: list_strings(cols.tags, i),
+                tags: list_strs(cols.tags, i).map(|t| names.get(t)).collect(),
                 first_seen: opt(cols.first_seen, i, Int64Array::value).unwrap_or(reported_at),
                 last_seen: opt(cols.last_seen, i, Int64Array::value).unwrap_or(reported_at),
                 target_countries: list_strings(cols.target_countries, i),

@@ -396,7 +396,8 @@ impl<'a> Summary<'a> {
 /// The record a CERT receives: built from its view only.
 fn record(subject: &Subject<'_>, view: &[&Contribution]) -> CertRecord {
     let mut countries: Vec<String> = subject.places().iter().flatten().map(|c| c.to_string()).collect();
-    let mut tags: Vec<String> = subject.benign.map(|list| format!("warninglist:{list}")).into_iter().collect();
+    let mut tags: Vec<Name> =
+        subject.benign.map(|list| Name::from(format!("warninglist:{list}"))).into_iter().collect();
     let mut sources: Vec<Source> = Vec::with_capacity(view.len());
     for c in view {
         countries.extend(c.target_countries.iter().cloned());

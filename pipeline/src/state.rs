@@ -25,7 +25,7 @@ pub struct Contribution {
     pub tlp: Tlp,
     pub confidence: Option<u8>,
     pub threat: Option<Name>,
-    pub tags: Vec<String>,
+    pub tags: Vec<Name>,
     pub first_seen: Millis,
     pub last_seen: Millis,
     pub target_countries: Vec<String>,
@@ -144,7 +144,7 @@ impl Entry {
                     + c.provider.len()
                     + c.threat.as_ref().map_or(0, |t| t.len())
                     + c.sharing_group.as_ref().map_or(0, String::len)
-                    + strings(&c.tags)
+                    + 16 * c.tags.len()
                     + strings(&c.target_countries)
             })
             .sum();

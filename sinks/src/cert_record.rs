@@ -29,7 +29,7 @@ pub struct CertRecord {
     pub tlp: &'static str,
     pub confidence: Option<u8>,
     pub threat: Option<Name>,
-    pub tags: Vec<String>,
+    pub tags: Vec<Name>,
     pub sources: Vec<Source>,
     /// Reports of this indicator in this view.
     pub sightings: u64,

@@ -1,5 +1,5 @@
 //! [`Name`]: a short string that many records share — a feed's name, its provider, a threat
-//! type.
+//! type, a tag.
 //!
 //! The dedupe state holds one contribution per feed for every indicator, and every record sent
 //! to a CERT lists its sources; with a plain `String` each of them is an allocation and a copy
@@ -7,7 +7,9 @@
 //! increment. It reads and writes as a plain string (JSON, the changelog), so the formats do not
 //! change.
 
+use foldhash::HashSet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::borrow::Borrow;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -26,6 +28,12 @@ impl Deref for Name {
     type Target = str;
 
     fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for Name {
+    fn borrow(&self) -> &str {
         &self.0
     }
 }
@@ -84,25 +92,25 @@ impl<'de> Deserialize<'de> for Name {
     }
 }
 
-/// Hands out one [`Name`] per distinct string among the last few asked for: the names in one
-/// batch of indicators (its feed and provider columns hold one or a few values) share one
-/// allocation each.
+/// Hands out one [`Name`] per distinct string: the names in one batch of indicators (its feed
+/// and provider columns hold one or a few values, its tags a few dozen) share one allocation
+/// each. Meant to live for a batch; it keeps at most [`Names::KEPT`] names.
 #[derive(Debug, Default)]
 pub struct Names {
-    recent: Vec<Name>,
+    seen: HashSet<Name>,
 }
 
 impl Names {
     /// How many distinct names it keeps; beyond them a name is allocated each time.
-    const KEPT: usize = 16;
+    pub const KEPT: usize = 4096;
 
     pub fn get(&mut self, s: &str) -> Name {
-        if let Some(n) = self.recent.iter().find(|n| n.as_str() == s) {
+        if let Some(n) = self.seen.get(s) {
             return n.clone();
         }
         let name = Name::from(s);
-        if self.recent.len() < Self::KEPT {
-            self.recent.push(name.clone());
+        if self.seen.len() < Self::KEPT {
+            self.seen.insert(name.clone());
         }
         name
     }
@@ -121,7 +129,7 @@ mod tests {
         let a = names.get("feed-a");
         assert!(Arc::ptr_eq(&a.0, &names.get("feed-a").0), "one allocation per distinct name");
         assert!(!Arc::ptr_eq(&a.0, &names.get("feed-b").0));
-        for i in 0..40 {
+        for i in 0..Names::KEPT + 10 {
             assert_eq!(names.get(&format!("feed-{i}")).as_str(), format!("feed-{i}"), "past the kept ones too");
         }
         assert!(Name::from("a") < Name::from("b"));
