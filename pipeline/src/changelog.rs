@@ -145,5 +145,8 @@ mod tests {
             assert_eq!(e.emitted.get("TH").map(|s| s.at), Some(2));
             assert!(e.emitted.get("MY").is_none());
         }
+        let bad = format!(r#"{{"contributions":[],"emitted":{{"SGP":{emission}}},"last_seen":2}}"#);
+        let e = decode(bad.as_bytes()).map(|_| ()).unwrap_err().to_string();
+        assert!(e.contains("\"SGP\" is not a two-letter country code"), "{e}");
     }
 }

@@ -61,10 +61,11 @@ pub struct Entry {
 /// its position in the config, is stable).
 ///
 /// An indicator reaches a few CERTs, so this is a short list sorted by country rather than a map:
-/// a B-tree's first node is about 800 bytes, for every indicator the state holds. In the changelog
-/// it is a JSON object, as a map would be.
+/// a B-tree's first node is about 800 bytes, for every indicator the state holds. A country is
+/// held as its two bytes (the configuration checks every CERT's is two letters), not a string
+/// of its own. In the changelog it is a JSON object keyed by country, as a map would be.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Emitted(Vec<(String, Emission)>);
+pub struct Emitted(Vec<([u8; 2], Emission)>);
 
 impl Emitted {
     pub fn get(&self, country: &str) -> Option<&Emission> {
@@ -72,12 +73,16 @@ impl Emitted {
     }
 
     /// Remembers `sent` as what `country`'s CERT was last sent.
+    ///
+    /// # Panics
+    /// If `country` is not two bytes long (a CERT's country code always is).
     pub fn set(&mut self, country: &str, sent: Emission) {
         match self.find(country) {
             Ok(i) => self.0[i].1 = sent,
             Err(i) => {
+                let code = country.as_bytes().try_into().expect("a CERT's country code is two letters");
                 self.0.reserve_exact(1);
-                self.0.insert(i, (country.to_string(), sent))
+                self.0.insert(i, (code, sent))
             }
         }
     }
@@ -87,11 +92,11 @@ impl Emitted {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Emission)> {
-        self.0.iter().map(|(c, e)| (c.as_str(), e))
+        self.0.iter().map(|(c, e)| (std::str::from_utf8(c).expect("set from a str"), e))
     }
 
     fn find(&self, country: &str) -> std::result::Result<usize, usize> {
-        self.0.binary_search_by(|(c, _)| c.as_str().cmp(country))
+        self.0.binary_search_by(|(c, _)| c.as_slice().cmp(country.as_bytes()))
     }
 }
 
@@ -104,7 +109,14 @@ impl Serialize for Emitted {
 impl<'de> Deserialize<'de> for Emitted {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         // A map's keys come out sorted and unique.
-        BTreeMap::<String, Emission>::deserialize(d).map(|m| Emitted(m.into_iter().collect()))
+        let by_country = BTreeMap::<String, Emission>::deserialize(d)?;
+        let two_letters = |c: String| {
+            <[u8; 2]>::try_from(c.as_bytes())
+                .ok()
+                .filter(|b| b.iter().all(u8::is_ascii_alphabetic))
+                .ok_or_else(|| serde::de::Error::custom(format!("{c:?} is not a two-letter country code")))
+        };
+        by_country.into_iter().map(|(c, e)| Ok((two_letters(c)?, e))).collect::<Result<_, _>>().map(Emitted)
     }
 }
 
@@ -148,11 +160,8 @@ impl Entry {
                     + strings(&c.target_countries)
             })
             .sum();
-        let emitted: usize = self
-            .emitted
-            .iter()
-            .map(|(k, e)| 24 + k.len() + std::mem::size_of::<Emission>() + 16 * e.sources.len())
-            .sum();
+        let emitted: usize =
+            self.emitted.iter().map(|(_, e)| 2 + std::mem::size_of::<Emission>() + 16 * e.sources.len()).sum();
         // The hash-table slot: id, entry header, control bytes.
         16 + std::mem::size_of::<Entry>() + 8 + contributions + emitted
     }
