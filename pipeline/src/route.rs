@@ -211,7 +211,7 @@ impl Router {
 
     /// The CERTs that may see contribution `c` of an indicator implicating the countries
     /// `places` (its infrastructure's, its constituent organisation's).
-    pub fn audience(&self, c: &Contribution, places: [Option<&str>; 2]) -> CertSet {
+    fn audience(&self, c: &Contribution, places: [Option<&str>; 2]) -> CertSet {
         let label = match c.tlp {
             Tlp::Clear | Tlp::Green => self.audiences.regional,
             Tlp::Amber => 0,
@@ -245,9 +245,7 @@ impl Router {
             Tlp::Red => Some(WithheldReason::TlpRed),
             Tlp::Unknown => Some(WithheldReason::UnknownLabel),
             Tlp::Clear | Tlp::Green | Tlp::Amber => match &c.sharing_group {
-                Some(g) if !self.recipients.iter().any(|r| r.sharing_groups.contains(g)) => {
-                    Some(WithheldReason::SharingGroup)
-                }
+                Some(g) if self.members_of(g) == 0 => Some(WithheldReason::SharingGroup),
                 _ => None,
             },
         }

@@ -111,7 +111,7 @@ impl IndicatorId {
     pub fn to_hex(self) -> String {
         let mut digits = [0; 32];
         hex::encode_to_slice(self.0.to_be_bytes(), &mut digits).expect("32 digits for 16 bytes");
-        String::from_utf8_lossy(&digits).into_owned()
+        std::str::from_utf8(&digits).expect("hex digits are ASCII").to_string()
     }
 
     /// The id of 32 hex digits.
