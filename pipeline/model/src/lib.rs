@@ -3,8 +3,10 @@
 //! Everything a feed record becomes before it touches Arrow or Kafka lives here: the indicator
 //! types and their canonical forms ([`indicator`]), the Traffic Light Protocol labels
 //! ([`tlp`]), one feed's statement about an indicator ([`report`]), and the feed decoders
-//! ([`decode`]). The crate deliberately has no arrow, datafusion or rdkafka dependency: it is
-//! the code that parses untrusted bytes, so it must be cheap to property-test and fuzz.
+//! ([`decode`]); and [`name`], the shared strings (feed, provider, threat, tag) that the state
+//! and the CERT records hold many copies of. The crate deliberately has no arrow, datafusion or
+//! rdkafka dependency: it is the code that parses untrusted bytes, so it must be cheap to
+//! property-test and fuzz.
 //!
 //! Reading order: `indicator` → `tlp` → `report` → `decode`.
 
