@@ -46,15 +46,19 @@ pub fn consumer(config: &Config, stage: &str) -> ClientConfig {
     c
 }
 
+/// Producer settings that only tune speed: `[kafka.client]` may override them.
+pub const PRODUCER_TUNING: [(&str, &str); 3] =
+    [("compression.type", "zstd"), ("linger.ms", "5"), ("batch.size", "1000000")];
+
 /// An idempotent producer that waits for every in-sync replica.
 pub fn producer(config: &Config) -> ClientConfig {
     let mut c = base(config);
-    c.set("acks", "all")
-        .set("enable.idempotence", "true")
-        .set("compression.type", "zstd")
-        .set("linger.ms", "5")
-        .set("batch.size", "1000000")
-        .set("message.timeout.ms", "60000");
+    c.set("acks", "all").set("enable.idempotence", "true").set("message.timeout.ms", "60000");
+    for (key, value) in PRODUCER_TUNING {
+        if !config.kafka.client.contains_key(key) {
+            c.set(key, value);
+        }
+    }
     c
 }
 
@@ -83,4 +87,28 @@ pub fn reader(config: &Config) -> ClientConfig {
 /// An admin client (topic creation and metadata).
 pub fn admin(config: &Config) -> ClientConfig {
     base(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(client: &str) -> String {
+        format!(
+            "[kafka]\nbootstrap_servers = \"127.0.0.1:1\"\n{client}\n[[feeds]]\nname = \"f\"\ntopic = \"feeds.f\"\n\
+             format = \"json\"\nprovider = \"P\"\ntlp = \"GREEN\"\n[[certs]]\ncountry = \"SG\"\nname = \"SingCERT\"\n"
+        )
+    }
+
+    #[test]
+    fn producer_tuning_may_be_overridden_and_the_guarantees_may_not() {
+        let default = producer(&Config::parse(&text("")).unwrap());
+        assert_eq!(default.get("compression.type"), Some("zstd"));
+        let tuned = Config::parse(&text("[kafka.client]\n\"compression.type\" = \"lz4\"\n\"linger.ms\" = \"20\"\n"));
+        let tuned = producer(&tuned.unwrap());
+        assert_eq!((tuned.get("compression.type"), tuned.get("linger.ms")), (Some("lz4"), Some("20")));
+        assert_eq!((tuned.get("acks"), tuned.get("enable.idempotence")), (Some("all"), Some("true")));
+        let e = Config::parse(&text("[kafka.client]\nacks = \"1\"\n")).unwrap_err().to_string();
+        assert!(e.contains("acks"), "{e}");
+    }
 }
