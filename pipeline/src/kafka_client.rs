@@ -47,7 +47,7 @@ pub fn consumer(config: &Config, stage: &str) -> ClientConfig {
 }
 
 /// Producer settings that only tune speed: `[kafka.client]` may override them.
-pub const PRODUCER_TUNING: [(&str, &str); 3] =
+const PRODUCER_TUNING: [(&str, &str); 3] =
     [("compression.type", "zstd"), ("linger.ms", "5"), ("batch.size", "1000000")];
 
 /// An idempotent producer that waits for every in-sync replica.

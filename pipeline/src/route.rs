@@ -32,7 +32,7 @@ use iocflow_model::{IndicatorId, IndicatorType, Name, Tlp};
 use iocflow_sinks::cert_record::{CertRecord, SCHEMA_VERSION, Source};
 use iocflow_sinks::withheld::WithheldReason;
 use smallvec::SmallVec;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// A CERT as routing sees it.
 #[derive(Debug, Clone, Default)]
@@ -61,6 +61,8 @@ struct Audiences {
     /// country.
     by_country: Vec<CertSet>,
     regional: CertSet,
+    /// By MISP sharing group (lower-case uuid), the CERTs whose organisation is a member.
+    by_group: HashMap<String, CertSet>,
 }
 
 impl Audiences {
@@ -68,6 +70,7 @@ impl Audiences {
         assert!(recipients.len() <= MAX_CERTS, "the configuration allows at most {MAX_CERTS} CERTs");
         let mut by_country = vec![0; 26 * 26];
         let mut regional = 0;
+        let mut by_group: HashMap<String, CertSet> = HashMap::new();
         for (k, r) in recipients.iter().enumerate() {
             if let Some(i) = country_index(&r.country) {
                 by_country[i] |= 1 << k;
@@ -75,8 +78,11 @@ impl Audiences {
             if r.regional {
                 regional |= 1 << k;
             }
+            for group in &r.sharing_groups {
+                *by_group.entry(group.clone()).or_default() |= 1 << k;
+            }
         }
-        Audiences { by_country, regional }
+        Audiences { by_country, regional, by_group }
     }
 
     fn implicating(&self, code: &str) -> CertSet {
@@ -231,11 +237,7 @@ impl Router {
 
     /// The CERTs whose organisation is a member of a MISP sharing group.
     fn members_of(&self, group: &str) -> CertSet {
-        self.recipients
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.sharing_groups.contains(group))
-            .fold(0, |set, (k, _)| set | 1 << k)
+        self.audiences.by_group.get(group).copied().unwrap_or(0)
     }
 
     /// Why no CERT may see contribution `c`, if none may by its label or sharing group.
