@@ -214,8 +214,9 @@ impl ColumnarCore {
         let emits = &mut out.emits;
         let mut candidates: Vec<Vec<Candidate>> = vec![Vec::new(); self.router.certs()];
         // A batch's feed, provider, threat and tag columns hold a few distinct values: one
-        // shared string each, not one per row.
-        let mut names = Names::default();
+        // shared string each, not one per row (a `Names` per column, as it remembers the last).
+        let (mut feeds, mut providers, mut threats, mut tags) =
+            (Names::default(), Names::default(), Names::default(), Names::default());
         let mut fates = Vec::with_capacity(batch.num_rows());
         let mut ids = Vec::with_capacity(batch.num_rows());
         for i in 0..batch.num_rows() {
@@ -224,12 +225,12 @@ impl ColumnarCore {
             let reported_at = cols.reported_at.value(i);
             out.earliest = Some(out.earliest.map_or(reported_at, |e| e.min(reported_at)));
             let contribution = Contribution {
-                feed: names.get(cols.feed.value(i)),
-                provider: names.get(cols.provider.value(i)),
+                feed: feeds.get(cols.feed.value(i)),
+                provider: providers.get(cols.provider.value(i)),
                 tlp: Tlp::parse(cols.tlp.value(i)),
                 confidence: opt(cols.confidence, i, UInt8Array::value),
-                threat: opt(cols.threat, i, StringArray::value).map(|t| names.get(t)),
-                tags: list_strs(cols.tags, i).map(|t| names.get(t)).collect(),
+                threat: opt(cols.threat, i, StringArray::value).map(|t| threats.get(t)),
+                tags: list_strs(cols.tags, i).map(|t| tags.get(t)).collect(),
                 first_seen: opt(cols.first_seen, i, Int64Array::value).unwrap_or(reported_at),
                 last_seen: opt(cols.last_seen, i, Int64Array::value).unwrap_or(reported_at),
                 target_countries: list_strings(cols.target_countries, i),
