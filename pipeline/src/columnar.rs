@@ -265,6 +265,8 @@ impl ColumnarCore {
                 self.router.settle(entry, k, candidate, accepted, fate, emits);
             }
         }
+        // Room for the batch's withheld records at once (a quarter of the rows, typically).
+        out.withheld.reserve(fates.iter().filter(|f| matches!(f.outcome(), Outcome::Withheld(_))).count());
         // Counted here, added to the output's map once per batch.
         let mut outcomes = [("emitted", 0), ("suppressed", 0), ("unrouted", 0), ("withheld", 0)];
         for (i, (fate, (id, kind))) in fates.iter().zip(ids).enumerate() {
@@ -289,8 +291,8 @@ impl ColumnarCore {
                         id: id.to_hex(),
                         kind: kind.as_str(),
                         value: cols.value.value(i).to_string(),
-                        feed: cols.feed.value(i).to_string(),
-                        provider: cols.provider.value(i).to_string(),
+                        feed: feeds.get(cols.feed.value(i)),
+                        provider: providers.get(cols.provider.value(i)),
                         tlp: Tlp::parse(cols.tlp.value(i)).as_str(),
                         reason,
                         countries,

@@ -3,6 +3,7 @@
 //! Operators and the auditor read it to see what the policy kept back and why; it carries the
 //! report's own label and origin, never anything a CERT could see through it.
 
+use iocflow_model::Name;
 use serde::Serialize;
 
 /// Why a report reached no CERT. A fixed vocabulary: it is a metric label.
@@ -46,8 +47,8 @@ pub struct WithheldRecord {
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub value: String,
-    pub feed: String,
-    pub provider: String,
+    pub feed: Name,
+    pub provider: Name,
     pub tlp: &'static str,
     pub reason: WithheldReason,
     /// Countries the report implicates (infrastructure and feed-given targets).
