@@ -43,7 +43,9 @@ fn write_tables(dir: &Path) {
 fn enrich(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     write_tables(dir.path());
-    let lists = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/warninglists");
+    // Cargo's manifest folder at run time: the build may have been compiled in another clone.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
+    let lists = Path::new(&manifest).join("../data/warninglists");
     let files = TableFiles {
         asn: vec![dir.path().join("asn.csv")],
         constituency: Some(dir.path().join("constituency.toml")),

@@ -355,7 +355,9 @@ mod tests {
     #[test]
     fn the_dashboard_and_the_alerts_name_real_metrics() {
         let known = names(&Metrics::new());
-        let chart = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../helm/iocflow");
+        // Cargo's manifest folder at run time: the build may have been compiled in another clone.
+        let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
+        let chart = std::path::Path::new(&manifest).join("../helm/iocflow");
         let name = regex::Regex::new(r"iocflow_[a-z_]+").unwrap();
         for file in ["dashboards/iocflow.json", "templates/prometheusrule.yaml"] {
             let text = std::fs::read_to_string(chart.join(file)).unwrap();

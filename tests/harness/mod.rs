@@ -27,9 +27,14 @@ use std::time::{Duration, Instant};
 
 pub const TIMEOUT: Duration = Duration::from_secs(180);
 
-/// The repository root.
+/// The repository root: from the manifest folder Cargo names when it runs a test, else from the
+/// one this was compiled in (the demo, run directly). Builds are cached outside the clone and
+/// shared by clones (`.ci/run`), so a test binary compiled in another clone may be reused: the
+/// compile-time path can name a clone that is gone.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    let manifest =
+        std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), PathBuf::from);
+    manifest.parent().unwrap().to_path_buf()
 }
 
 /// The bootstrap address of the test broker, started on first use.
