@@ -295,6 +295,27 @@ pub(crate) fn json_time(v: &serde_json::Value) -> Option<crate::time::Millis> {
     }
 }
 
+/// A property kept as raw JSON (see `stix2`), read as text: `None` when absent or not a
+/// string. Borrowed unless the string has escapes.
+pub(crate) fn raw_text(raw: Option<&RawValue>) -> Option<std::borrow::Cow<'_, str>> {
+    let raw = raw?.get();
+    if !raw.starts_with('"') {
+        return None;
+    }
+    match serde_json::from_str::<&str>(raw) {
+        Ok(s) => Some(std::borrow::Cow::Borrowed(s)),
+        Err(_) => serde_json::from_str::<String>(raw).ok().map(std::borrow::Cow::Owned),
+    }
+}
+
+/// A property kept as raw JSON, read as a timestamp as [`json_time`] reads one.
+pub(crate) fn raw_time(raw: Option<&RawValue>) -> Option<crate::time::Millis> {
+    match raw_text(raw) {
+        Some(s) => crate::time::parse_str(&s),
+        None => raw?.get().parse::<i64>().ok().map(crate::time::epoch_number),
+    }
+}
+
 /// Tags from a JSON array of strings, or a comma-separated string.
 pub(crate) fn json_tags(v: &serde_json::Value) -> Vec<String> {
     match v {
@@ -323,20 +344,30 @@ pub(crate) fn report_of(
 
 /// The deepest nesting of `[` and `{` outside strings; stops counting past `limit`.
 /// Checked before parsing so deeply nested input is refused without recursing into it.
+///
+/// Every JSON record is scanned once by this before it is parsed, so strings (most of a
+/// record's bytes) are skipped to their closing quote with `memchr`, not a byte at a time.
 pub fn json_depth(text: &str, limit: usize) -> usize {
-    let (mut depth, mut max, mut in_str, mut escaped) = (0usize, 0usize, false, false);
-    for b in text.bytes() {
-        if in_str {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_str = false,
-                _ => {}
-            }
-            continue;
-        }
+    let bytes = text.as_bytes();
+    let (mut depth, mut max, mut i) = (0usize, 0usize, 0usize);
+    while let Some(&b) = bytes.get(i) {
         match b {
-            b'"' => in_str = true,
+            b'"' => {
+                // To the quote that closes the string: the next one no backslash escapes.
+                i += 1;
+                loop {
+                    let Some(rest) = bytes.get(i..) else { return max };
+                    match memchr::memchr2(b'"', b'\\', rest) {
+                        Some(j) if rest[j] == b'\\' => i += j + 2,
+                        Some(j) => {
+                            i += j;
+                            break;
+                        }
+                        // An unterminated string: nothing after it counts.
+                        None => return max,
+                    }
+                }
+            }
             b'[' | b'{' => {
                 depth += 1;
                 max = max.max(depth);
@@ -347,6 +378,7 @@ pub fn json_depth(text: &str, limit: usize) -> usize {
             b']' | b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        i += 1;
     }
     max
 }
@@ -359,5 +391,43 @@ mod tests {
     fn depth_ignores_brackets_in_strings() {
         assert_eq!(json_depth(r#"{"a": "[[[{{{", "b": [1, {"c": 2}]}"#, 100), 3);
         assert_eq!(json_depth(&"[".repeat(1000), 40), 41);
+        // Escaped quotes and backslashes inside strings; an unterminated string at the end.
+        assert_eq!(json_depth(r#"[{"a\"[": "\\", "b": ["\"]\\"]}]"#, 100), 3);
+        assert_eq!(json_depth(r#"[["x\"#, 100), 2);
+        assert_eq!(json_depth(r#"[["x\\\"[[["#, 100), 2);
+        assert_eq!(json_depth(r#"[["x\\"[[["]"#, 100), 5);
+    }
+
+    /// The byte-at-a-time scan `json_depth` replaced, as the reference it must agree with.
+    fn depth_by_bytes(text: &str, limit: usize) -> usize {
+        let (mut depth, mut max, mut in_str, mut escaped) = (0usize, 0usize, false, false);
+        for b in text.bytes() {
+            match (in_str, escaped, b) {
+                (true, true, _) => escaped = false,
+                (true, false, b'\\') => escaped = true,
+                (true, false, b'"') | (false, _, b'"') => in_str = !in_str,
+                (true, ..) => {}
+                (false, _, b'[' | b'{') => {
+                    depth += 1;
+                    max = max.max(depth);
+                    if max > limit {
+                        return max;
+                    }
+                }
+                (false, _, b']' | b'}') => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        max
+    }
+
+    #[test]
+    fn depth_agrees_with_a_byte_at_a_time_scan() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let alphabet = ['[', ']', '{', '}', '"', '\\', 'a', ' '];
+        for _ in 0..20_000 {
+            let text: String = (0..rng.usize(0..40)).map(|_| alphabet[rng.usize(..alphabet.len())]).collect();
+            assert_eq!(json_depth(&text, 6), depth_by_bytes(&text, 6), "{text:?}");
+        }
     }
 }

@@ -7,10 +7,15 @@
 //! (fail closed). `valid_from`/`valid_until`, `confidence`, `indicator_types` (threat and tags),
 //! `labels` (tags) and `revoked` are kept. Objects other than indicators are context, not input.
 
-use super::{Decoded, FeedDefaults, Limits, Reason, json_time, report_of, stix_pattern};
+use super::{Decoded, FeedDefaults, Limits, Reason, raw_text, raw_time, report_of, stix_pattern};
 use crate::{Report, Tlp};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::fmt;
 
 /// The standard TLP marking definitions (TLP 1.0 and 2.0).
 pub const TLP_MARKINGS: [(&str, Tlp); 9] = [
@@ -36,44 +41,199 @@ pub fn tlp2_marking(tlp: Tlp) -> &'static str {
 /// The TLP 2.0 marking-definition extension.
 const TLP2_EXTENSION: &str = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d";
 
+/// A STIX object as this decoder reads it: the properties it uses, each kept as the raw JSON of
+/// its value and read only when needed; every other property is skipped unread. (Parsing whole
+/// bundles into `serde_json::Value`s, a map entry and a string for every property of every
+/// object, was half of this decoder's time.) As with `Value`, the last of a repeated property
+/// counts.
+#[derive(Default)]
+struct Object<'a> {
+    kind: Option<&'a RawValue>,
+    id: Option<&'a RawValue>,
+    /// A bundle's objects.
+    objects: Option<Box<Node<'a>>>,
+    pattern: Option<&'a RawValue>,
+    pattern_type: Option<&'a RawValue>,
+    object_marking_refs: Option<&'a RawValue>,
+    confidence: Option<&'a RawValue>,
+    indicator_types: Option<&'a RawValue>,
+    labels: Option<&'a RawValue>,
+    valid_from: Option<&'a RawValue>,
+    valid_until: Option<&'a RawValue>,
+    modified: Option<&'a RawValue>,
+    revoked: Option<&'a RawValue>,
+    /// A marking definition's (TLP 1.0: `definition_type` "tlp", `definition.tlp`).
+    definition_type: Option<&'a RawValue>,
+    definition: Option<&'a RawValue>,
+    /// A marking definition's (TLP 2.0: `extensions.<TLP2_EXTENSION>.tlp_2_0`).
+    extensions: Option<&'a RawValue>,
+}
+
+impl<'a> Object<'a> {
+    fn kind(&self) -> Option<Cow<'a, str>> {
+        raw_text(self.kind)
+    }
+}
+
+/// A JSON document read in one pass: an object, a list, or anything else (skipped unread).
+// Nearly every node is an object, held in a list: boxing objects would allocate once more each.
+#[allow(clippy::large_enum_variant)]
+enum Node<'a> {
+    Object(Object<'a>),
+    List(Vec<Node<'a>>),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Node<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Node<'de>, D::Error> {
+        d.deserialize_any(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = Node<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("STIX JSON")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node<'de>, A::Error> {
+        let mut o = Object::default();
+        while let Some(Key(key)) = map.next_key()? {
+            let slot = match key.as_ref() {
+                "type" => &mut o.kind,
+                "id" => &mut o.id,
+                "objects" => {
+                    o.objects = Some(Box::new(map.next_value()?));
+                    continue;
+                }
+                "pattern" => &mut o.pattern,
+                "pattern_type" => &mut o.pattern_type,
+                "object_marking_refs" => &mut o.object_marking_refs,
+                "confidence" => &mut o.confidence,
+                "indicator_types" => &mut o.indicator_types,
+                "labels" => &mut o.labels,
+                "valid_from" => &mut o.valid_from,
+                "valid_until" => &mut o.valid_until,
+                "modified" => &mut o.modified,
+                "revoked" => &mut o.revoked,
+                "definition_type" => &mut o.definition_type,
+                "definition" => &mut o.definition,
+                "extensions" => &mut o.extensions,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            *slot = map.next_value()?;
+        }
+        Ok(Node::Object(o))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node<'de>, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Node::List(items))
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Node<'de>, E> {
+        Ok(Node::Other)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Node<'de>, E> {
+        Ok(Node::Other)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Node<'de>, E> {
+        Ok(Node::Other)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Node<'de>, E> {
+        Ok(Node::Other)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Node<'de>, E> {
+        Ok(Node::Other)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Node<'de>, E> {
+        Ok(Node::Other)
+    }
+}
+
+/// A property name, borrowed from the record unless it has escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Key<'de>, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a property name")
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(s)))
+            }
+
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(s.to_string())))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
 pub(super) fn decode(text: &str, limits: &Limits, defaults: &FeedDefaults) -> Decoded {
     let mut out = Decoded::default();
-    let Some(docs) = super::json_values(text, limits, &mut out) else {
+    let Some(docs) = super::json_documents(text, limits, &mut out) else {
         return out;
     };
-    let mut objects = Vec::new();
+    let mut items = Vec::new();
     for doc in docs {
-        flatten(doc, &mut objects);
+        match serde_json::from_str::<Node<'_>>(doc.get()) {
+            Ok(node) => flatten(node, &mut items),
+            Err(e) => out.item_failed(Reason::InvalidJson, e),
+        }
     }
-    if objects.len() > limits.max_indicators.saturating_mul(4) {
+    if items.len() > limits.max_indicators.saturating_mul(4) {
         return Decoded::rejected(Reason::TooManyIndicators, format!("more than {} objects", limits.max_indicators));
     }
-    let markings: HashMap<String, Tlp> = objects
-        .iter()
-        .filter(|o| o["type"] == "marking-definition")
-        .filter_map(|o| Some((o["id"].as_str()?.to_string(), marking_tlp(o))))
+    let objects = || items.iter().filter_map(|i| if let Node::Object(o) = i { Some(o) } else { None });
+    let markings: HashMap<Cow<'_, str>, Tlp> = objects()
+        .filter(|o| o.kind().as_deref() == Some("marking-definition"))
+        .filter_map(|o| Some((raw_text(o.id)?, marking_tlp(o))))
         .collect();
-    for o in &objects {
-        if !o.is_object() {
+    for item in &items {
+        let Node::Object(o) = item else {
             out.item_failed(Reason::NotAnObject, "a STIX object that is not a JSON object");
             continue;
-        }
-        if o["type"] != "indicator" {
+        };
+        if o.kind().as_deref() != Some("indicator") {
             continue;
         }
-        let id = o["id"].as_str().unwrap_or("indicator without id");
         if let Err((reason, why)) = indicator(o, &markings, defaults, &mut out.reports) {
-            out.item_failed(reason, format!("{id}: {why}"));
+            let id = raw_text(o.id);
+            out.item_failed(reason, format!("{}: {why}", id.as_deref().unwrap_or("indicator without id")));
         }
     }
     out
 }
 
-fn flatten(v: Value, out: &mut Vec<Value>) {
-    match v {
-        Value::Array(items) => items.into_iter().for_each(|i| flatten(i, out)),
-        Value::Object(mut m) if m.get("type").and_then(Value::as_str) == Some("bundle") => {
-            if let Some(Value::Array(objects)) = m.remove("objects") {
+/// The items of a document: a list's items (lists and bundles in it flattened too), a
+/// bundle's objects, or the document itself.
+fn flatten<'a>(node: Node<'a>, out: &mut Vec<Node<'a>>) {
+    match node {
+        Node::List(items) => items.into_iter().for_each(|i| flatten(i, out)),
+        Node::Object(mut o) if o.kind().as_deref() == Some("bundle") => {
+            // A bundle whose `objects` is not a list holds nothing.
+            if let Some(Node::List(objects)) = o.objects.take().map(|b| *b) {
                 out.extend(objects);
             }
         }
@@ -81,18 +241,32 @@ fn flatten(v: Value, out: &mut Vec<Value>) {
     }
 }
 
+/// A property read as a JSON value (`Null` when absent): for the rarely read nested ones.
+fn value(raw: Option<&RawValue>) -> Value {
+    raw.and_then(|r| serde_json::from_str(r.get()).ok()).unwrap_or(Value::Null)
+}
+
+/// An array property's items as text (`None` for an item that is not a string); nothing when
+/// it is absent or not an array.
+fn texts(raw: Option<&RawValue>) -> impl Iterator<Item = Option<Cow<'_, str>>> {
+    raw.and_then(|r| serde_json::from_str::<Vec<&RawValue>>(r.get()).ok())
+        .into_iter()
+        .flatten()
+        .map(|item| raw_text(Some(item)))
+}
+
 /// The label of an inline marking definition; anything that is not a TLP marking is RED.
-fn marking_tlp(o: &Value) -> Tlp {
-    if let Some(id) = o["id"].as_str()
+fn marking_tlp(o: &Object<'_>) -> Tlp {
+    if let Some(id) = raw_text(o.id)
         && let Some((_, tlp)) = TLP_MARKINGS.iter().find(|(m, _)| *m == id)
     {
         return *tlp;
     }
-    if let Some(t) = o["extensions"][TLP2_EXTENSION]["tlp_2_0"].as_str() {
+    if let Some(t) = value(o.extensions)[TLP2_EXTENSION]["tlp_2_0"].as_str() {
         return known_or_red(Tlp::parse(t));
     }
-    if o["definition_type"] == "tlp"
-        && let Some(t) = o["definition"]["tlp"].as_str()
+    if raw_text(o.definition_type).as_deref() == Some("tlp")
+        && let Some(t) = value(o.definition)["tlp"].as_str()
     {
         return known_or_red(Tlp::parse(t));
     }
@@ -104,22 +278,22 @@ fn known_or_red(t: Tlp) -> Tlp {
 }
 
 fn indicator(
-    o: &Value,
-    markings: &HashMap<String, Tlp>,
+    o: &Object<'_>,
+    markings: &HashMap<Cow<'_, str>, Tlp>,
     defaults: &FeedDefaults,
     reports: &mut Vec<Report>,
 ) -> Result<(), (Reason, String)> {
-    match o["pattern_type"].as_str() {
+    match raw_text(o.pattern_type).as_deref() {
         Some("stix") => {}
         Some(other) => return Err((Reason::UnsupportedPattern, format!("pattern_type {other}"))),
         None => return Err((Reason::MissingField, "no pattern_type".into())),
     }
-    let pattern = o["pattern"].as_str().ok_or((Reason::MissingField, "no pattern".to_string()))?;
+    let pattern = raw_text(o.pattern).ok_or((Reason::MissingField, "no pattern".to_string()))?;
     let values =
-        stix_pattern::indicators(pattern).map_err(|e| (Reason::UnsupportedPattern, format!("{pattern}: {e}")))?;
+        stix_pattern::indicators(&pattern).map_err(|e| (Reason::UnsupportedPattern, format!("{pattern}: {e}")))?;
     let mut label = defaults.tlp;
-    for r in o["object_marking_refs"].as_array().into_iter().flatten() {
-        let id = r.as_str().unwrap_or_default();
+    for r in texts(o.object_marking_refs) {
+        let id = r.as_deref().unwrap_or_default();
         let tlp = TLP_MARKINGS
             .iter()
             .find(|(m, _)| *m == id)
@@ -128,7 +302,7 @@ fn indicator(
             .unwrap_or(Tlp::Red);
         label = label.strictest(tlp);
     }
-    let confidence = match &o["confidence"] {
+    let confidence = match value(o.confidence) {
         Value::Null => defaults.confidence,
         c => Some(
             c.as_u64()
@@ -136,10 +310,11 @@ fn indicator(
                 .ok_or((Reason::InvalidValue, format!("confidence {c} is not within 0–100")))? as u8,
         ),
     };
-    let types: Vec<String> =
-        o["indicator_types"].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(str::to_string)).collect();
+    let types: Vec<String> = texts(o.indicator_types).flatten().map(Cow::into_owned).collect();
     let mut tags = types.clone();
-    tags.extend(o["labels"].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(str::to_string)));
+    tags.extend(texts(o.labels).flatten().map(Cow::into_owned));
+    let (first_seen, last_seen, valid_until) = (raw_time(o.valid_from), raw_time(o.modified), raw_time(o.valid_until));
+    let revoked = o.revoked.is_some_and(|r| r.get() == "true");
     let mut parsed = Vec::with_capacity(values.len());
     for (kind, value) in values {
         let mut r = report_of(kind, &value, defaults)?;
@@ -147,10 +322,10 @@ fn indicator(
         r.confidence = confidence;
         r.threat = types.first().cloned();
         r.tags = tags.clone();
-        r.first_seen = json_time(&o["valid_from"]);
-        r.last_seen = json_time(&o["modified"]);
-        r.valid_until = json_time(&o["valid_until"]);
-        r.revoked = o["revoked"].as_bool().unwrap_or(false);
+        r.first_seen = first_seen;
+        r.last_seen = last_seen;
+        r.valid_until = valid_until;
+        r.revoked = revoked;
         parsed.push(r);
     }
     reports.extend(parsed);
@@ -237,6 +412,28 @@ mod tests {
         let kinds: Vec<&str> = d.reports.iter().map(|r| r.indicator.kind.as_str()).collect();
         assert_eq!(kinds, ["md5", "sha1"]);
         assert_eq!(d.reports[0].tlp, Tlp::Clear);
+    }
+
+    #[test]
+    fn nested_documents_odd_items_and_escaped_text() {
+        // An array holding a bundle and a bare indicator; in the bundle, an item that is not an
+        // object and an indicator whose strings have escapes; a bundle whose `objects` is no list.
+        let escaped = r#"{"type":"indicator","id":"indicator--3","pattern":"[domain-name:value = \u0027esc.example.sg\u0027]","pattern\u005ftype":"st\u0069x","valid_from":1714557600,"labels":["a\"b",7],"confidence":null,"revoked":true}"#;
+        let text = format!(
+            r#"[{{"type":"bundle","id":"bundle--1","objects":[42,{escaped}]}},{},{{"type":"bundle","objects":{{}}}}]"#,
+            indicator("[ipv4-addr:value = '198.51.100.9']", r#","confidence":101"#)
+        );
+        let d = run(&text);
+        assert_eq!(d.reports.len(), 1);
+        let r = &d.reports[0];
+        assert_eq!(r.indicator.value, "esc.example.sg");
+        assert_eq!(r.tags, ["a\"b"], "strings only");
+        assert_eq!((r.first_seen, r.confidence, r.revoked), (Some(1_714_557_600_000), None, true));
+        let rejection = d.rejection.unwrap();
+        assert_eq!((rejection.reason, rejection.failed_items), (Reason::NotAnObject, 2), "{rejection:?}");
+        // As with any JSON reader here, the last of a repeated property counts.
+        let twice = r#"{"type":"indicator","id":"indicator--4","pattern":"x","pattern":"[ipv4-addr:value = '198.51.100.1']","pattern_type":"stix"}"#;
+        assert_eq!(run(twice).reports[0].indicator.value, "198.51.100.1");
     }
 
     #[test]
