@@ -9,10 +9,13 @@
 //! `time.source` the sighting time, `tlp` the label, and `source.geolocation.cc` an implicated
 //! country (national CERT reports such as Shadowserver's are routed by it).
 
-use super::{Decoded, FeedDefaults, Limits, Reason, json_tags, json_time, report_of, scalar_text};
+use super::{
+    Decoded, FeedDefaults, Limits, RawObject, Reason, json_tags, json_time, raw_value, report_of, scalar_text,
+};
 use crate::report::country_code;
 use crate::{IndicatorType, Tlp};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// Identifier fields and their indicator types, narrowest first per side.
 const IDENTIFIERS: [(&str, IndicatorType); 11] = [
@@ -31,14 +34,18 @@ const IDENTIFIERS: [(&str, IndicatorType); 11] = [
 
 pub(super) fn decode(text: &str, limits: &Limits, defaults: &FeedDefaults) -> Decoded {
     let mut out = Decoded::default();
-    let Some(docs) = super::json_values(text, limits, &mut out) else {
+    let Some(docs) = super::json_documents(text, limits, &mut out) else {
         return out;
     };
     let mut events = Vec::new();
     for doc in docs {
-        match doc {
-            Value::Array(items) => events.extend(items),
-            v => events.push(v),
+        if doc.get().starts_with('[') {
+            match serde_json::from_str::<Vec<&RawValue>>(doc.get()) {
+                Ok(items) => events.extend(items),
+                Err(e) => out.item_failed(Reason::InvalidJson, e),
+            }
+        } else {
+            events.push(doc);
         }
     }
     if events.len() > limits.max_indicators {
@@ -53,15 +60,27 @@ pub(super) fn decode(text: &str, limits: &Limits, defaults: &FeedDefaults) -> De
 }
 
 /// A field by its dotted name: flat (`"source.ip": …`) or nested (`"source": {"ip": …}`).
-fn field<'a>(ev: &'a Value, name: &str) -> Option<&'a Value> {
-    ev.get(name).or_else(|| name.split('.').try_fold(ev, |v, part| v.get(part))).filter(|v| !v.is_null())
+fn field(ev: &RawObject<'_>, name: &str) -> Option<Value> {
+    let raw = ev.get(name).or_else(|| nested(ev, name))?;
+    Some(raw_value(raw)).filter(|v| !v.is_null())
 }
 
-fn event(ev: &Value, defaults: &FeedDefaults, out: &mut Decoded) -> Result<(), (Reason, String)> {
-    if !ev.is_object() {
+fn nested<'a>(ev: &RawObject<'a>, name: &str) -> Option<&'a RawValue> {
+    let mut parts = name.split('.');
+    let mut raw = ev.get(parts.next()?)?;
+    for part in parts {
+        raw = serde_json::from_str::<RawObject<'a>>(raw.get()).ok()?.get(part)?;
+    }
+    Some(raw)
+}
+
+fn event(raw: &RawValue, defaults: &FeedDefaults, out: &mut Decoded) -> Result<(), (Reason, String)> {
+    if !raw.get().starts_with('{') {
         return Err((Reason::NotAnObject, "not a JSON object".into()));
     }
-    let text = |name: &str| field(ev, name).and_then(scalar_text);
+    let ev: RawObject<'_> = serde_json::from_str(raw.get()).map_err(|e| (Reason::InvalidJson, e.to_string()))?;
+    let ev = &ev;
+    let text = |name: &str| field(ev, name).as_ref().and_then(scalar_text);
     let mut identifiers: Vec<(IndicatorType, String)> =
         IDENTIFIERS.iter().filter_map(|(name, kind)| text(name).map(|v| (*kind, v))).collect();
     if identifiers.is_empty() {
@@ -72,12 +91,12 @@ fn event(ev: &Value, defaults: &FeedDefaults, out: &mut Decoded) -> Result<(), (
         return Err((Reason::MissingField, "no source, destination or malware hash field".into()));
     }
     let label = text("tlp").map_or(defaults.tlp, |l| Tlp::parse(&l).strictest(defaults.tlp));
-    let seen = field(ev, "time.source").and_then(json_time);
+    let seen = field(ev, "time.source").as_ref().and_then(json_time);
     let mut tags: Vec<String> = ["classification.taxonomy", "classification.identifier", "malware.name"]
         .iter()
         .filter_map(|f| text(f))
         .collect();
-    tags.extend(field(ev, "extra.tags").map(json_tags).unwrap_or_default());
+    tags.extend(field(ev, "extra.tags").as_ref().map(json_tags).unwrap_or_default());
     let targets: Vec<String> = ["source.geolocation.cc", "destination.geolocation.cc"]
         .iter()
         .filter_map(|f| text(f).and_then(|c| country_code(&c)))
@@ -153,6 +172,20 @@ mod tests {
         let got: Vec<(&str, &str)> =
             d.reports.iter().map(|r| (r.indicator.kind.as_str(), r.indicator.value.as_str())).collect();
         assert_eq!(got, [("sha256", "a".repeat(64).as_str()), ("asn", "AS64501")]);
+    }
+
+    #[test]
+    fn repeated_escaped_and_null_fields() {
+        // The last of a repeated field counts; names may have escapes; a null flat field is
+        // absent (and hides its nested form, as IntelMQ would never write both).
+        let d = run(
+            r#"{"source.ip":"192.0.2.1","source\u002eip":"192.0.2.2","tlp":"RED","tlp":"CLEAR","source.geolocation.cc":null,"source":{"geolocation":{"cc":"MY"}},"time.source":1714557600}"#,
+        );
+        assert_eq!(d.rejection, None);
+        let r = &d.reports[0];
+        assert_eq!((r.indicator.value.as_str(), r.tlp), ("192.0.2.2", Tlp::Green), "CLEAR, then the feed's GREEN");
+        assert!(r.target_countries.is_empty());
+        assert_eq!(r.first_seen, Some(1_714_557_600_000));
     }
 
     #[test]

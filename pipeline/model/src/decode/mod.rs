@@ -20,6 +20,7 @@ pub mod text;
 use crate::{Report, Tlp};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::fmt;
 
 /// The feed formats iocflow reads (the `format` key of a feed).
@@ -295,16 +296,83 @@ pub(crate) fn json_time(v: &serde_json::Value) -> Option<crate::time::Millis> {
     }
 }
 
+/// A property name, borrowed from the record unless it has escapes.
+pub(crate) struct Key<'a>(pub(crate) Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Key<'de>, D::Error> {
+        struct KeyVisitor;
+        impl<'de> serde::de::Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a property name")
+            }
+
+            fn visit_borrowed_str<E: serde::de::Error>(self, s: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(s)))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(s.to_string())))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+/// A JSON object read in one pass as its property names and the raw JSON of their values, in
+/// order; a value is parsed only when asked for. For decoders that read a few properties of
+/// objects with many (IntelMQ events): a `serde_json::Value` allocates a map entry and a string
+/// for every property. As with `Value`, the last of a repeated property counts.
+///
+/// A lookup scans the names (an event has a few dozen): most differ in length, so a scan is
+/// mostly length comparisons, which measured faster than a binary search over sorted names.
+pub(crate) struct RawObject<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'a> RawObject<'a> {
+    pub(crate) fn get(&self, name: &str) -> Option<&'a RawValue> {
+        self.0.iter().rev().find(|(k, _)| k == name).map(|(_, v)| *v)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawObject<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<RawObject<'de>, D::Error> {
+        struct ObjectVisitor;
+        impl<'de> serde::de::Visitor<'de> for ObjectVisitor {
+            type Value = RawObject<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawObject<'de>, A::Error> {
+                let mut properties = Vec::with_capacity(map.size_hint().unwrap_or(16));
+                while let Some(Key(name)) = map.next_key()? {
+                    properties.push((name, map.next_value()?));
+                }
+                Ok(RawObject(properties))
+            }
+        }
+        d.deserialize_map(ObjectVisitor)
+    }
+}
+
+/// A raw JSON value parsed, `Null` if it is not valid.
+pub(crate) fn raw_value(raw: &RawValue) -> serde_json::Value {
+    serde_json::from_str(raw.get()).unwrap_or(serde_json::Value::Null)
+}
+
 /// A property kept as raw JSON (see `stix2`), read as text: `None` when absent or not a
 /// string. Borrowed unless the string has escapes.
-pub(crate) fn raw_text(raw: Option<&RawValue>) -> Option<std::borrow::Cow<'_, str>> {
+pub(crate) fn raw_text(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
     let raw = raw?.get();
     if !raw.starts_with('"') {
         return None;
     }
     match serde_json::from_str::<&str>(raw) {
-        Ok(s) => Some(std::borrow::Cow::Borrowed(s)),
-        Err(_) => serde_json::from_str::<String>(raw).ok().map(std::borrow::Cow::Owned),
+        Ok(s) => Some(Cow::Borrowed(s)),
+        Err(_) => serde_json::from_str::<String>(raw).ok().map(Cow::Owned),
     }
 }
 

@@ -7,7 +7,7 @@
 //! (fail closed). `valid_from`/`valid_until`, `confidence`, `indicator_types` (threat and tags),
 //! `labels` (tags) and `revoked` are kept. Objects other than indicators are context, not input.
 
-use super::{Decoded, FeedDefaults, Limits, Reason, raw_text, raw_time, report_of, stix_pattern};
+use super::{Decoded, FeedDefaults, Key, Limits, Reason, raw_text, raw_time, raw_value, report_of, stix_pattern};
 use crate::{Report, Tlp};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -165,31 +165,6 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 }
 
-/// A property name, borrowed from the record unless it has escapes.
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Key<'de>, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a property name")
-            }
-
-            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(s)))
-            }
-
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(s.to_string())))
-            }
-        }
-        d.deserialize_str(KeyVisitor)
-    }
-}
-
 pub(super) fn decode(text: &str, limits: &Limits, defaults: &FeedDefaults) -> Decoded {
     let mut out = Decoded::default();
     let Some(docs) = super::json_documents(text, limits, &mut out) else {
@@ -241,11 +216,6 @@ fn flatten<'a>(node: Node<'a>, out: &mut Vec<Node<'a>>) {
     }
 }
 
-/// A property read as a JSON value (`Null` when absent): for the rarely read nested ones.
-fn value(raw: Option<&RawValue>) -> Value {
-    raw.and_then(|r| serde_json::from_str(r.get()).ok()).unwrap_or(Value::Null)
-}
-
 /// An array property's items as text (`None` for an item that is not a string); nothing when
 /// it is absent or not an array.
 fn texts(raw: Option<&RawValue>) -> impl Iterator<Item = Option<Cow<'_, str>>> {
@@ -257,6 +227,7 @@ fn texts(raw: Option<&RawValue>) -> impl Iterator<Item = Option<Cow<'_, str>>> {
 
 /// The label of an inline marking definition; anything that is not a TLP marking is RED.
 fn marking_tlp(o: &Object<'_>) -> Tlp {
+    let value = |raw: Option<&RawValue>| raw.map_or(Value::Null, raw_value);
     if let Some(id) = raw_text(o.id)
         && let Some((_, tlp)) = TLP_MARKINGS.iter().find(|(m, _)| *m == id)
     {
@@ -302,7 +273,7 @@ fn indicator(
             .unwrap_or(Tlp::Red);
         label = label.strictest(tlp);
     }
-    let confidence = match value(o.confidence) {
+    let confidence = match o.confidence.map_or(Value::Null, raw_value) {
         Value::Null => defaults.confidence,
         c => Some(
             c.as_u64()
