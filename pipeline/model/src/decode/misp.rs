@@ -240,6 +240,22 @@ mod tests {
     }
 
     #[test]
+    fn response_wrappers_lists_and_odd_shapes() {
+        // A search response holding a wrapped event; a list holding a bare event, an event that
+        // is not an object, and a list; an attribute that is not an object; numeric timestamps.
+        let text = r#"[{"response":[{"Event":{"Attribute":[{"type":"domain","value":"a.example.sg","to_ids":true,"timestamp":1714557600}]}}]},
+            {"Attribute":[7,{"type":"url","value":"http://b.example.my/","to_ids":true}],"Object":[3,{"Attribute":{"no":"list"}}]},
+            {"Event":5},[]]"#;
+        let d = run(MispOptions::default(), text);
+        let got: Vec<&str> = d.reports.iter().map(|r| r.indicator.value.as_str()).collect();
+        assert_eq!(got, ["a.example.sg", "http://b.example.my/"]);
+        assert_eq!(d.reports[0].first_seen, Some(1_714_557_600_000));
+        let r = d.rejection.unwrap();
+        // The attribute 7 (no type or value) first, then the event 5.
+        assert_eq!((r.reason, r.failed_items), (Reason::MissingField, 2), "{r:?}");
+    }
+
+    #[test]
     fn bare_events_and_bad_attributes() {
         let d = run(
             MispOptions::default(),
