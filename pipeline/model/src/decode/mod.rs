@@ -297,7 +297,7 @@ pub(crate) fn json_time(v: &serde_json::Value) -> Option<crate::time::Millis> {
 }
 
 /// A property name, borrowed from the record unless it has escapes.
-pub(crate) struct Key<'a>(pub(crate) Cow<'a, str>);
+struct Key<'a>(Cow<'a, str>);
 
 impl<'de> Deserialize<'de> for Key<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Key<'de>, D::Error> {
@@ -323,7 +323,7 @@ impl<'de> Deserialize<'de> for Key<'de> {
 
 /// A JSON object read in one pass as its property names and the raw JSON of their values, in
 /// order; a value is parsed only when asked for. For decoders that read a few properties of
-/// objects with many (IntelMQ events): a `serde_json::Value` allocates a map entry and a string
+/// objects with many (STIX objects, IntelMQ events): a `serde_json::Value` allocates a map entry and a string
 /// for every property. As with `Value`, the last of a repeated property counts.
 ///
 /// A lookup scans the names (an event has a few dozen): most differ in length, so a scan is
@@ -331,6 +331,15 @@ impl<'de> Deserialize<'de> for Key<'de> {
 pub(crate) struct RawObject<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
 
 impl<'a> RawObject<'a> {
+    /// The object a deserializer is reading (for readers that meet objects among other values).
+    pub(crate) fn from_map<A: serde::de::MapAccess<'a>>(mut map: A) -> Result<RawObject<'a>, A::Error> {
+        let mut properties = Vec::with_capacity(map.size_hint().unwrap_or(16));
+        while let Some(Key(name)) = map.next_key()? {
+            properties.push((name, map.next_value()?));
+        }
+        Ok(RawObject(properties))
+    }
+
     pub(crate) fn get(&self, name: &str) -> Option<&'a RawValue> {
         self.0.iter().rev().find(|(k, _)| k == name).map(|(_, v)| *v)
     }
@@ -346,12 +355,8 @@ impl<'de> Deserialize<'de> for RawObject<'de> {
                 f.write_str("a JSON object")
             }
 
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawObject<'de>, A::Error> {
-                let mut properties = Vec::with_capacity(map.size_hint().unwrap_or(16));
-                while let Some(Key(name)) = map.next_key()? {
-                    properties.push((name, map.next_value()?));
-                }
-                Ok(RawObject(properties))
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawObject<'de>, A::Error> {
+                RawObject::from_map(map)
             }
         }
         d.deserialize_map(ObjectVisitor)

@@ -7,10 +7,10 @@
 //! (fail closed). `valid_from`/`valid_until`, `confidence`, `indicator_types` (threat and tags),
 //! `labels` (tags) and `revoked` are kept. Objects other than indicators are context, not input.
 
-use super::{Decoded, FeedDefaults, Key, Limits, Reason, raw_text, raw_time, raw_value, report_of, stix_pattern};
+use super::{Decoded, FeedDefaults, Limits, RawObject, Reason, raw_text, raw_time, raw_value, report_of, stix_pattern};
 use crate::{Report, Tlp};
 use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -41,45 +41,11 @@ pub fn tlp2_marking(tlp: Tlp) -> &'static str {
 /// The TLP 2.0 marking-definition extension.
 const TLP2_EXTENSION: &str = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d";
 
-/// A STIX object as this decoder reads it: the properties it uses, each kept as the raw JSON of
-/// its value and read only when needed; every other property is skipped unread. (Parsing whole
-/// bundles into `serde_json::Value`s, a map entry and a string for every property of every
-/// object, was half of this decoder's time.) As with `Value`, the last of a repeated property
-/// counts.
-#[derive(Default)]
-struct Object<'a> {
-    kind: Option<&'a RawValue>,
-    id: Option<&'a RawValue>,
-    /// A bundle's objects.
-    objects: Option<Box<Node<'a>>>,
-    pattern: Option<&'a RawValue>,
-    pattern_type: Option<&'a RawValue>,
-    object_marking_refs: Option<&'a RawValue>,
-    confidence: Option<&'a RawValue>,
-    indicator_types: Option<&'a RawValue>,
-    labels: Option<&'a RawValue>,
-    valid_from: Option<&'a RawValue>,
-    valid_until: Option<&'a RawValue>,
-    modified: Option<&'a RawValue>,
-    revoked: Option<&'a RawValue>,
-    /// A marking definition's (TLP 1.0: `definition_type` "tlp", `definition.tlp`).
-    definition_type: Option<&'a RawValue>,
-    definition: Option<&'a RawValue>,
-    /// A marking definition's (TLP 2.0: `extensions.<TLP2_EXTENSION>.tlp_2_0`).
-    extensions: Option<&'a RawValue>,
-}
-
-impl<'a> Object<'a> {
-    fn kind(&self) -> Option<Cow<'a, str>> {
-        raw_text(self.kind)
-    }
-}
-
-/// A JSON document read in one pass: an object, a list, or anything else (skipped unread).
-// Nearly every node is an object, held in a list: boxing objects would allocate once more each.
-#[allow(clippy::large_enum_variant)]
+/// A JSON document read in one pass: an object (its properties kept raw, see [`RawObject`]; a
+/// STIX decoder reads a dozen of them, and parsing whole bundles into `serde_json::Value`s was
+/// half of its time), a list, or anything else (skipped unread).
 enum Node<'a> {
-    Object(Object<'a>),
+    Object(RawObject<'a>),
     List(Vec<Node<'a>>),
     Other,
 }
@@ -99,37 +65,8 @@ impl<'de> Visitor<'de> for NodeVisitor {
         f.write_str("STIX JSON")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node<'de>, A::Error> {
-        let mut o = Object::default();
-        while let Some(Key(key)) = map.next_key()? {
-            let slot = match key.as_ref() {
-                "type" => &mut o.kind,
-                "id" => &mut o.id,
-                "objects" => {
-                    o.objects = Some(Box::new(map.next_value()?));
-                    continue;
-                }
-                "pattern" => &mut o.pattern,
-                "pattern_type" => &mut o.pattern_type,
-                "object_marking_refs" => &mut o.object_marking_refs,
-                "confidence" => &mut o.confidence,
-                "indicator_types" => &mut o.indicator_types,
-                "labels" => &mut o.labels,
-                "valid_from" => &mut o.valid_from,
-                "valid_until" => &mut o.valid_until,
-                "modified" => &mut o.modified,
-                "revoked" => &mut o.revoked,
-                "definition_type" => &mut o.definition_type,
-                "definition" => &mut o.definition,
-                "extensions" => &mut o.extensions,
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                    continue;
-                }
-            };
-            *slot = map.next_value()?;
-        }
-        Ok(Node::Object(o))
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Node<'de>, A::Error> {
+        RawObject::from_map(map).map(Node::Object)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node<'de>, A::Error> {
@@ -165,6 +102,11 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 }
 
+/// An object's `type`.
+fn kind<'a>(o: &RawObject<'a>) -> Option<Cow<'a, str>> {
+    raw_text(o.get("type"))
+}
+
 pub(super) fn decode(text: &str, limits: &Limits, defaults: &FeedDefaults) -> Decoded {
     let mut out = Decoded::default();
     let Some(docs) = super::json_documents(text, limits, &mut out) else {
@@ -182,19 +124,19 @@ pub(super) fn decode(text: &str, limits: &Limits, defaults: &FeedDefaults) -> De
     }
     let objects = || items.iter().filter_map(|i| if let Node::Object(o) = i { Some(o) } else { None });
     let markings: HashMap<Cow<'_, str>, Tlp> = objects()
-        .filter(|o| o.kind().as_deref() == Some("marking-definition"))
-        .filter_map(|o| Some((raw_text(o.id)?, marking_tlp(o))))
+        .filter(|o| kind(o).as_deref() == Some("marking-definition"))
+        .filter_map(|o| Some((raw_text(o.get("id"))?, marking_tlp(o))))
         .collect();
     for item in &items {
         let Node::Object(o) = item else {
             out.item_failed(Reason::NotAnObject, "a STIX object that is not a JSON object");
             continue;
         };
-        if o.kind().as_deref() != Some("indicator") {
+        if kind(o).as_deref() != Some("indicator") {
             continue;
         }
         if let Err((reason, why)) = indicator(o, &markings, defaults, &mut out.reports) {
-            let id = raw_text(o.id);
+            let id = raw_text(o.get("id"));
             out.item_failed(reason, format!("{}: {why}", id.as_deref().unwrap_or("indicator without id")));
         }
     }
@@ -206,9 +148,9 @@ pub(super) fn decode(text: &str, limits: &Limits, defaults: &FeedDefaults) -> De
 fn flatten<'a>(node: Node<'a>, out: &mut Vec<Node<'a>>) {
     match node {
         Node::List(items) => items.into_iter().for_each(|i| flatten(i, out)),
-        Node::Object(mut o) if o.kind().as_deref() == Some("bundle") => {
+        Node::Object(o) if kind(&o).as_deref() == Some("bundle") => {
             // A bundle whose `objects` is not a list holds nothing.
-            if let Some(Node::List(objects)) = o.objects.take().map(|b| *b) {
+            if let Some(Ok(Node::List(objects))) = o.get("objects").map(|raw| serde_json::from_str(raw.get())) {
                 out.extend(objects);
             }
         }
@@ -226,18 +168,18 @@ fn texts(raw: Option<&RawValue>) -> impl Iterator<Item = Option<Cow<'_, str>>> {
 }
 
 /// The label of an inline marking definition; anything that is not a TLP marking is RED.
-fn marking_tlp(o: &Object<'_>) -> Tlp {
+fn marking_tlp(o: &RawObject<'_>) -> Tlp {
     let value = |raw: Option<&RawValue>| raw.map_or(Value::Null, raw_value);
-    if let Some(id) = raw_text(o.id)
+    if let Some(id) = raw_text(o.get("id"))
         && let Some((_, tlp)) = TLP_MARKINGS.iter().find(|(m, _)| *m == id)
     {
         return *tlp;
     }
-    if let Some(t) = value(o.extensions)[TLP2_EXTENSION]["tlp_2_0"].as_str() {
+    if let Some(t) = value(o.get("extensions"))[TLP2_EXTENSION]["tlp_2_0"].as_str() {
         return known_or_red(Tlp::parse(t));
     }
-    if raw_text(o.definition_type).as_deref() == Some("tlp")
-        && let Some(t) = value(o.definition)["tlp"].as_str()
+    if raw_text(o.get("definition_type")).as_deref() == Some("tlp")
+        && let Some(t) = value(o.get("definition"))["tlp"].as_str()
     {
         return known_or_red(Tlp::parse(t));
     }
@@ -249,21 +191,21 @@ fn known_or_red(t: Tlp) -> Tlp {
 }
 
 fn indicator(
-    o: &Object<'_>,
+    o: &RawObject<'_>,
     markings: &HashMap<Cow<'_, str>, Tlp>,
     defaults: &FeedDefaults,
     reports: &mut Vec<Report>,
 ) -> Result<(), (Reason, String)> {
-    match raw_text(o.pattern_type).as_deref() {
+    match raw_text(o.get("pattern_type")).as_deref() {
         Some("stix") => {}
         Some(other) => return Err((Reason::UnsupportedPattern, format!("pattern_type {other}"))),
         None => return Err((Reason::MissingField, "no pattern_type".into())),
     }
-    let pattern = raw_text(o.pattern).ok_or((Reason::MissingField, "no pattern".to_string()))?;
+    let pattern = raw_text(o.get("pattern")).ok_or((Reason::MissingField, "no pattern".to_string()))?;
     let values =
         stix_pattern::indicators(&pattern).map_err(|e| (Reason::UnsupportedPattern, format!("{pattern}: {e}")))?;
     let mut label = defaults.tlp;
-    for r in texts(o.object_marking_refs) {
+    for r in texts(o.get("object_marking_refs")) {
         let id = r.as_deref().unwrap_or_default();
         let tlp = TLP_MARKINGS
             .iter()
@@ -273,7 +215,7 @@ fn indicator(
             .unwrap_or(Tlp::Red);
         label = label.strictest(tlp);
     }
-    let confidence = match o.confidence.map_or(Value::Null, raw_value) {
+    let confidence = match o.get("confidence").map_or(Value::Null, raw_value) {
         Value::Null => defaults.confidence,
         c => Some(
             c.as_u64()
@@ -281,11 +223,12 @@ fn indicator(
                 .ok_or((Reason::InvalidValue, format!("confidence {c} is not within 0–100")))? as u8,
         ),
     };
-    let types: Vec<String> = texts(o.indicator_types).flatten().map(Cow::into_owned).collect();
+    let types: Vec<String> = texts(o.get("indicator_types")).flatten().map(Cow::into_owned).collect();
     let mut tags = types.clone();
-    tags.extend(texts(o.labels).flatten().map(Cow::into_owned));
-    let (first_seen, last_seen, valid_until) = (raw_time(o.valid_from), raw_time(o.modified), raw_time(o.valid_until));
-    let revoked = o.revoked.is_some_and(|r| r.get() == "true");
+    tags.extend(texts(o.get("labels")).flatten().map(Cow::into_owned));
+    let (first_seen, last_seen, valid_until) =
+        (raw_time(o.get("valid_from")), raw_time(o.get("modified")), raw_time(o.get("valid_until")));
+    let revoked = o.get("revoked").is_some_and(|r| r.get() == "true");
     let mut parsed = Vec::with_capacity(values.len());
     for (kind, value) in values {
         let mut r = report_of(kind, &value, defaults)?;
