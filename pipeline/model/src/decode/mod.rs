@@ -323,8 +323,8 @@ impl<'de> Deserialize<'de> for Key<'de> {
 
 /// A JSON object read in one pass as its property names and the raw JSON of their values, in
 /// order; a value is parsed only when asked for. For decoders that read a few properties of
-/// objects with many (STIX objects, IntelMQ events): a `serde_json::Value` allocates a map entry and a string
-/// for every property. As with `Value`, the last of a repeated property counts.
+/// objects with many (STIX objects, IntelMQ events): a `serde_json::Value` allocates a map entry
+/// and a string for every property. As with `Value`, the last of a repeated property counts.
 ///
 /// A lookup scans the names (an event has a few dozen): most differ in length, so a scan is
 /// mostly length comparisons, which measured faster than a binary search over sorted names.
@@ -368,7 +368,7 @@ pub(crate) fn raw_value(raw: &RawValue) -> serde_json::Value {
     serde_json::from_str(raw.get()).unwrap_or(serde_json::Value::Null)
 }
 
-/// A property kept as raw JSON (see `stix2`), read as text: `None` when absent or not a
+/// A property kept as raw JSON (see [`RawObject`]), read as text: `None` when absent or not a
 /// string. Borrowed unless the string has escapes.
 pub(crate) fn raw_text(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
     let raw = raw?.get();
