@@ -61,8 +61,7 @@ pub(super) fn decode(text: &str, limits: &Limits, defaults: &FeedDefaults) -> De
 
 /// A field by its dotted name: flat (`"source.ip": …`) or nested (`"source": {"ip": …}`).
 fn field(ev: &RawObject<'_>, name: &str) -> Option<Value> {
-    let raw = ev.get(name).or_else(|| nested(ev, name))?;
-    Some(raw_value(raw)).filter(|v| !v.is_null())
+    Some(raw_value(ev.get(name).or_else(|| nested(ev, name)))).filter(|v| !v.is_null())
 }
 
 fn nested<'a>(ev: &RawObject<'a>, name: &str) -> Option<&'a RawValue> {
@@ -102,12 +101,13 @@ fn event(raw: &RawValue, defaults: &FeedDefaults, out: &mut Decoded) -> Result<(
         .filter_map(|f| text(f).and_then(|c| country_code(&c)))
         .collect();
     let confidence = text("feed.accuracy").and_then(|a| a.parse::<f64>().ok()).filter(|a| (0.0..=100.0).contains(a));
+    let threat = text("classification.type");
     let mut first_error = None;
     for (kind, value) in identifiers {
         match report_of(kind, &value, defaults) {
             Ok(mut r) => {
                 r.tlp = label;
-                r.threat = text("classification.type");
+                r.threat = threat.clone();
                 r.tags = tags.clone();
                 r.first_seen = seen;
                 r.last_seen = seen;

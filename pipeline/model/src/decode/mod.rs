@@ -363,9 +363,9 @@ impl<'de> Deserialize<'de> for RawObject<'de> {
     }
 }
 
-/// A raw JSON value parsed, `Null` if it is not valid.
-pub(crate) fn raw_value(raw: &RawValue) -> serde_json::Value {
-    serde_json::from_str(raw.get()).unwrap_or(serde_json::Value::Null)
+/// A property kept as raw JSON, parsed: `Null` when it is absent.
+pub(crate) fn raw_value(raw: Option<&RawValue>) -> serde_json::Value {
+    raw.and_then(|r| serde_json::from_str(r.get()).ok()).unwrap_or(serde_json::Value::Null)
 }
 
 /// A property kept as raw JSON (see [`RawObject`]), read as text: `None` when absent or not a

@@ -169,17 +169,16 @@ fn texts(raw: Option<&RawValue>) -> impl Iterator<Item = Option<Cow<'_, str>>> {
 
 /// The label of an inline marking definition; anything that is not a TLP marking is RED.
 fn marking_tlp(o: &RawObject<'_>) -> Tlp {
-    let value = |raw: Option<&RawValue>| raw.map_or(Value::Null, raw_value);
     if let Some(id) = raw_text(o.get("id"))
         && let Some((_, tlp)) = TLP_MARKINGS.iter().find(|(m, _)| *m == id)
     {
         return *tlp;
     }
-    if let Some(t) = value(o.get("extensions"))[TLP2_EXTENSION]["tlp_2_0"].as_str() {
+    if let Some(t) = raw_value(o.get("extensions"))[TLP2_EXTENSION]["tlp_2_0"].as_str() {
         return known_or_red(Tlp::parse(t));
     }
     if raw_text(o.get("definition_type")).as_deref() == Some("tlp")
-        && let Some(t) = value(o.get("definition"))["tlp"].as_str()
+        && let Some(t) = raw_value(o.get("definition"))["tlp"].as_str()
     {
         return known_or_red(Tlp::parse(t));
     }
@@ -215,7 +214,7 @@ fn indicator(
             .unwrap_or(Tlp::Red);
         label = label.strictest(tlp);
     }
-    let confidence = match o.get("confidence").map_or(Value::Null, raw_value) {
+    let confidence = match raw_value(o.get("confidence")) {
         Value::Null => defaults.confidence,
         c => Some(
             c.as_u64()
