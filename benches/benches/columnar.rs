@@ -5,7 +5,7 @@
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use iocflow::columnar::ColumnarCore;
 use iocflow::columnar::ColumnarOutput;
-use iocflow_benches::{asean_config, columnar_input, process_fresh};
+use iocflow_benches::{asean_config, columnar_input, process_fresh, time_batches};
 
 fn columnar(c: &mut Criterion) {
     let (reports, build) = columnar_input();
@@ -20,24 +20,26 @@ fn columnar(c: &mut Criterion) {
     g.throughput(Throughput::Elements(reports.len() as u64));
     g.bench_function("build_batch/4096 (baseline)", |b| b.iter(&build));
     for (name, config) in [("fresh state", &config), ("fresh state, every CERT filtered", &filtered)] {
+        let mut core = ColumnarCore::new(config).unwrap();
         g.bench_function(format!("process/4096 ({name})"), |b| {
-            b.iter_batched(|| (ColumnarCore::new(config).unwrap(), build()), process_fresh, BatchSize::LargeInput)
+            b.iter_custom(|iters| time_batches(&mut core, &build, |core| core.drop_partition(0), iters))
         });
     }
     // Steady state: every report was seen before (feeds re-publish most of what they sent), so
     // the state absorbs it and nothing is sent again.
+    let mut core = ColumnarCore::new(&config).unwrap();
+    core.process(0, &build(), &mut ColumnarOutput::default()).unwrap();
     g.bench_function("process/4096 (steady state, every report seen before)", |b| {
-        b.iter_batched(
-            || {
-                let mut core = ColumnarCore::new(&config).unwrap();
-                let batch = build();
-                core.process(0, &batch, &mut ColumnarOutput::default()).unwrap();
-                core.take_changelog("");
-                (core, batch)
-            },
-            process_fresh,
-            BatchSize::LargeInput,
-        )
+        b.iter_custom(|iters| {
+            time_batches(
+                &mut core,
+                &build,
+                |core| {
+                    core.take_changelog("");
+                },
+                iters,
+            )
+        })
     });
     // The codecs on their own: the CERT records and withheld records one fresh batch decides.
     g.bench_function("encode/4096 (the records of a fresh batch)", |b| {

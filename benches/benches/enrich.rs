@@ -6,13 +6,13 @@
 //! Tables: 65,536 ASN ranges (every IPv4 /16), a constituency registry of 2,000 organisations
 //! (a /24 and a domain each), and the shipped warninglists.
 
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use datafusion::common::DFSchema;
 use datafusion::prelude::SessionContext;
 use iocflow::columnar::ColumnarCore;
 use iocflow::config::Config;
 use iocflow::indicator_batch;
-use iocflow_benches::{asean_config_text, columnar_input, process_fresh};
+use iocflow_benches::{asean_config_text, columnar_input, time_batches};
 use iocflow_enrichers::tables::{SharedTables, TableFiles, Tables};
 use std::path::Path;
 
@@ -83,8 +83,9 @@ fn enrich(c: &mut Criterion) {
     );
     std::fs::write(&config_path, asean_config_text(&enrich)).unwrap();
     let config = Config::load(&config_path).unwrap();
+    let mut core = ColumnarCore::new(&config).unwrap();
     g.bench_function("columnar_process/4096 (fresh state, all tables)", |b| {
-        b.iter_batched(|| (ColumnarCore::new(&config).unwrap(), build()), process_fresh, BatchSize::LargeInput)
+        b.iter_custom(|iters| time_batches(&mut core, &build, |core| core.drop_partition(0), iters))
     });
     g.finish();
 }

@@ -118,6 +118,29 @@ pub fn process_fresh(
     (core, out)
 }
 
+/// The time `iters` batches take through one columnar core, as a running stage holds it: its
+/// tables loaded and its expressions compiled once. Before each batch, untimed, `between` sets
+/// the state up (forgets it, for new indicators) and a fresh batch is built; after it, the
+/// decided records are dropped untimed. For criterion's `iter_custom`.
+pub fn time_batches(
+    core: &mut iocflow::columnar::ColumnarCore,
+    build: &impl Fn() -> datafusion::arrow::array::RecordBatch,
+    between: impl Fn(&mut iocflow::columnar::ColumnarCore),
+    iters: u64,
+) -> std::time::Duration {
+    let mut spent = std::time::Duration::ZERO;
+    for _ in 0..iters {
+        between(core);
+        let batch = build();
+        let mut out = iocflow::columnar::ColumnarOutput::default();
+        let started = std::time::Instant::now();
+        core.process(0, &batch, &mut out).expect("the batch processes");
+        spent += started.elapsed();
+        drop(std::hint::black_box(out));
+    }
+    spent
+}
+
 /// Reports written in each feed format, one record per call: the per-format decode benches read
 /// `n` distinct indicators per record; the end-to-end harness writes its stream in four formats.
 pub mod formats {
