@@ -80,7 +80,7 @@ pub fn batch<'a>(records: impl IntoIterator<Item = &'a CertRecord>) -> Result<Re
         kind.append_value(r.kind);
         value.append_value(&r.value);
         country.append_option(r.country.as_deref());
-        countries.append_value(r.countries.iter().map(Some));
+        countries.append_value(r.countries.iter().map(|c| Some(c.as_str())));
         asn.append_option(r.asn);
         as_org.append_option(r.as_org.as_deref());
         org.append_option(r.org.as_deref());
@@ -163,11 +163,11 @@ mod tests {
     fn record(confidence: Option<u8>, sectors: &[&str], feeds: &[&str]) -> CertRecord {
         CertRecord {
             schema_version: SCHEMA_VERSION,
-            id: "0".repeat(32),
+            id: iocflow_model::IndicatorId(0),
             kind: "domain",
             value: "x.example.sg".into(),
             country: Some("SG".into()),
-            countries: vec!["SG".into()],
+            countries: vec![iocflow_model::Country::parse("SG").unwrap()],
             asn: None,
             as_org: None,
             org: None,

@@ -112,7 +112,7 @@ mod tests {
                 tags: vec!["t".into()],
                 first_seen: 1,
                 last_seen: 2,
-                target_countries: vec!["SG".into()],
+                target_countries: vec![iocflow_model::Country::parse("SG").unwrap()],
                 revoked: false,
                 sharing_group: None,
                 sightings: 3,

@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::config::{BenignAction, OutputFormat};
 use crate::enrich::Enrichment;
 use crate::error::{Corrupt, Error, Result};
-use crate::indicator_batch::{IndicatorColumns, decode_ipc, list_strings, list_strs, opt};
+use crate::indicator_batch::{IndicatorColumns, decode_ipc, list_strs, opt};
 use crate::metrics::{Health, Metrics};
 use crate::micro_batch::{InputOffsets, next_message, rewind};
 use crate::outbox::OutRecord;
@@ -24,7 +24,7 @@ use crate::state::{Bounds, Contribution, PartitionState};
 use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray, UInt8Array, UInt32Array};
 use iocflow_enrichers::tables::{SharedTables, TableLoad};
 use iocflow_model::time::Millis;
-use iocflow_model::{IndicatorId, IndicatorType, Names, Tlp};
+use iocflow_model::{Country, IndicatorId, IndicatorType, Names, Tlp};
 use iocflow_sinks::stix_indicator;
 use iocflow_sinks::withheld::{WithheldReason, WithheldRecord};
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -174,10 +174,10 @@ impl ColumnarCore {
                 OutputFormat::Json => e.record.to_json()?,
                 OutputFormat::Stix => stix_indicator::encode(&e.record, e.created, e.modified)?,
             };
-            encoded.cert_records.push((e.cert, e.record.id, payload));
+            encoded.cert_records.push((e.cert, e.record.id.to_hex(), payload));
         }
         for record in std::mem::take(&mut out.withheld) {
-            encoded.withheld.push((record.id.clone(), record.to_json()?));
+            encoded.withheld.push((record.id.to_hex(), record.to_json()?));
         }
         Ok(encoded)
     }
@@ -233,7 +233,8 @@ impl ColumnarCore {
                 tags: list_strs(cols.tags, i).map(|t| tags.get(t)).collect(),
                 first_seen: opt(cols.first_seen, i, Int64Array::value).unwrap_or(reported_at),
                 last_seen: opt(cols.last_seen, i, Int64Array::value).unwrap_or(reported_at),
-                target_countries: list_strings(cols.target_countries, i),
+                // Written by the decoders as codes; anything else could implicate no CERT.
+                target_countries: list_strs(cols.target_countries, i).filter_map(Country::parse).collect(),
                 revoked: cols.revoked.value(i),
                 sharing_group: opt(cols.sharing_group, i, |a, i| a.value(i).to_string()),
                 sightings: 1,
@@ -283,12 +284,12 @@ impl ColumnarCore {
                 Outcome::Suppressed => out.suppressed += 1,
                 Outcome::Withheld(reason) => {
                     // Read back from the columns: only withheld rows pay for these copies.
-                    let mut countries: Vec<String> = infra(i).map(str::to_string).into_iter().collect();
-                    countries.extend(list_strings(cols.target_countries, i));
+                    let mut countries: Vec<Country> = infra(i).and_then(Country::parse).into_iter().collect();
+                    countries.extend(list_strs(cols.target_countries, i).filter_map(Country::parse));
                     countries.sort();
                     countries.dedup();
                     let record = WithheldRecord {
-                        id: id.to_hex(),
+                        id,
                         kind: kind.as_str(),
                         value: cols.value.value(i).to_string(),
                         feed: feeds.get(cols.feed.value(i)),

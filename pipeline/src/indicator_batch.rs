@@ -280,11 +280,6 @@ impl<'a> IndicatorColumns<'a> {
     }
 }
 
-/// The strings of row `i` of a list column.
-pub fn list_strings(list: &ListArray, i: usize) -> Vec<String> {
-    list_strs(list, i).map(str::to_string).collect()
-}
-
 /// The strings of row `i` of a list-of-strings column, read in place (no slice of the column).
 pub fn list_strs(list: &ListArray, i: usize) -> impl Iterator<Item = &str> {
     let values = list.values().as_any().downcast_ref::<StringArray>();
@@ -325,7 +320,7 @@ mod tests {
         assert_eq!(c.value.value(1), "x.example.sg");
         assert_eq!(opt(c.confidence, 0, UInt8Array::value), Some(70));
         assert_eq!(opt(c.confidence, 1, UInt8Array::value), None);
-        assert_eq!(list_strings(c.tags, 0), ["bank", "phish"]);
+        assert_eq!(list_strs(c.tags, 0).collect::<Vec<_>>(), ["bank", "phish"]);
         assert_eq!(c.reported_at.value(1), 2_000);
     }
 

@@ -28,7 +28,7 @@
 
 use crate::state::{Contribution, Emission, Emitted, Entry};
 use iocflow_model::time::Millis;
-use iocflow_model::{IndicatorId, IndicatorType, Name, Tlp};
+use iocflow_model::{Country, IndicatorId, IndicatorType, Name, Tlp};
 use iocflow_sinks::cert_record::{CertRecord, SCHEMA_VERSION, Source};
 use iocflow_sinks::withheld::WithheldReason;
 use smallvec::SmallVec;
@@ -226,7 +226,7 @@ impl Router {
         let implicated = places
             .into_iter()
             .flatten()
-            .chain(c.target_countries.iter().map(String::as_str))
+            .chain(c.target_countries.iter().map(Country::as_str))
             .fold(0, |set, code| set | self.audiences.implicating(code));
         let members = match &c.sharing_group {
             Some(group) => self.members_of(group),
@@ -395,12 +395,12 @@ impl<'a> Summary<'a> {
 
 /// The record a CERT receives: built from its view only.
 fn record(subject: &Subject<'_>, view: &[&Contribution]) -> CertRecord {
-    let mut countries: Vec<String> = subject.places().iter().flatten().map(|c| c.to_string()).collect();
+    let mut countries: Vec<Country> = subject.places().iter().flatten().filter_map(|c| Country::parse(c)).collect();
     let mut tags: Vec<Name> =
         subject.benign.map(|list| Name::from(format!("warninglist:{list}"))).into_iter().collect();
     let mut sources: Vec<Source> = Vec::with_capacity(view.len());
     for c in view {
-        countries.extend(c.target_countries.iter().cloned());
+        countries.extend(&c.target_countries);
         tags.extend(c.tags.iter().cloned());
         sources.push(Source { feed: c.feed.clone(), provider: c.provider.clone() });
     }
@@ -412,7 +412,7 @@ fn record(subject: &Subject<'_>, view: &[&Contribution]) -> CertRecord {
     let latest = view.iter().max_by_key(|c| c.last_seen);
     CertRecord {
         schema_version: SCHEMA_VERSION,
-        id: subject.id.to_hex(),
+        id: subject.id,
         kind: subject.kind.as_str(),
         value: subject.value.to_string(),
         country: subject.infra_country.map(str::to_string),
@@ -468,7 +468,7 @@ mod tests {
             tags: vec![],
             first_seen: at,
             last_seen: at,
-            target_countries: targets.iter().map(|s| s.to_string()).collect(),
+            target_countries: targets.iter().map(|s| Country::parse(s).unwrap()).collect(),
             revoked: false,
             sharing_group: None,
             sightings: 1,

@@ -13,7 +13,7 @@
 
 use foldhash::HashMap;
 use iocflow_model::time::Millis;
-use iocflow_model::{IndicatorId, Name, Tlp};
+use iocflow_model::{Country, IndicatorId, Name, Tlp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -28,7 +28,7 @@ pub struct Contribution {
     pub tags: Vec<Name>,
     pub first_seen: Millis,
     pub last_seen: Millis,
-    pub target_countries: Vec<String>,
+    pub target_countries: Vec<Country>,
     pub revoked: bool,
     /// MISP distribution 4: only the members of a sharing group may see it.
     pub sharing_group: Option<String>,
@@ -146,7 +146,6 @@ impl Entry {
 
     /// An estimate of the heap and table bytes this entry holds in memory.
     pub fn approx_bytes(&self) -> usize {
-        let strings = |v: &[String]| v.iter().map(|s| s.len() + 24).sum::<usize>();
         let contributions: usize = self
             .contributions
             .iter()
@@ -157,7 +156,7 @@ impl Entry {
                     + c.threat.as_ref().map_or(0, |t| t.len())
                     + c.sharing_group.as_ref().map_or(0, String::len)
                     + 16 * c.tags.len()
-                    + strings(&c.target_countries)
+                    + 2 * c.target_countries.len()
             })
             .sum();
         let emitted: usize =

@@ -4,8 +4,8 @@
 //! `tlp` is the strictest label among them. Field names and meanings are a contract with the
 //! CERTs' own tooling: change them only with a new `schema_version`.
 
-use iocflow_model::Name;
 use iocflow_model::time::{self, Millis};
+use iocflow_model::{Country, IndicatorId, Name};
 use serde::{Serialize, Serializer};
 
 /// The version of the record layout; bump it on any incompatible change.
@@ -14,14 +14,14 @@ pub const SCHEMA_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CertRecord {
     pub schema_version: u32,
-    pub id: String,
+    pub id: IndicatorId,
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub value: String,
     /// Infrastructure country (IP geolocation or ccTLD), if known.
     pub country: Option<String>,
     /// Every country implicated in this view: infrastructure and feed-given targets.
-    pub countries: Vec<String>,
+    pub countries: Vec<Country>,
     pub asn: Option<u32>,
     pub as_org: Option<String>,
     pub org: Option<String>,

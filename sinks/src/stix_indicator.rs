@@ -61,7 +61,7 @@ pub fn encode(record: &CertRecord, created: Millis, modified: Millis) -> crate::
     };
     put("type", json!("indicator"));
     put("spec_version", json!("2.1"));
-    put("id", json!(stix_id(&record.id)));
+    put("id", json!(stix_id(&record.id.to_hex())));
     put("created", json!(time::format(created)));
     put("modified", json!(time::format(modified.max(created))));
     put("name", json!(format!("{} {}", record.kind, record.value)));
@@ -115,15 +115,16 @@ pub fn encode(record: &CertRecord, created: Millis, modified: Millis) -> crate::
 mod tests {
     use super::*;
     use crate::cert_record::{SCHEMA_VERSION, Source};
+    use iocflow_model::{Country, IndicatorId};
 
     fn record(kind: &'static str, value: &str) -> CertRecord {
         CertRecord {
             schema_version: SCHEMA_VERSION,
-            id: "00112233445566778899aabbccddeeff".into(),
+            id: IndicatorId(0x0011_2233_4455_6677_8899_aabb_ccdd_eeff),
             kind,
             value: value.into(),
             country: Some("SG".into()),
-            countries: vec!["SG".into()],
+            countries: vec![Country::parse("SG").unwrap()],
             asn: None,
             as_org: None,
             org: None,

@@ -3,7 +3,7 @@
 //! Operators and the auditor read it to see what the policy kept back and why; it carries the
 //! report's own label and origin, never anything a CERT could see through it.
 
-use iocflow_model::Name;
+use iocflow_model::{Country, IndicatorId, Name};
 use serde::Serialize;
 
 /// Why a report reached no CERT. A fixed vocabulary: it is a metric label.
@@ -43,7 +43,7 @@ impl WithheldReason {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WithheldRecord {
-    pub id: String,
+    pub id: IndicatorId,
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub value: String,
@@ -52,7 +52,7 @@ pub struct WithheldRecord {
     pub tlp: &'static str,
     pub reason: WithheldReason,
     /// Countries the report implicates (infrastructure and feed-given targets).
-    pub countries: Vec<String>,
+    pub countries: Vec<Country>,
     /// The Kafka timestamp of the report (written in RFC 3339).
     #[serde(serialize_with = "crate::cert_record::rfc3339")]
     pub reported_at: iocflow_model::time::Millis,

@@ -109,9 +109,14 @@ impl IndicatorId {
 
     /// The id as 32 lower-case hex digits: the Kafka key of every output record.
     pub fn to_hex(self) -> String {
+        self.with_hex(str::to_string)
+    }
+
+    /// Calls `f` with the id as 32 lower-case hex digits, written on the stack.
+    fn with_hex<T>(self, f: impl FnOnce(&str) -> T) -> T {
         let mut digits = [0; 32];
         hex::encode_to_slice(self.0.to_be_bytes(), &mut digits).expect("32 digits for 16 bytes");
-        std::str::from_utf8(&digits).expect("hex digits are ASCII").to_string()
+        f(std::str::from_utf8(&digits).expect("hex digits are ASCII"))
     }
 
     /// The id of 32 hex digits.
@@ -145,6 +150,14 @@ impl IndicatorId {
     /// report of one indicator lands in the same partition, whichever feed it came from.
     pub fn partition(self, partitions: u32) -> u32 {
         ((self.0 >> 64) as u64 % u64::from(partitions.max(1))) as u32
+    }
+}
+
+/// Written as its 32 hex digits, as [`to_hex`](IndicatorId::to_hex) gives them: records carry
+/// the id itself and spell it only when they are encoded.
+impl Serialize for IndicatorId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.with_hex(|digits| s.serialize_str(digits))
     }
 }
 
@@ -559,6 +572,7 @@ mod tests {
         assert_eq!(i.id.to_hex().len(), 32);
         assert_eq!(IndicatorId::from_hex(&i.id.to_hex()), Some(i.id));
         assert_eq!(IndicatorId(0xab).to_hex(), format!("{:032x}", 0xab), "zero-padded, lower case");
+        assert_eq!(serde_json::to_string(&i.id).unwrap(), format!("\"{}\"", i.id.to_hex()), "serialised as its hex");
         assert_eq!(IndicatorId::from_hex(&format!("{:032X}", i.id.0)), Some(i.id));
         for bad in ["", "ab", &"0".repeat(31), &"0".repeat(33), &format!("+{}", "0".repeat(31)), &"g".repeat(32)] {
             assert_eq!(IndicatorId::from_hex(bad), None, "{bad:?}");

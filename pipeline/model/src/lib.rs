@@ -10,6 +10,7 @@
 //!
 //! Reading order: `indicator` → `tlp` → `report` → `decode`.
 
+pub mod country;
 pub mod decode;
 mod error;
 pub mod indicator;
@@ -18,6 +19,7 @@ pub mod report;
 pub mod time;
 pub mod tlp;
 
+pub use country::Country;
 pub use error::{Error, Result};
 pub use indicator::{Indicator, IndicatorId, IndicatorType};
 pub use name::{Name, Names};

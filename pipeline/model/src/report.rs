@@ -53,6 +53,5 @@ impl Report {
 
 /// Reads an ISO 3166-1 alpha-2 country code (any case); `None` for anything else.
 pub fn country_code(s: &str) -> Option<String> {
-    let s = s.trim();
-    (s.len() == 2 && s.bytes().all(|b| b.is_ascii_alphabetic())).then(|| s.to_ascii_uppercase())
+    crate::Country::parse(s).map(|c| c.to_string())
 }
