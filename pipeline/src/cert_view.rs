@@ -79,7 +79,7 @@ pub fn batch<'a>(records: impl IntoIterator<Item = &'a CertRecord>) -> Result<Re
     for r in records {
         kind.append_value(r.kind);
         value.append_value(&r.value);
-        country.append_option(r.country.as_deref());
+        country.append_option(r.country.as_ref().map(iocflow_model::Country::as_str));
         countries.append_value(r.countries.iter().map(|c| Some(c.as_str())));
         asn.append_option(r.asn);
         as_org.append_option(r.as_org.as_deref());
@@ -166,7 +166,7 @@ mod tests {
             id: iocflow_model::IndicatorId(0),
             kind: "domain",
             value: "x.example.sg".into(),
-            country: Some("SG".into()),
+            country: iocflow_model::Country::parse("SG"),
             countries: vec![iocflow_model::Country::parse("SG").unwrap()],
             asn: None,
             as_org: None,

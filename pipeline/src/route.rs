@@ -415,7 +415,7 @@ fn record(subject: &Subject<'_>, view: &[&Contribution]) -> CertRecord {
         id: subject.id,
         kind: subject.kind.as_str(),
         value: subject.value.to_string(),
-        country: subject.infra_country.map(str::to_string),
+        country: subject.infra_country.and_then(Country::parse),
         countries,
         asn: subject.asn,
         as_org: subject.as_org.map(str::to_string),

@@ -19,7 +19,7 @@ pub struct CertRecord {
     pub kind: &'static str,
     pub value: String,
     /// Infrastructure country (IP geolocation or ccTLD), if known.
-    pub country: Option<String>,
+    pub country: Option<Country>,
     /// Every country implicated in this view: infrastructure and feed-given targets.
     pub countries: Vec<Country>,
     pub asn: Option<u32>,

@@ -123,7 +123,7 @@ mod tests {
             id: IndicatorId(0x0011_2233_4455_6677_8899_aabb_ccdd_eeff),
             kind,
             value: value.into(),
-            country: Some("SG".into()),
+            country: Country::parse("SG"),
             countries: vec![Country::parse("SG").unwrap()],
             asn: None,
             as_org: None,

@@ -15,7 +15,13 @@ pub struct Country([u8; 2]);
 impl Country {
     /// Reads a code in any case; `None` for anything but two ASCII letters.
     pub fn parse(s: &str) -> Option<Country> {
-        match s.trim().as_bytes() {
+        // Trimmed only when it is not two bytes already: the columnar stage reads every
+        // country it routes with this.
+        let code = match s.as_bytes() {
+            two @ [_, _] => two,
+            _ => s.trim().as_bytes(),
+        };
+        match code {
             [a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => {
                 Some(Country([a.to_ascii_uppercase(), b.to_ascii_uppercase()]))
             }
