@@ -175,7 +175,7 @@ mod tests {
             tlp: "GREEN",
             confidence,
             threat: None,
-            tags: vec![],
+            tags: iocflow_model::NameSet::default(),
             sources: feeds.iter().map(|f| Source { feed: (*f).into(), provider: "P".into() }).collect(),
             sightings: 1,
             first_seen: 0,

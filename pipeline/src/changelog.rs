@@ -109,7 +109,7 @@ mod tests {
                 tlp: Tlp::AmberStrict,
                 confidence: Some(70),
                 threat: Some("phishing".into()),
-                tags: vec!["t".into()],
+                tags: ["t"].into_iter().map(iocflow_model::Name::from).collect(),
                 first_seen: 1,
                 last_seen: 2,
                 target_countries: vec![iocflow_model::Country::parse("SG").unwrap()],

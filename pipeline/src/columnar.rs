@@ -230,7 +230,7 @@ impl ColumnarCore {
                 tlp: Tlp::parse(cols.tlp.value(i)),
                 confidence: opt(cols.confidence, i, UInt8Array::value),
                 threat: opt(cols.threat, i, StringArray::value).map(|t| threats.get(t)),
-                tags: list_strs(cols.tags, i).map(|t| tags.get(t)).collect(),
+                tags: tags.set(list_strs(cols.tags, i)),
                 first_seen: opt(cols.first_seen, i, Int64Array::value).unwrap_or(reported_at),
                 last_seen: opt(cols.last_seen, i, Int64Array::value).unwrap_or(reported_at),
                 // Written by the decoders as codes; anything else could implicate no CERT.

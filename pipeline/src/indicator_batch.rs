@@ -281,7 +281,7 @@ impl<'a> IndicatorColumns<'a> {
 }
 
 /// The strings of row `i` of a list-of-strings column, read in place (no slice of the column).
-pub fn list_strs(list: &ListArray, i: usize) -> impl Iterator<Item = &str> {
+pub fn list_strs(list: &ListArray, i: usize) -> impl Iterator<Item = &str> + Clone {
     let values = list.values().as_any().downcast_ref::<StringArray>();
     let offsets = list.value_offsets();
     let rows = match values {

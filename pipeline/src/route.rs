@@ -396,18 +396,22 @@ impl<'a> Summary<'a> {
 /// The record a CERT receives: built from its view only.
 fn record(subject: &Subject<'_>, view: &[&Contribution]) -> CertRecord {
     let mut countries: Vec<Country> = subject.places().iter().flatten().filter_map(|c| Country::parse(c)).collect();
-    let mut tags: Vec<Name> =
-        subject.benign.map(|list| Name::from(format!("warninglist:{list}"))).into_iter().collect();
+    // Most views are one contribution, and then its tags are the record's, shared.
+    let tags = match (subject.benign, view) {
+        (None, [only]) => only.tags.clone(),
+        (benign, view) => benign
+            .map(|list| Name::from(format!("warninglist:{list}")))
+            .into_iter()
+            .chain(view.iter().flat_map(|c| c.tags.iter().cloned()))
+            .collect(),
+    };
     let mut sources: Vec<Source> = Vec::with_capacity(view.len());
     for c in view {
         countries.extend(&c.target_countries);
-        tags.extend(c.tags.iter().cloned());
         sources.push(Source { feed: c.feed.clone(), provider: c.provider.clone() });
     }
     countries.sort();
     countries.dedup();
-    tags.sort();
-    tags.dedup();
     sources.sort();
     let latest = view.iter().max_by_key(|c| c.last_seen);
     CertRecord {
@@ -436,6 +440,7 @@ fn record(subject: &Subject<'_>, view: &[&Contribution]) -> CertRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use iocflow_model::NameSet;
 
     const SG: usize = 0;
     const MY: usize = 1;
@@ -465,7 +470,7 @@ mod tests {
             tlp,
             confidence: Some(50),
             threat: None,
-            tags: vec![],
+            tags: NameSet::default(),
             first_seen: at,
             last_seen: at,
             target_countries: targets.iter().map(|s| Country::parse(s).unwrap()).collect(),

@@ -13,7 +13,7 @@
 
 use foldhash::HashMap;
 use iocflow_model::time::Millis;
-use iocflow_model::{Country, IndicatorId, Name, Tlp};
+use iocflow_model::{Country, IndicatorId, Name, NameSet, Tlp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -25,7 +25,7 @@ pub struct Contribution {
     pub tlp: Tlp,
     pub confidence: Option<u8>,
     pub threat: Option<Name>,
-    pub tags: Vec<Name>,
+    pub tags: NameSet,
     pub first_seen: Millis,
     pub last_seen: Millis,
     pub target_countries: Vec<Country>,
@@ -339,7 +339,7 @@ mod tests {
             tlp: Tlp::Green,
             confidence: Some(50),
             threat: None,
-            tags: vec![],
+            tags: NameSet::default(),
             first_seen: seen,
             last_seen: seen,
             target_countries: vec![],

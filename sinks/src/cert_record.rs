@@ -5,7 +5,7 @@
 //! CERTs' own tooling: change them only with a new `schema_version`.
 
 use iocflow_model::time::{self, Millis};
-use iocflow_model::{Country, IndicatorId, Name};
+use iocflow_model::{Country, IndicatorId, Name, NameSet};
 use serde::{Serialize, Serializer};
 
 /// The version of the record layout; bump it on any incompatible change.
@@ -29,7 +29,7 @@ pub struct CertRecord {
     pub tlp: &'static str,
     pub confidence: Option<u8>,
     pub threat: Option<Name>,
-    pub tags: Vec<Name>,
+    pub tags: NameSet,
     pub sources: Vec<Source>,
     /// Reports of this indicator in this view.
     pub sightings: u64,

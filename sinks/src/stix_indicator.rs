@@ -132,7 +132,7 @@ mod tests {
             tlp: "AMBER",
             confidence: Some(80),
             threat: Some("botnet".into()),
-            tags: vec![],
+            tags: iocflow_model::NameSet::default(),
             sources: vec![Source { feed: "f".into(), provider: "P".into() }],
             sightings: 2,
             first_seen: 1_000,

@@ -22,6 +22,6 @@ pub mod tlp;
 pub use country::Country;
 pub use error::{Error, Result};
 pub use indicator::{Indicator, IndicatorId, IndicatorType};
-pub use name::{Name, Names};
+pub use name::{Name, NameSet, Names};
 pub use report::Report;
 pub use tlp::Tlp;

@@ -1,5 +1,5 @@
 //! [`Name`]: a short string that many records share — a feed's name, its provider, a threat
-//! type, a tag.
+//! type, a tag — and [`NameSet`], a set of them shared the same way (an indicator's tags).
 //!
 //! The dedupe state holds one contribution per feed for every indicator, and every record sent
 //! to a CERT lists its sources; with a plain `String` each of them is an allocation and a copy
@@ -92,6 +92,65 @@ impl<'de> Deserialize<'de> for Name {
     }
 }
 
+/// A sorted set of [`Name`]s, shared: copying one is a counter increment, and the empty set
+/// holds no allocation. It reads and writes as a plain list of strings.
+///
+/// A contribution's tags and a record's tags are sets: most rows of a batch carry the same tags
+/// as the row before (a feed tags its reports alike), and most records have the tags of their
+/// one contribution, so one set serves them all.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct NameSet(Option<Arc<[Name]>>);
+
+impl NameSet {
+    /// The set of `names` (sorted, each once).
+    pub fn of(mut names: Vec<Name>) -> NameSet {
+        if names.is_empty() {
+            return NameSet(None);
+        }
+        names.sort_unstable();
+        names.dedup();
+        NameSet(Some(names.into()))
+    }
+}
+
+impl Deref for NameSet {
+    type Target = [Name];
+
+    fn deref(&self) -> &[Name] {
+        self.0.as_deref().unwrap_or_default()
+    }
+}
+
+impl FromIterator<Name> for NameSet {
+    fn from_iter<I: IntoIterator<Item = Name>>(names: I) -> NameSet {
+        NameSet::of(names.into_iter().collect())
+    }
+}
+
+impl<const N: usize> PartialEq<[&str; N]> for NameSet {
+    fn eq(&self, other: &[&str; N]) -> bool {
+        self.iter().map(Name::as_str).eq(other.iter().copied())
+    }
+}
+
+impl fmt::Debug for NameSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for NameSet {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for NameSet {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<NameSet, D::Error> {
+        Vec::<Name>::deserialize(d).map(NameSet::of)
+    }
+}
+
 /// Hands out one [`Name`] per distinct string: the names in one batch of indicators (its feed
 /// and provider columns hold one or a few values, its tags a few dozen) share one allocation
 /// each. Meant to live for a batch and one column; it keeps at most [`Names::KEPT`] names.
@@ -102,6 +161,8 @@ impl<'de> Deserialize<'de> for Name {
 pub struct Names {
     seen: HashSet<Name>,
     last: Option<Name>,
+    /// The last set handed out by [`set`](Names::set).
+    last_set: NameSet,
 }
 
 impl Names {
@@ -125,11 +186,40 @@ impl Names {
         self.last = Some(name.clone());
         name
     }
+
+    /// The set of the strings `row` gives (a list column's row): the last set handed out again
+    /// when the row lists the same names in its order, a new one of shared names otherwise.
+    pub fn set<'a>(&mut self, row: impl Iterator<Item = &'a str> + Clone) -> NameSet {
+        if row.clone().eq(self.last_set.iter().map(Name::as_str)) {
+            return self.last_set.clone();
+        }
+        let set = NameSet::of(row.map(|s| self.get(s)).collect());
+        self.last_set = set.clone();
+        set
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sets_are_sorted_unique_shared_and_read_as_lists() {
+        let mut names = Names::default();
+        let a = names.set(["phish", "bank", "phish"].into_iter());
+        assert_eq!(a, ["bank", "phish"]);
+        assert_eq!(serde_json::to_string(&a).unwrap(), r#"["bank","phish"]"#);
+        let again = names.set(["bank", "phish"].into_iter());
+        assert!(Arc::ptr_eq(a.0.as_ref().unwrap(), again.0.as_ref().unwrap()), "the same row shares the set");
+        let other = names.set(["bank"].into_iter());
+        assert_eq!(other, ["bank"]);
+        assert!(Arc::ptr_eq(&a[0].0, &other[0].0), "and the names within it");
+        assert_eq!(names.set(std::iter::empty()), NameSet::default());
+        assert!(NameSet::default().0.is_none(), "no allocation for no names");
+        let read: NameSet = serde_json::from_str(r#"["t2","t1","t2"]"#).unwrap();
+        assert_eq!(read, ["t1", "t2"]);
+        assert_eq!(format!("{read:?}"), r#"["t1", "t2"]"#);
+    }
 
     #[test]
     fn reads_and_writes_as_a_string_and_is_shared() {
