@@ -497,6 +497,26 @@ mod tests {
         out.iter().map(|(k, _)| *k).collect()
     }
 
+    /// A record's tags are its view's, each once and sorted, with the warninglist that calls the
+    /// indicator benign; a view of one contribution hands its own set on.
+    #[test]
+    fn record_tags_are_the_views_and_the_warninglists() {
+        let tagged = |feed, tags: &[&str]| Contribution {
+            tags: tags.iter().map(|t| Name::from(*t)).collect(),
+            ..report(feed, Tlp::Green, &["MY"], 0)
+        };
+        let (a, b) = (tagged("a", &["phish", "bank"]), tagged("b", &["bank", "c2"]));
+        let one = record(&subject(Some("SG")), &[&a]);
+        assert_eq!(one.tags, ["bank", "phish"]);
+        assert_eq!(one.tags.as_ptr(), a.tags.as_ptr(), "shared, not copied");
+        assert_eq!(one.countries, ["MY", "SG"]);
+        let both = record(&subject(None), &[&a, &b]);
+        assert_eq!(both.tags, ["bank", "c2", "phish"]);
+        let benign = Subject { benign: Some("Documentation"), ..subject(None) };
+        assert_eq!(record(&benign, &[&a]).tags, ["bank", "phish", "warninglist:Documentation"]);
+        assert_eq!(record(&benign, &[]).tags, ["warninglist:Documentation"]);
+    }
+
     #[test]
     fn green_goes_to_the_implicated_cert_and_regional_subscribers() {
         let mut e = Entry::default();
