@@ -71,7 +71,9 @@ fn enrich(c: &mut Criterion) {
     }
     let schema = DFSchema::try_from(indicator_batch::schema().as_ref().clone()).unwrap();
     for f in ["enrichment", "infra_country", "asn", "as_org", "constituency_org", "sectors", "benign"] {
-        let expr = ctx.parse_sql_expr(&format!(r#"{f}("type", "value")"#), &schema).unwrap();
+        // The stage's UDF also takes the address the decoder parsed; the others read the value.
+        let args = if f == "enrichment" { r#""type", "value", "address""# } else { r#""type", "value""# };
+        let expr = ctx.parse_sql_expr(&format!("{f}({args})"), &schema).unwrap();
         let expr = ctx.create_physical_expr(expr, &schema).unwrap();
         g.bench_function(format!("udf/{f}/4096"), |b| b.iter(|| expr.evaluate(&batch).unwrap()));
     }

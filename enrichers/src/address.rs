@@ -37,6 +37,12 @@ impl<'a> Target<'a> {
         Target { kind, value, ip, host }
     }
 
+    /// An indicator whose address is known already (the decoder parsed it): the value is not
+    /// read again. Only the types that name an address have one.
+    pub fn at(kind: IndicatorType, value: &'a str, address: IpAddr) -> Target<'a> {
+        Target { kind, value, ip: Some(address), host: None }
+    }
+
     /// The host name, if it names one.
     pub fn host(&self) -> Option<&'a str> {
         self.host
@@ -60,6 +66,8 @@ mod tests {
         assert_eq!(host(T::Url, "https://login.example.sg/a?b=c"), Some("login.example.sg"));
         assert_eq!(host(T::Email, "ceo@bank.example.my"), Some("bank.example.my"));
         assert_eq!(host(T::Domain, "xn--o3cw4h"), Some("xn--o3cw4h"));
+        let known = Target::at(T::Url, "http://192.0.2.1/x", "192.0.2.1".parse().unwrap());
+        assert_eq!(known, Target::of(T::Url, "http://192.0.2.1/x"), "the address known is the one read");
         let hash = Target::of(T::Md5, "d41d8cd98f00b204e9800998ecf8427e");
         assert_eq!((hash.ip, hash.host), (None, None));
     }

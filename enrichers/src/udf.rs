@@ -2,17 +2,22 @@
 //!
 //! Each UDF reads whole columns and writes a whole column: one call per batch. `enrichment`
 //! is the one the columnar stage evaluates: every lookup of a row at once, as a struct, so a
-//! URL is parsed once and each table asked once per row. The one-column UDFs (`infra_country`,
+//! URL is parsed once and each table asked once per row. It also takes the address the decoder
+//! parsed (the batch's `address` column), so an address is not parsed a second time; where that
+//! is null it reads the value, as the others do. The one-column UDFs (`infra_country`,
 //! `asn`, `as_org`, `constituency_org`, `constituency_country`, `sectors`, `benign`) give the
 //! same answers one at a time, for SQL over indicator batches and for measuring each enricher.
 
 use crate::address::Target;
 use crate::tables::{Lookup, SharedTables, Tables};
-use datafusion::arrow::array::{Array, ArrayRef, ListBuilder, StringArray, StringBuilder, StructArray, UInt32Builder};
+use datafusion::arrow::array::{
+    Array, ArrayRef, FixedSizeBinaryArray, ListBuilder, StringArray, StringBuilder, StructArray, UInt32Builder,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 use iocflow_model::IndicatorType;
+use iocflow_model::indicator::address_from_octets;
 use std::sync::Arc;
 
 /// What a table UDF writes per row.
@@ -125,7 +130,11 @@ impl std::hash::Hash for TableUdf {
 
 impl TableUdf {
     fn udf(name: &'static str, column: Column, tables: &SharedTables) -> ScalarUDF {
-        let signature = Signature::exact(vec![DataType::Utf8, DataType::Utf8], Volatility::Stable);
+        let mut args = vec![DataType::Utf8, DataType::Utf8];
+        if let Column::Struct = column {
+            args.push(DataType::FixedSizeBinary(16));
+        }
+        let signature = Signature::exact(args, Volatility::Stable);
         ScalarUDF::new_from_impl(TableUdf { name, column, tables: tables.clone(), signature })
     }
 }
@@ -150,18 +159,32 @@ impl ScalarUDFImpl for TableUdf {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let [kinds, values] = arrays.as_slice() else {
-            return exec_err!("{} takes (type, value)", self.name);
+        let (kinds, values, addresses) = match arrays.as_slice() {
+            [kinds, values] => (kinds, values, None),
+            [kinds, values, addresses] => (kinds, values, Some(addresses)),
+            _ => return exec_err!("{} takes (type, value)", self.name),
         };
         let (Some(kinds), Some(values)) =
             (kinds.as_any().downcast_ref::<StringArray>(), values.as_any().downcast_ref::<StringArray>())
         else {
             return exec_err!("{} takes two Utf8 columns", self.name);
         };
+        let addresses = match addresses.map(|a| a.as_any().downcast_ref::<FixedSizeBinaryArray>()) {
+            Some(None) => return exec_err!("{}'s third argument is the 16-byte address column", self.name),
+            Some(Some(a)) => Some(a),
+            None => None,
+        };
         let tables = self.tables.snapshot();
-        let rows = kinds.iter().zip(values.iter()).map(|(k, v)| match (k, v) {
-            (Some(k), Some(v)) => IndicatorType::parse(k).ok().map(|k| Target::of(k, v)),
-            _ => None,
+        let rows = (0..values.len()).map(|i| {
+            if kinds.is_null(i) || values.is_null(i) {
+                return None;
+            }
+            let kind = IndicatorType::parse(kinds.value(i)).ok()?;
+            let address = addresses.filter(|a| a.is_valid(i)).map(|a| a.value(i));
+            Some(match address.and_then(|octets| octets.try_into().ok()) {
+                Some(octets) => Target::at(kind, values.value(i), address_from_octets(octets)),
+                None => Target::of(kind, values.value(i)),
+            })
         });
         let out: ArrayRef = match self.column {
             Column::Utf8(f) => {

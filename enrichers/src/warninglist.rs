@@ -167,7 +167,7 @@ impl Warninglists {
 
 /// The last label of a host name (all of it if it has one label).
 fn last_label(host: &str) -> &str {
-    host.rsplit('.').next().unwrap_or(host)
+    host.rsplit_once('.').map_or(host, |(_, last)| last)
 }
 
 #[cfg(test)]

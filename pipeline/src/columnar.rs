@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::config::{BenignAction, OutputFormat};
 use crate::enrich::Enrichment;
 use crate::error::{Corrupt, Error, Result};
-use crate::indicator_batch::{IndicatorColumns, decode_ipc, list_strs, opt};
+use crate::indicator_batch::{IndicatorColumns, StrLists, decode_ipc, opt};
 use crate::metrics::{Health, Metrics};
 use crate::micro_batch::{InputOffsets, next_message, rewind};
 use crate::outbox::OutRecord;
@@ -207,6 +207,7 @@ impl ColumnarCore {
         }
         let state = self.states.entry(partition).or_default();
         let infra = |i: usize| opt(&enriched.country, i, StringArray::value);
+        let sectors = StrLists::of(&enriched.sectors);
         let first_emit = out.emits.len();
         // Room for a record per row up front: a record is a few hundred bytes, and growing the
         // list one doubling at a time copies them again.
@@ -230,11 +231,11 @@ impl ColumnarCore {
                 tlp: Tlp::parse(cols.tlp.value(i)),
                 confidence: opt(cols.confidence, i, UInt8Array::value),
                 threat: opt(cols.threat, i, StringArray::value).map(|t| threats.get(t)),
-                tags: tags.set(list_strs(cols.tags, i)),
+                tags: tags.set(cols.tags.row(i)),
                 first_seen: opt(cols.first_seen, i, Int64Array::value).unwrap_or(reported_at),
                 last_seen: opt(cols.last_seen, i, Int64Array::value).unwrap_or(reported_at),
                 // Written by the decoders as codes; anything else could implicate no CERT.
-                target_countries: list_strs(cols.target_countries, i).filter_map(Country::parse).collect(),
+                target_countries: cols.target_countries.row(i).filter_map(Country::parse).collect(),
                 revoked: cols.revoked.value(i),
                 sharing_group: opt(cols.sharing_group, i, |a, i| a.value(i).to_string()),
                 sightings: 1,
@@ -245,7 +246,7 @@ impl ColumnarCore {
                 asn: opt(&enriched.asn, i, UInt32Array::value),
                 as_org: opt(&enriched.as_org, i, StringArray::value),
                 org: opt(&enriched.org, i, StringArray::value),
-                sectors: list_strs(&enriched.sectors, i).collect(),
+                sectors: sectors.row(i).collect(),
                 benign: opt(&enriched.benign, i, StringArray::value),
                 ..Subject::bare(id, kind, cols.value.value(i))
             };
@@ -285,7 +286,7 @@ impl ColumnarCore {
                 Outcome::Withheld(reason) => {
                     // Read back from the columns: only withheld rows pay for these copies.
                     let mut countries: Vec<Country> = infra(i).and_then(Country::parse).into_iter().collect();
-                    countries.extend(list_strs(cols.target_countries, i).filter_map(Country::parse));
+                    countries.extend(cols.target_countries.row(i).filter_map(Country::parse));
                     countries.sort();
                     countries.dedup();
                     let record = WithheldRecord {

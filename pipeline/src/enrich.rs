@@ -1,7 +1,7 @@
 //! The enrichment projection of the columnar stage: one UDF expression compiled once, evaluated
 //! per Arrow batch.
 //!
-//! The expression, `enrichment("type", "value")`, is written in SQL over the indicator batch
+//! The expression, `enrichment("type", "value", "address")`, is written in SQL over the indicator batch
 //! schema and planned by DataFusion into a physical expression at start, so the per-batch work
 //! is one vectorised evaluation with no planning; it returns every enrichment column as one
 //! struct, so each row's lookups share one parse of the indicator. CERT filters compile the same way, against the schema of a CERT's view
@@ -53,7 +53,7 @@ impl Enrichment {
             ctx.register_udf(udf);
         }
         let schema = DFSchema::try_from(indicator_batch::schema().as_ref().clone())?;
-        let expr = ctx.parse_sql_expr(r#"enrichment("type", "value")"#, &schema)?;
+        let expr = ctx.parse_sql_expr(r#"enrichment("type", "value", "address")"#, &schema)?;
         let expr = ctx.create_physical_expr(expr, &schema)?;
         Ok(Enrichment { tables, expr })
     }
@@ -170,5 +170,29 @@ mod tests {
         assert_eq!(e.benign.iter().filter(Option::is_some).count(), 1);
         let sectors = e.sectors.value(3);
         assert_eq!(sectors.as_any().downcast_ref::<StringArray>().unwrap().value(0), "government");
+
+        // A batch written before the address column is read with it empty, and the values are
+        // read instead: the same enrichment.
+        let older = batch.project(&(0..batch.num_columns() - 1).collect::<Vec<_>>()).unwrap();
+        let read = indicator_batch::decode_ipc(&indicator_batch::encode_ipc(&older).unwrap()).unwrap();
+        assert_eq!(read[0].column_by_name("address").unwrap().null_count(), 7);
+        assert_eq!(
+            batch.column_by_name("address").unwrap().null_count(),
+            4,
+            "addresses of the IPv4, IPv6, IP URL rows"
+        );
+        let again = Enrichment::over(shared.clone()).unwrap().evaluate(&read[0]).unwrap();
+        let pairs: [(&dyn Array, &dyn Array); 7] = [
+            (&again.country, &e.country),
+            (&again.asn, &e.asn),
+            (&again.as_org, &e.as_org),
+            (&again.org, &e.org),
+            (&again.org_country, &e.org_country),
+            (&again.sectors, &e.sectors),
+            (&again.benign, &e.benign),
+        ];
+        for (got, expected) in pairs {
+            assert_eq!(got.to_data(), expected.to_data());
+        }
     }
 }

@@ -6,17 +6,21 @@
 //! what each CERT may see is decided later, per report.
 //!
 //! Times are Int64 milliseconds since the epoch; `reported_at` is the Kafka timestamp of the feed
-//! record, the clock that every dedupe and TTL decision uses.
+//! record, the clock that every dedupe and TTL decision uses. `address` is the address an
+//! indicator names (16 bytes, an IPv4 address IPv4-mapped), as the decoder parsed it, so the
+//! enrichment does not parse the value again; batches written before it was added are read with
+//! it empty ([`decode_ipc`]).
 
 use crate::error::Result;
 use datafusion::arrow::array::{
-    Array, ArrayRef, BooleanArray, BooleanBuilder, Int64Array, Int64Builder, ListArray, ListBuilder, RecordBatch,
-    StringArray, StringBuilder, UInt8Array, UInt8Builder,
+    Array, ArrayRef, BooleanArray, BooleanBuilder, FixedSizeBinaryBuilder, Int64Array, Int64Builder, ListArray,
+    ListBuilder, RecordBatch, StringArray, StringBuilder, UInt8Array, UInt8Builder, new_null_array,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::ipc::reader::StreamReader;
 use datafusion::arrow::ipc::writer::StreamWriter;
 use iocflow_model::Report;
+use iocflow_model::indicator::address_octets;
 use iocflow_model::time::Millis;
 use std::sync::{Arc, LazyLock};
 
@@ -40,6 +44,12 @@ pub mod col {
     pub const DISTRIBUTION: &str = "distribution";
     pub const SHARING_GROUP: &str = "sharing_group";
     pub const REPORTED_AT: &str = "reported_at";
+    pub const ADDRESS: &str = "address";
+}
+
+/// The type of the `address` column: an IPv6 address, or an IPv4 address IPv4-mapped.
+pub fn address_type() -> DataType {
+    DataType::FixedSizeBinary(16)
 }
 
 fn utf8_list() -> DataType {
@@ -66,6 +76,8 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new(col::DISTRIBUTION, DataType::UInt8, true),
         Field::new(col::SHARING_GROUP, DataType::Utf8, true),
         Field::new(col::REPORTED_AT, DataType::Int64, false),
+        // Last, so that a batch from before it is this schema less its last field.
+        Field::new(col::ADDRESS, address_type(), true),
     ]))
 });
 
@@ -94,6 +106,7 @@ pub struct IndicatorBatchBuilder {
     distribution: UInt8Builder,
     sharing_group: StringBuilder,
     reported_at: Int64Builder,
+    address: FixedSizeBinaryBuilder,
     rows: usize,
     bytes: usize,
 }
@@ -125,6 +138,7 @@ impl IndicatorBatchBuilder {
             distribution: UInt8Builder::new(),
             sharing_group: StringBuilder::new(),
             reported_at: Int64Builder::new(),
+            address: FixedSizeBinaryBuilder::new(16),
             rows: 0,
             bytes: 0,
         }
@@ -151,6 +165,10 @@ impl IndicatorBatchBuilder {
         self.distribution.append_option(r.distribution);
         self.sharing_group.append_option(r.sharing_group.as_deref());
         self.reported_at.append_value(reported_at);
+        match r.indicator.address {
+            Some(ip) => self.address.append_value(address_octets(ip)).expect("16 bytes"),
+            None => self.address.append_null(),
+        }
         self.rows += 1;
         self.bytes += 96
             + id.len()
@@ -193,6 +211,7 @@ impl IndicatorBatchBuilder {
             Arc::new(self.distribution.finish()),
             Arc::new(self.sharing_group.finish()),
             Arc::new(self.reported_at.finish()),
+            Arc::new(self.address.finish()),
         ];
         self.rows = 0;
         self.bytes = 0;
@@ -218,18 +237,27 @@ pub fn encode_ipc(batch: &RecordBatch) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Decodes the batches of one Kafka message.
+/// Decodes the batches of one Kafka message. A batch written before the `address` column was
+/// added (the schema less its last field) is read with that column empty.
 pub fn decode_ipc(bytes: &[u8]) -> Result<Vec<RecordBatch>> {
     let reader = StreamReader::try_new(bytes, None)?;
     let mut batches = Vec::new();
+    let schema = schema();
+    let (current, before_address) = (schema.fields(), &schema.fields()[..schema.fields().len() - 1]);
     for b in reader {
         let b = b?;
-        if b.schema_ref().fields() != schema().fields() {
+        let fields = b.schema_ref().fields();
+        if fields == current {
+            batches.push(b);
+        } else if fields.iter().eq(before_address.iter()) {
+            let mut columns = b.columns().to_vec();
+            columns.push(new_null_array(&address_type(), b.num_rows()));
+            batches.push(RecordBatch::try_new(schema.clone(), columns)?);
+        } else {
             return Err(
                 datafusion::arrow::error::ArrowError::SchemaError("not an iocflow indicator batch".into()).into()
             );
         }
-        batches.push(b);
     }
     Ok(batches)
 }
@@ -244,10 +272,10 @@ pub struct IndicatorColumns<'a> {
     pub tlp: &'a StringArray,
     pub confidence: &'a UInt8Array,
     pub threat: &'a StringArray,
-    pub tags: &'a ListArray,
+    pub tags: StrLists<'a>,
     pub first_seen: &'a Int64Array,
     pub last_seen: &'a Int64Array,
-    pub target_countries: &'a ListArray,
+    pub target_countries: StrLists<'a>,
     pub revoked: &'a BooleanArray,
     pub distribution: &'a UInt8Array,
     pub sharing_group: &'a StringArray,
@@ -268,10 +296,10 @@ impl<'a> IndicatorColumns<'a> {
             tlp: get(batch, col::TLP)?,
             confidence: get(batch, col::CONFIDENCE)?,
             threat: get(batch, col::THREAT)?,
-            tags: get(batch, col::TAGS)?,
+            tags: StrLists::of(get(batch, col::TAGS)?),
             first_seen: get(batch, col::FIRST_SEEN)?,
             last_seen: get(batch, col::LAST_SEEN)?,
-            target_countries: get(batch, col::TARGET_COUNTRIES)?,
+            target_countries: StrLists::of(get(batch, col::TARGET_COUNTRIES)?),
             revoked: get(batch, col::REVOKED)?,
             distribution: get(batch, col::DISTRIBUTION)?,
             sharing_group: get(batch, col::SHARING_GROUP)?,
@@ -280,15 +308,29 @@ impl<'a> IndicatorColumns<'a> {
     }
 }
 
-/// The strings of row `i` of a list-of-strings column, read in place (no slice of the column).
-pub fn list_strs(list: &ListArray, i: usize) -> impl Iterator<Item = &str> + Clone {
-    let values = list.values().as_any().downcast_ref::<StringArray>();
-    let offsets = list.value_offsets();
-    let rows = match values {
-        Some(_) if list.is_valid(i) => offsets[i] as usize..offsets[i + 1] as usize,
-        _ => 0..0,
-    };
-    rows.filter_map(move |j| values.filter(|v| v.is_valid(j)).map(|v| v.value(j)))
+/// A list-of-strings column, its values found once per batch rather than once per row.
+#[derive(Clone, Copy)]
+pub struct StrLists<'a> {
+    list: &'a ListArray,
+    /// `None` if the values are not strings: every row then reads as empty.
+    values: Option<&'a StringArray>,
+}
+
+impl<'a> StrLists<'a> {
+    pub fn of(list: &'a ListArray) -> StrLists<'a> {
+        StrLists { list, values: list.values().as_any().downcast_ref() }
+    }
+
+    /// The strings of row `i`, read in place (no slice of the column).
+    pub fn row(self, i: usize) -> impl Iterator<Item = &'a str> + Clone {
+        let offsets = self.list.value_offsets();
+        let rows = match self.values {
+            Some(_) if self.list.is_valid(i) => offsets[i] as usize..offsets[i + 1] as usize,
+            _ => 0..0,
+        };
+        let values = self.values;
+        rows.filter_map(move |j| values.filter(|v| v.is_valid(j)).map(|v| v.value(j)))
+    }
 }
 
 /// An optional value of a primitive column.
@@ -320,7 +362,7 @@ mod tests {
         assert_eq!(c.value.value(1), "x.example.sg");
         assert_eq!(opt(c.confidence, 0, UInt8Array::value), Some(70));
         assert_eq!(opt(c.confidence, 1, UInt8Array::value), None);
-        assert_eq!(list_strs(c.tags, 0).collect::<Vec<_>>(), ["bank", "phish"]);
+        assert_eq!(c.tags.row(0).collect::<Vec<_>>(), ["bank", "phish"]);
         assert_eq!(c.reported_at.value(1), 2_000);
     }
 

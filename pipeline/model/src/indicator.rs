@@ -173,12 +173,16 @@ impl fmt::Debug for IndicatorId {
     }
 }
 
-/// A canonical indicator: its type, canonical value and id.
+/// A canonical indicator: its type, canonical value and id, and the address it names.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Indicator {
     pub kind: IndicatorType,
     pub value: String,
     pub id: IndicatorId,
+    /// The address it names: an IP, a CIDR's network, a URL's IP host; `None` for the other
+    /// types. Kept from canonicalisation, which parsed it, so enrichment need not parse the
+    /// value again.
+    pub address: Option<IpAddr>,
 }
 
 impl Indicator {
@@ -187,8 +191,8 @@ impl Indicator {
     /// IPv4, a /32 or /128 CIDR is the address itself, and `ipv4` given an IPv6 address is IPv6.
     pub fn new(kind: IndicatorType, raw: &str) -> Result<Indicator> {
         let refanged = refang(raw.trim());
-        let (kind, value) = canonicalise(kind, &refanged)?;
-        Ok(Indicator { id: IndicatorId::of(kind, &value), kind, value })
+        let (kind, value, address) = canonicalise(kind, &refanged)?;
+        Ok(Indicator { id: IndicatorId::of(kind, &value), kind, value, address })
     }
 
     /// Detects the type of a bare value (lists, free text) and canonicalises it.
@@ -236,7 +240,8 @@ fn invalid(kind: IndicatorType, value: &str, why: &'static str) -> Error {
     Error::InvalidValue { kind, value: value.chars().take(200).collect(), why }
 }
 
-fn canonicalise(kind: IndicatorType, v: &str) -> Result<(IndicatorType, String)> {
+/// The canonical type and value, and the address the indicator names.
+fn canonicalise(kind: IndicatorType, v: &str) -> Result<(IndicatorType, String, Option<IpAddr>)> {
     use IndicatorType as T;
     match kind {
         T::Ipv4 | T::Ipv6 => {
@@ -266,10 +271,11 @@ fn canonicalise(kind: IndicatorType, v: &str) -> Result<(IndicatorType, String)>
             if net.prefix_len() == net.max_prefix_len() {
                 return Ok(ip_indicator(net.addr()));
             }
-            Ok((T::Cidr, net.trunc().to_string()))
+            let net = net.trunc();
+            Ok((T::Cidr, net.to_string(), Some(net.network())))
         }
-        T::Domain => domain(v).map(|d| (T::Domain, d)),
-        T::Url => url(v).map(|u| (T::Url, u)),
+        T::Domain => domain(v).map(|d| (T::Domain, d, None)),
+        T::Url => url(v).map(|(u, host)| (T::Url, u, host)),
         T::Email => {
             let (local, host) = v.rsplit_once('@').ok_or_else(|| invalid(kind, v, "no @ in the address"))?;
             let local = local.trim_start_matches("mailto:");
@@ -280,7 +286,7 @@ fn canonicalise(kind: IndicatorType, v: &str) -> Result<(IndicatorType, String)>
                 return Err(invalid(kind, v, "bad local part"));
             }
             let host = domain(host).map_err(|_| invalid(kind, v, "bad domain"))?;
-            Ok((T::Email, format!("{}@{host}", local.to_lowercase())))
+            Ok((T::Email, format!("{}@{host}", local.to_lowercase()), None))
         }
         T::Md5 => hash(kind, v, 32),
         T::Sha1 => hash(kind, v, 40),
@@ -289,28 +295,47 @@ fn canonicalise(kind: IndicatorType, v: &str) -> Result<(IndicatorType, String)>
             let digits = v.get(..2).filter(|p| p.eq_ignore_ascii_case("as")).map_or(v, |_| &v[2..]);
             let digits = digits.strip_prefix(['n', 'N']).unwrap_or(digits).trim();
             match digits.parse::<u32>() {
-                Ok(n) if n > 0 => Ok((T::Asn, format!("AS{n}"))),
+                Ok(n) if n > 0 => Ok((T::Asn, format!("AS{n}"), None)),
                 _ => Err(invalid(kind, v, "not an AS number")),
             }
         }
     }
 }
 
-fn ip_indicator(ip: IpAddr) -> (IndicatorType, String) {
+fn ip_indicator(ip: IpAddr) -> (IndicatorType, String, Option<IpAddr>) {
+    let ip = canonical_ip(ip);
+    let kind = if ip.is_ipv4() { IndicatorType::Ipv4 } else { IndicatorType::Ipv6 };
+    (kind, ip.to_string(), Some(ip))
+}
+
+/// An indicator's address as 16 bytes, as the internal batches carry it: IPv6 as it is, IPv4
+/// IPv4-mapped. A canonical indicator's address is never an IPv4-mapped IPv6 address, so the two
+/// cannot be confused.
+pub fn address_octets(ip: IpAddr) -> [u8; 16] {
     match ip {
-        IpAddr::V4(a) => (IndicatorType::Ipv4, a.to_string()),
-        IpAddr::V6(a) => match a.to_ipv4_mapped() {
-            Some(v4) => (IndicatorType::Ipv4, v4.to_string()),
-            None => (IndicatorType::Ipv6, a.to_string()),
-        },
+        IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+        IpAddr::V6(a) => a.octets(),
     }
 }
 
-fn hash(kind: IndicatorType, v: &str, len: usize) -> Result<(IndicatorType, String)> {
+/// The address [`address_octets`] gave.
+pub fn address_from_octets(octets: [u8; 16]) -> IpAddr {
+    canonical_ip(IpAddr::V6(Ipv6Addr::from(octets)))
+}
+
+/// An IPv4-mapped IPv6 address as the IPv4 address it is.
+fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(a) => a.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        IpAddr::V4(_) => ip,
+    }
+}
+
+fn hash(kind: IndicatorType, v: &str, len: usize) -> Result<(IndicatorType, String, Option<IpAddr>)> {
     if v.len() != len || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(invalid(kind, v, "not a hex digest of the right length"));
     }
-    Ok((kind, v.to_ascii_lowercase()))
+    Ok((kind, v.to_ascii_lowercase(), None))
 }
 
 /// Canonical domain: lower-case IDNA (punycode) without a trailing dot, at least two labels,
@@ -344,8 +369,9 @@ pub fn domain(v: &str) -> Result<String> {
 }
 
 /// Canonical URL: scheme and host lower-case (IDNA host), default port dropped, empty path `/`,
-/// an IPv4-mapped IPv6 host folded to IPv4. A URL without a scheme is read as `http://`.
-pub fn url(v: &str) -> Result<String> {
+/// an IPv4-mapped IPv6 host folded to IPv4. A URL without a scheme is read as `http://`. With it,
+/// the host's address when the host is one.
+pub fn url(v: &str) -> Result<(String, Option<IpAddr>)> {
     let kind = IndicatorType::Url;
     if v.len() > 8192 || v.chars().any(char::is_whitespace) {
         return Err(invalid(kind, v, "too long or contains whitespace"));
@@ -364,6 +390,11 @@ pub fn url(v: &str) -> Result<String> {
         &with_scheme
     };
     let mut u = url::Url::parse(v).map_err(|_| invalid(kind, v, "not a URL"))?;
+    let address = match u.host() {
+        Some(url::Host::Ipv4(a)) => Some(IpAddr::V4(a)),
+        Some(url::Host::Ipv6(a)) => Some(canonical_ip(IpAddr::V6(a))),
+        _ => None,
+    };
     match u.host() {
         None => return Err(invalid(kind, v, "no host")),
         Some(url::Host::Domain(d)) => {
@@ -380,7 +411,7 @@ pub fn url(v: &str) -> Result<String> {
         }
         Some(url::Host::Ipv4(_)) => {}
     }
-    Ok(u.to_string())
+    Ok((u.to_string(), address))
 }
 
 /// The host of a canonical URL, as an IP or a domain.
@@ -560,6 +591,44 @@ mod tests {
         assert_eq!(canon(T::Asn, "ASN64501"), (T::Asn, "AS64501".into()));
         assert_eq!(canon(T::Asn, "64502"), (T::Asn, "AS64502".into()));
         assert!(Indicator::new(T::Asn, "AS0").is_err());
+    }
+
+    /// The address an indicator names is the one its canonical value spells, as enrichment
+    /// would read it from the value.
+    #[test]
+    fn the_address_it_names_is_kept() {
+        let address = |k, v| Indicator::new(k, v).unwrap().address.map(|a| a.to_string());
+        use IndicatorType as T;
+        assert_eq!(address(T::Ipv4, "192.0.2.1").as_deref(), Some("192.0.2.1"));
+        assert_eq!(address(T::Ipv6, "::ffff:192.0.2.1").as_deref(), Some("192.0.2.1"), "mapped is IPv4");
+        assert_eq!(address(T::Ipv6, "2001:DB8::1").as_deref(), Some("2001:db8::1"));
+        assert_eq!(address(T::Ipv4, "192.0.2.1:443").as_deref(), Some("192.0.2.1"));
+        assert_eq!(address(T::Cidr, "198.51.100.7/24").as_deref(), Some("198.51.100.0"), "the network");
+        assert_eq!(address(T::Cidr, "2001:db8::1/128").as_deref(), Some("2001:db8::1"));
+        assert_eq!(address(T::Url, "hxxp://192.0.2.9:8080/x").as_deref(), Some("192.0.2.9"));
+        assert_eq!(address(T::Url, "http://[::ffff:c000:209]/").as_deref(), Some("192.0.2.9"));
+        assert_eq!(address(T::Url, "http://[2001:db8::2]/").as_deref(), Some("2001:db8::2"));
+        for (k, v) in [(T::Url, "http://login.example.sg/"), (T::Domain, "example.sg"), (T::Email, "a@b.example")] {
+            assert_eq!(address(k, v), None, "{v}");
+        }
+        assert_eq!(address(T::Md5, "d41d8cd98f00b204e9800998ecf8427e"), None);
+        assert_eq!(address(T::Asn, "AS64500"), None);
+        for ip in ["192.0.2.1", "2001:db8::1", "::1", "0.0.0.0"] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(address_from_octets(address_octets(ip)), ip, "{ip} in 16 bytes and back");
+        }
+        // The same address the value spells.
+        for (k, v) in [(T::Ipv6, "2001:db8:0:0::7"), (T::Cidr, "10.1.2.3/8"), (T::Url, "http://[2001:db8::9]:81/")] {
+            let i = Indicator::new(k, v).unwrap();
+            let spelt: IpAddr = match i.kind {
+                T::Url => match url_host(&i.value) {
+                    Some(UrlHost::Ip(ip)) => ip,
+                    other => panic!("{other:?}"),
+                },
+                _ => i.value.split('/').next().unwrap().parse().unwrap(),
+            };
+            assert_eq!(i.address, Some(spelt), "{v}");
+        }
     }
 
     #[test]
