@@ -162,7 +162,7 @@ impl ScalarUDFImpl for TableUdf {
         let (kinds, values, addresses) = match arrays.as_slice() {
             [kinds, values] => (kinds, values, None),
             [kinds, values, addresses] => (kinds, values, Some(addresses)),
-            _ => return exec_err!("{} takes (type, value)", self.name),
+            _ => return exec_err!("{} takes (type, value), and `enrichment` also the address", self.name),
         };
         let (Some(kinds), Some(values)) =
             (kinds.as_any().downcast_ref::<StringArray>(), values.as_any().downcast_ref::<StringArray>())
