@@ -8,8 +8,11 @@
 //! Times are Int64 milliseconds since the epoch; `reported_at` is the Kafka timestamp of the feed
 //! record, the clock that every dedupe and TTL decision uses. `address` is the address an
 //! indicator names (16 bytes, an IPv4 address IPv4-mapped), as the decoder parsed it, so the
-//! enrichment does not parse the value again; batches written before it was added are read with
-//! it empty ([`decode_ipc`]).
+//! enrichment does not parse the value again.
+//!
+//! Versions of iocflow meet on this topic during a rolling upgrade or a rollback, so the schema
+//! only grows, by nullable columns at its end: [`decode_ipc`] reads a batch of an older version
+//! with the columns it lacks empty, and one of a newer version without the columns it added.
 
 use crate::error::Result;
 use datafusion::arrow::array::{
@@ -76,7 +79,7 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new(col::DISTRIBUTION, DataType::UInt8, true),
         Field::new(col::SHARING_GROUP, DataType::Utf8, true),
         Field::new(col::REPORTED_AT, DataType::Int64, false),
-        // Last, so that a batch from before it is this schema less its last field.
+        // New columns go last and nullable (see the module doc).
         Field::new(col::ADDRESS, address_type(), true),
     ]))
 });
@@ -178,7 +181,8 @@ impl IndicatorBatchBuilder {
             + r.threat.as_ref().map_or(0, String::len)
             + r.tags.iter().map(|t| t.len() + 4).sum::<usize>()
             + r.target_countries.len() * 6
-            + r.target_sectors.iter().map(|t| t.len() + 4).sum::<usize>();
+            + r.target_sectors.iter().map(|t| t.len() + 4).sum::<usize>()
+            + r.indicator.address.map_or(0, |_| 16);
     }
 
     pub fn rows(&self) -> usize {
@@ -237,27 +241,31 @@ pub fn encode_ipc(batch: &RecordBatch) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Decodes the batches of one Kafka message. A batch written before the `address` column was
-/// added (the schema less its last field) is read with that column empty.
+/// Decodes the batches of one Kafka message, each in this version's schema: a batch of an older
+/// version (a prefix of the schema, lacking nullable columns only) gets those columns empty; one
+/// of a newer version (the schema and more columns after it) loses the columns it added.
 pub fn decode_ipc(bytes: &[u8]) -> Result<Vec<RecordBatch>> {
     let reader = StreamReader::try_new(bytes, None)?;
     let mut batches = Vec::new();
     let schema = schema();
-    let (current, before_address) = (schema.fields(), &schema.fields()[..schema.fields().len() - 1]);
+    let current = schema.fields();
     for b in reader {
         let b = b?;
         let fields = b.schema_ref().fields();
         if fields == current {
             batches.push(b);
-        } else if fields.iter().eq(before_address.iter()) {
-            let mut columns = b.columns().to_vec();
-            columns.push(new_null_array(&address_type(), b.num_rows()));
-            batches.push(RecordBatch::try_new(schema.clone(), columns)?);
-        } else {
+            continue;
+        }
+        let shared = fields.len().min(current.len());
+        let missing = &current[shared..];
+        if fields[..shared] != current[..shared] || missing.iter().any(|f| !f.is_nullable()) {
             return Err(
                 datafusion::arrow::error::ArrowError::SchemaError("not an iocflow indicator batch".into()).into()
             );
         }
+        let mut columns = b.columns()[..shared].to_vec();
+        columns.extend(missing.iter().map(|f| new_null_array(f.data_type(), b.num_rows())));
+        batches.push(RecordBatch::try_new(schema.clone(), columns)?);
     }
     Ok(batches)
 }
@@ -369,5 +377,36 @@ mod tests {
     #[test]
     fn refuses_foreign_bytes() {
         assert!(decode_ipc(b"not arrow").is_err());
+    }
+
+    /// Versions meet on the internal topic: older batches read with the columns they lack empty,
+    /// newer ones without the columns they added; anything else is refused.
+    #[test]
+    fn reads_the_batches_of_older_and_newer_versions() {
+        use datafusion::arrow::array::Int32Array;
+        let mut b = IndicatorBatchBuilder::new();
+        b.push(&Report::new(Indicator::new(IndicatorType::Ipv4, "192.0.2.1").unwrap(), Tlp::Green), "f", "p", 0);
+        let batch = b.finish().unwrap();
+        let n = batch.num_columns();
+        let ipc = |batch: &RecordBatch| encode_ipc(batch).unwrap();
+
+        let older = batch.project(&(0..n - 1).collect::<Vec<_>>()).unwrap();
+        let read = decode_ipc(&ipc(&older)).unwrap();
+        assert_eq!(read[0].schema(), schema());
+        assert_eq!(read[0].column(n - 1).as_ref(), new_null_array(&address_type(), 1).as_ref());
+        assert_eq!(read[0].project(&(0..n - 1).collect::<Vec<_>>()).unwrap(), older);
+
+        let mut fields = batch.schema().fields().to_vec();
+        fields.push(Arc::new(Field::new("from_the_future", DataType::Int32, true)));
+        let mut columns = batch.columns().to_vec();
+        columns.push(Arc::new(Int32Array::from(vec![7])));
+        let newer = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+        assert_eq!(decode_ipc(&ipc(&newer)).unwrap(), vec![batch.clone()]);
+
+        // Missing a column that is not nullable, or a column changed: not a batch of any version.
+        let lacking = batch.project(&(0..n - 2).collect::<Vec<_>>()).unwrap();
+        assert!(decode_ipc(&ipc(&lacking)).is_err(), "reported_at is required");
+        let reordered = batch.project(&[1, 0]).unwrap();
+        assert!(decode_ipc(&ipc(&reordered)).is_err());
     }
 }
