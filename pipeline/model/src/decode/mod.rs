@@ -297,29 +297,8 @@ pub(crate) fn json_time(v: &serde_json::Value) -> Option<crate::time::Millis> {
 }
 
 /// A property name, borrowed from the record unless it has escapes.
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Key<'de>, D::Error> {
-        struct KeyVisitor;
-        impl<'de> serde::de::Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a property name")
-            }
-
-            fn visit_borrowed_str<E: serde::de::Error>(self, s: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(s)))
-            }
-
-            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(s.to_string())))
-            }
-        }
-        d.deserialize_str(KeyVisitor)
-    }
-}
+#[derive(Deserialize)]
+struct Key<'a>(#[serde(borrow)] Cow<'a, str>);
 
 /// A JSON object read in one pass as its property names and the raw JSON of their values, in
 /// order; a value is parsed only when asked for. For decoders that read a few properties of
@@ -459,6 +438,14 @@ pub fn json_depth(text: &str, limit: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn property_names_are_borrowed_unless_escaped() {
+        let o: RawObject<'_> = serde_json::from_str(r#"{"plain": 1, "esc\u0061ped": 2}"#).unwrap();
+        assert!(matches!(o.0[0].0, Cow::Borrowed("plain")));
+        assert!(matches!(&o.0[1].0, Cow::Owned(n) if n == "escaped"));
+        assert_eq!(o.get("escaped").map(RawValue::get), Some("2"));
+    }
 
     #[test]
     fn depth_ignores_brackets_in_strings() {
