@@ -205,14 +205,6 @@ impl Indicator {
         })?;
         Indicator::new(kind, &refanged)
     }
-
-    /// The IP address of an `ipv4`/`ipv6` indicator.
-    pub fn ip(&self) -> Option<IpAddr> {
-        match self.kind {
-            IndicatorType::Ipv4 | IndicatorType::Ipv6 => self.value.parse().ok(),
-            _ => None,
-        }
-    }
 }
 
 /// Undoes the usual defanging: `hxxp`, `[.]`, `(.)`, `{.}`, `[dot]`, `[:]`, `[@]`, `[at]`.
@@ -391,11 +383,6 @@ pub fn url(v: &str) -> Result<(String, Option<IpAddr>)> {
     };
     let mut u = url::Url::parse(v).map_err(|_| invalid(kind, v, "not a URL"))?;
     let address = match u.host() {
-        Some(url::Host::Ipv4(a)) => Some(IpAddr::V4(a)),
-        Some(url::Host::Ipv6(a)) => Some(canonical_ip(IpAddr::V6(a))),
-        _ => None,
-    };
-    match u.host() {
         None => return Err(invalid(kind, v, "no host")),
         Some(url::Host::Domain(d)) => {
             if !u.scheme().starts_with("http") && !["ftp", "ftps", "ws", "wss", "tcp", "udp"].contains(&u.scheme()) {
@@ -403,14 +390,17 @@ pub fn url(v: &str) -> Result<(String, Option<IpAddr>)> {
             }
             let d = domain(d).map_err(|_| invalid(kind, v, "bad host"))?;
             u.set_host(Some(&d)).map_err(|_| invalid(kind, v, "bad host"))?;
+            None
         }
         Some(url::Host::Ipv6(a)) => {
-            if let Some(v4) = a.to_ipv4_mapped() {
+            let ip = canonical_ip(IpAddr::V6(a));
+            if let IpAddr::V4(v4) = ip {
                 u.set_host(Some(&v4.to_string())).map_err(|_| invalid(kind, v, "bad host"))?;
             }
+            Some(ip)
         }
-        Some(url::Host::Ipv4(_)) => {}
-    }
+        Some(url::Host::Ipv4(a)) => Some(IpAddr::V4(a)),
+    };
     Ok((u.to_string(), address))
 }
 
