@@ -86,6 +86,7 @@ impl Enrichment {
 mod tests {
     use super::*;
     use crate::indicator_batch::IndicatorBatchBuilder;
+    use datafusion::arrow::array::ArrayData;
     use iocflow_model::{Indicator, IndicatorType, Report, Tlp};
 
     #[test]
@@ -152,17 +153,20 @@ mod tests {
             let expr = ctx.parse_sql_expr(&format!(r#"{f}("type", "value")"#), &schema).unwrap();
             ctx.create_physical_expr(expr, &schema).unwrap().evaluate(&batch).unwrap().into_array(7).unwrap()
         };
-        let arrays: [(&str, &dyn Array); 7] = [
-            ("infra_country", &e.country),
-            ("asn", &e.asn),
-            ("as_org", &e.as_org),
-            ("constituency_org", &e.org),
-            ("constituency_country", &e.org_country),
-            ("sectors", &e.sectors),
-            ("benign", &e.benign),
-        ];
-        for (f, expected) in arrays {
-            assert_eq!(column(f).to_data(), expected.to_data(), "{f}");
+        // Each column of the struct, by the one-column UDF that gives it alone.
+        let by_udf = |e: &Enriched| -> [(&str, ArrayData); 7] {
+            [
+                ("infra_country", e.country.to_data()),
+                ("asn", e.asn.to_data()),
+                ("as_org", e.as_org.to_data()),
+                ("constituency_org", e.org.to_data()),
+                ("constituency_country", e.org_country.to_data()),
+                ("sectors", e.sectors.to_data()),
+                ("benign", e.benign.to_data()),
+            ]
+        };
+        for (f, expected) in by_udf(&e) {
+            assert_eq!(column(f).to_data(), expected, "{f}");
         }
         let orgs: Vec<Option<&str>> = e.org.iter().collect();
         assert_eq!(orgs, [Some("Bank"), Some("Bank"), Some("Bank"), None, Some("Bank"), None, None]);
@@ -182,17 +186,6 @@ mod tests {
             "addresses of the IPv4, IPv6, IP URL rows"
         );
         let again = Enrichment::over(shared.clone()).unwrap().evaluate(&read[0]).unwrap();
-        let pairs: [(&dyn Array, &dyn Array); 7] = [
-            (&again.country, &e.country),
-            (&again.asn, &e.asn),
-            (&again.as_org, &e.as_org),
-            (&again.org, &e.org),
-            (&again.org_country, &e.org_country),
-            (&again.sectors, &e.sectors),
-            (&again.benign, &e.benign),
-        ];
-        for (got, expected) in pairs {
-            assert_eq!(got.to_data(), expected.to_data());
-        }
+        assert_eq!(by_udf(&again), by_udf(&e));
     }
 }
