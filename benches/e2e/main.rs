@@ -31,7 +31,7 @@ mod measure;
 use baseline::{Plan, Stage, StageRun, create_topics, run_stages};
 use iocflow::config::Config;
 use iocflow_benches::{Item, formats, items};
-use measure::{Census, broker_pid, census, counter_sum, cpu_seconds, peak_rss_mib, quantile};
+use measure::{Census, broker_pid, census, counter_sum, cpu_seconds, peak_rss_mib, quantile, threads_cpu_seconds};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -218,6 +218,10 @@ struct Measured {
     feed_records: usize,
     iocflow_seconds: f64,
     iocflow_cpu: Option<f64>,
+    /// The part of it spent in librdkafka's threads.
+    iocflow_kafka_cpu: Option<f64>,
+    /// The CPU of baselines (a) and (b): this process's, over their runs.
+    baseline_cpu: [Option<f64>; 2],
     iocflow_rss_mib: Option<f64>,
     broker_cpu: [Option<f64>; 3],
     output: Census,
@@ -261,6 +265,7 @@ fn measure_mode(o: &Options, mode: &str) -> Measured {
     let broker_iocflow = broker_cpu().zip(cpu0).map(|(b, a)| b - a);
     let pid = run.child.id();
     let (iocflow_cpu, iocflow_rss_mib) = (cpu_seconds(pid), peak_rss_mib(pid));
+    let iocflow_kafka_cpu = threads_cpu_seconds(pid, "rdk:");
     assert!(run.terminate().success(), "iocflow exited with an error");
 
     let internal = format!("{}.indicators", d.app);
@@ -311,9 +316,11 @@ fn measure_mode(o: &Options, mode: &str) -> Measured {
             max_batch: 64,
         },
     ];
-    let cpu0 = broker_cpu();
+    let own_cpu = || cpu_seconds(std::process::id());
+    let (cpu0, own0) = (broker_cpu(), own_cpu());
     let same_hops = run_stages(stages);
     let broker_a = broker_cpu().zip(cpu0).map(|(b, a)| b - a);
+    let cpu_a = own_cpu().zip(own0).map(|(b, a)| b - a);
     let wrote: u64 = same_hops.0.iter().map(|s| s.produced).sum();
     assert_eq!(wrote, output.messages(), "baseline (a) must write what iocflow wrote");
 
@@ -321,7 +328,7 @@ fn measure_mode(o: &Options, mode: &str) -> Measured {
     let config = d.baseline_config("b");
     let copy_topic = format!("{}.copy", config.app_id);
     create_topics(&config, &[(copy_topic.clone(), 2)]);
-    let cpu0 = broker_cpu();
+    let (cpu0, own0) = (broker_cpu(), own_cpu());
     let copy = run_stages(vec![Stage {
         config,
         name: "copy",
@@ -332,6 +339,7 @@ fn measure_mode(o: &Options, mode: &str) -> Measured {
         max_batch: 64,
     }]);
     let broker_b = broker_cpu().zip(cpu0).map(|(b, a)| b - a);
+    let cpu_b = own_cpu().zip(own0).map(|(b, a)| b - a);
     assert_eq!(copy.0[0].produced, feed_records);
 
     let max_rate = rate(stream.len(), iocflow_seconds);
@@ -342,6 +350,8 @@ fn measure_mode(o: &Options, mode: &str) -> Measured {
         feed_records: records.len(),
         iocflow_seconds,
         iocflow_cpu,
+        iocflow_kafka_cpu,
+        baseline_cpu: [cpu_a, cpu_b],
         iocflow_rss_mib,
         broker_cpu: [broker_iocflow, broker_a, broker_b],
         output,
@@ -452,7 +462,7 @@ fn measure_latency(o: &Options, mode: &str, rate: f64) -> Latency {
     }
 }
 
-fn report(measured: &[Measured]) -> String {
+fn report(measured: &[Measured], cores: usize) -> String {
     let cpu = |c: Option<f64>| c.map_or("n/a".to_string(), |c| format!("{c:.1} s"));
     let mut out = String::from(
         "| mode | reports | iocflow reports/s | (a) same hops reports/s | (b) copy reports/s | iocflow / (a) | iocflow / (b) | iocflow CPU | iocflow peak RSS | broker CPU iocflow / (a) / (b) | latency at half rate: p50 / p99 (max); warm-up p99 |\n\
@@ -486,6 +496,7 @@ fn report(measured: &[Measured]) -> String {
             m.latency.warmup_p99.as_secs_f64() * 1e3,
         );
     }
+    out += &cpu_report(measured, cores);
     out += "\nWhat iocflow wrote (baseline (a) writes the same counts, copying iocflow's records):\n\n\
             | mode | topic | messages | bytes |\n|---|---|---|---|\n";
     for m in measured {
@@ -505,6 +516,37 @@ fn report(measured: &[Measured]) -> String {
     out
 }
 
+/// Where the CPU went, and the ceiling it puts on iocflow / (a): the ratio iocflow would reach if
+/// its CPU and the broker's for its run kept every core busy from start to end (`cores` × wall
+/// = that CPU). The processes share the machine, so no run reaches its ceiling; a ceiling
+/// below a target says the target needs less CPU, not better overlap.
+fn cpu_report(measured: &[Measured], cores: usize) -> String {
+    let cpu = |c: Option<f64>| c.map_or("n/a".to_string(), |c| format!("{c:.1} s"));
+    let mut out = String::from(
+        "\nCPU per run (iocflow's process, of it librdkafka's threads; the baselines' process; the broker):\n\n\
+         | mode | iocflow CPU | of it Kafka client threads | (a) CPU | (b) CPU | broker CPU iocflow / (a) / (b) | iocflow / (a) ceiling at this CPU |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    for m in measured {
+        let ceiling = m
+            .iocflow_cpu
+            .zip(m.broker_cpu[0])
+            .map_or("n/a".to_string(), |(io, broker)| format!("{:.2}", m.same_hops.1 * cores as f64 / (io + broker)));
+        out += &format!(
+            "| {} | {} | {} | {} | {} | {} / {} / {} | {ceiling} |\n",
+            m.mode,
+            cpu(m.iocflow_cpu),
+            cpu(m.iocflow_kafka_cpu),
+            cpu(m.baseline_cpu[0]),
+            cpu(m.baseline_cpu[1]),
+            cpu(m.broker_cpu[0]),
+            cpu(m.broker_cpu[1]),
+            cpu(m.broker_cpu[2]),
+        );
+    }
+    out
+}
+
 /// The app id inside a topic name (`cert.sg.<app>`, `<app>.state`), for the report.
 fn topic_app(topic: &str) -> String {
     match topic.strip_prefix("cert.") {
@@ -518,7 +560,7 @@ fn main() {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     eprintln!("e2e: {} reports, {} per record, modes {:?}, {cores} cores", o.indicators, o.per_record, o.modes);
     let measured: Vec<Measured> = o.modes.iter().map(|mode| measure_mode(&o, mode)).collect();
-    let table = report(&measured);
+    let table = report(&measured, cores);
     println!("{table}");
     if let Some(path) = &o.report {
         std::fs::write(path, &table).expect("write the report");

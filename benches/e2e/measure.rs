@@ -7,9 +7,29 @@ use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// CPU seconds (user + system) a process has used so far; `None` if it is not readable.
+/// CPU seconds (user + system) a process has used so far, its exited threads included; `None`
+/// if it is not readable.
 pub fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_cpu_seconds(&format!("/proc/{pid}/stat"))
+}
+
+/// CPU seconds of a process's live threads whose name starts with `prefix`: librdkafka names its
+/// threads `rdk:…`, so `"rdk:"` gives the Kafka clients' share (compression, sending, fetching).
+pub fn threads_cpu_seconds(pid: u32, prefix: &str) -> Option<f64> {
+    let mut sum = 0.0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.starts_with(prefix) {
+            // A thread that ended since the listing counts nothing.
+            sum += stat_cpu_seconds(&task.path().join("stat").to_string_lossy()).unwrap_or(0.0);
+        }
+    }
+    Some(sum)
+}
+
+/// utime + stime of a `/proc/…/stat` file, in seconds.
+fn stat_cpu_seconds(path: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(path).ok()?;
     // Fields after the command name (which may hold spaces), from field 3 on.
     let rest = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -122,7 +142,15 @@ mod tests {
         assert_eq!(quantile(&ms, 0.5), Duration::from_millis(50));
         assert_eq!(quantile(&ms, 0.99), Duration::from_millis(99));
         assert_eq!(quantile(&ms, 1.0), Duration::from_millis(100));
-        assert!(cpu_seconds(std::process::id()).is_some());
+        let me = std::process::id();
+        let busy = std::time::Instant::now();
+        while busy.elapsed() < Duration::from_millis(50) {
+            std::hint::black_box(0);
+        }
+        assert!(cpu_seconds(me).unwrap() > 0.0);
+        // This test's thread is named after the test; no thread here is librdkafka's.
+        assert!(threads_cpu_seconds(me, "").unwrap() > 0.0);
+        assert_eq!(threads_cpu_seconds(me, "rdk:"), Some(0.0));
         assert!(peak_rss_mib(std::process::id()).unwrap() > 0.0);
     }
 }
