@@ -448,6 +448,7 @@ fn measure_latency(o: &Options, mode: &str, rate: f64) -> Latency {
             during.push(at.saturating_duration_since(*sent_at));
         }
     }
+    eprintln!("e2e {mode}: p99 per second sent (ms): {}", per_second_p99(&sent, &received, started));
     lat.sort();
     warm.sort();
     assert!(!lat.is_empty(), "no CERT record came back in the latency run");
@@ -460,6 +461,23 @@ fn measure_latency(o: &Options, mode: &str, rate: f64) -> Latency {
         max: *lat.last().unwrap(),
         warmup_p99: quantile(&warm, 0.99),
     }
+}
+
+/// The p99 latency of the records of each second of sending, in order: shows whether the tail
+/// is spread over the run or comes from a few slow moments.
+fn per_second_p99(sent: &HashMap<String, Instant>, received: &HashMap<String, Instant>, started: Instant) -> String {
+    let mut seconds: BTreeMap<u64, Vec<Duration>> = BTreeMap::new();
+    for (id, at) in received {
+        if let Some(sent_at) = sent.get(id) {
+            let second = sent_at.saturating_duration_since(started).as_secs();
+            seconds.entry(second).or_default().push(at.saturating_duration_since(*sent_at));
+        }
+    }
+    let p99 = |mut l: Vec<Duration>| {
+        l.sort();
+        format!("{:.0}", quantile(&l, 0.99).as_secs_f64() * 1e3)
+    };
+    seconds.into_values().map(p99).collect::<Vec<_>>().join(" ")
 }
 
 fn report(measured: &[Measured], cores: usize) -> String {
