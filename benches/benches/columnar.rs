@@ -35,7 +35,7 @@ fn columnar(c: &mut Criterion) {
                 &mut core,
                 &build,
                 |core| {
-                    core.take_changelog("");
+                    core.take_changelog(&"".into());
                 },
                 iters,
             )

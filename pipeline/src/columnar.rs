@@ -138,12 +138,12 @@ impl ColumnarCore {
 
     /// Enforces the state bounds and hands out the changelog records of everything that changed:
     /// the whole entry per changed indicator, a tombstone per forgotten one.
-    pub fn take_changelog(&mut self, topic: &str) -> Vec<OutRecord> {
+    pub fn take_changelog(&mut self, topic: &Arc<str>) -> Vec<OutRecord> {
         let mut out = Vec::new();
         for (p, state) in &mut self.states {
             let changes = state.take_changes(self.bounds);
             let record = |id: IndicatorId, payload: Option<Vec<u8>>| OutRecord {
-                topic: topic.to_string(),
+                topic: topic.clone(),
                 partition: Some(*p),
                 key: Some(id.to_hex().into_bytes()),
                 payload,
@@ -319,7 +319,7 @@ impl ColumnarCore {
 pub struct ColumnarStage {
     config: Arc<Config>,
     core: ColumnarCore,
-    cert_topics: Vec<String>,
+    cert_topics: Vec<Arc<str>>,
     cert_names: Vec<String>,
     consumer: StreamConsumer<StageContext>,
     sink: Sink,
@@ -345,7 +345,7 @@ impl ColumnarStage {
         crate::table_reload::record_loads(&metrics, &core.table_loads);
         Ok(ColumnarStage {
             core,
-            cert_topics: config.certs.iter().map(|c| c.topic()).collect(),
+            cert_topics: config.certs.iter().map(|c| c.topic().into()).collect(),
             cert_names: config.certs.iter().map(|c| c.country.to_ascii_lowercase()).collect(),
             sink: Sink::new(&config, "columnar", &metrics)?,
             config,
@@ -394,8 +394,8 @@ impl ColumnarStage {
     /// Runs micro-batches until shutdown; the last one is delivered and committed.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
         let linger = Duration::from_millis(self.config.batch.linger_ms);
-        let withheld_topic = self.config.withheld_topic();
-        let state_topic = self.config.state_topic();
+        let withheld_topic = Arc::<str>::from(self.config.withheld_topic());
+        let state_topic = Arc::<str>::from(self.config.state_topic());
         let mut committed = InputOffsets::default();
         loop {
             self.follow_rebalances()?;

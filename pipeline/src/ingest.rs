@@ -168,8 +168,8 @@ impl IngestStage {
         let cfg = self.config.clone();
         let limits = cfg.limits.decode_limits();
         let linger = Duration::from_millis(cfg.batch.linger_ms);
-        let indicators_topic = cfg.indicators_topic();
-        let dlq_topic = cfg.dlq_topic();
+        let indicators_topic = Arc::<str>::from(cfg.indicators_topic());
+        let dlq_topic = Arc::<str>::from(cfg.dlq_topic());
         let mut committed = InputOffsets::default();
         loop {
             let started = Instant::now();

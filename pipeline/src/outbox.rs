@@ -27,7 +27,8 @@ use std::time::Duration;
 /// One record to send.
 #[derive(Debug)]
 pub struct OutRecord {
-    pub topic: String,
+    /// Shared by every record of a batch to the same topic: no copy of the name per record.
+    pub topic: Arc<str>,
     pub partition: Option<i32>,
     pub key: Option<Vec<u8>>,
     /// `None`: a tombstone.

@@ -152,7 +152,7 @@ fn flush(
     }
     summary.suppressed += out.suppressed;
     // No changelog for files: taking the changes only keeps the state within its bounds.
-    core.take_changelog("");
+    core.take_changelog(&"".into());
     for dl in batch.dead_letters.drain(..) {
         let mut line: BTreeMap<String, String> = dl
             .headers
