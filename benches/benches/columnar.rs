@@ -1,6 +1,7 @@
 //! The columnar stage without Kafka: a 4,096-row indicator batch through state, enrichment and
-//! routing (new indicators, with and without CERT filters; indicators seen before), and the
-//! encoding of the records it decides, against the cost of building the batch as a baseline.
+//! routing (new indicators, with and without CERT filters; indicators seen before), the
+//! encoding of the records it decides and of its changelog, against the cost of building the
+//! batch as a baseline.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use iocflow::columnar::ColumnarCore;
@@ -48,6 +49,18 @@ fn columnar(c: &mut Criterion) {
             |(core, mut out): (ColumnarCore, ColumnarOutput)| {
                 let encoded = core.encode(&mut out).unwrap();
                 (core, encoded)
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    // The changelog: the whole entry of every indicator the batch changed, as JSON.
+    g.bench_function("changelog/4096 (the entries a fresh batch changed)", |b| {
+        let topic = "bench.state".into();
+        b.iter_batched(
+            || process_fresh((ColumnarCore::new(&config).unwrap(), build())).0,
+            |mut core: ColumnarCore| {
+                let records = core.take_changelog(&topic);
+                (core, records)
             },
             BatchSize::LargeInput,
         )

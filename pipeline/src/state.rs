@@ -91,6 +91,10 @@ impl Emitted {
         self.0.is_empty()
     }
 
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Emission)> {
         self.0.iter().map(|(c, e)| (std::str::from_utf8(c).expect("set from a str"), e))
     }

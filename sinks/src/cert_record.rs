@@ -54,6 +54,7 @@ pub(crate) fn rfc3339<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Erro
 
 impl CertRecord {
     pub fn to_json(&self) -> crate::Result<Vec<u8>> {
-        Ok(serde_json::to_vec(self)?)
+        // About 490 bytes on average in the end-to-end benchmark.
+        crate::json(self, 640)
     }
 }

@@ -60,6 +60,7 @@ pub struct WithheldRecord {
 
 impl WithheldRecord {
     pub fn to_json(&self) -> crate::Result<Vec<u8>> {
-        Ok(serde_json::to_vec(self)?)
+        // About 260 bytes on average in the end-to-end benchmark.
+        crate::json(self, 384)
     }
 }
