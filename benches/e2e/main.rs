@@ -480,8 +480,12 @@ fn per_second_p99(sent: &HashMap<String, Instant>, received: &HashMap<String, In
     seconds.into_values().map(p99).collect::<Vec<_>>().join(" ")
 }
 
+/// CPU seconds as the tables print them.
+fn cpu(seconds: Option<f64>) -> String {
+    seconds.map_or("n/a".to_string(), |c| format!("{c:.1} s"))
+}
+
 fn report(measured: &[Measured], cores: usize) -> String {
-    let cpu = |c: Option<f64>| c.map_or("n/a".to_string(), |c| format!("{c:.1} s"));
     let mut out = String::from(
         "| mode | reports | iocflow reports/s | (a) same hops reports/s | (b) copy reports/s | iocflow / (a) | iocflow / (b) | iocflow CPU | iocflow peak RSS | broker CPU iocflow / (a) / (b) | latency at half rate: p50 / p99 (max); warm-up p99 |\n\
          |---|---|---|---|---|---|---|---|---|---|---|\n",
@@ -539,7 +543,6 @@ fn report(measured: &[Measured], cores: usize) -> String {
 /// = that CPU). The processes share the machine, so no run reaches its ceiling; a ceiling
 /// below a target says the target needs less CPU, not better overlap.
 fn cpu_report(measured: &[Measured], cores: usize) -> String {
-    let cpu = |c: Option<f64>| c.map_or("n/a".to_string(), |c| format!("{c:.1} s"));
     let mut out = String::from(
         "\nCPU per run (iocflow's process, of it librdkafka's threads; the baselines' process; the broker):\n\n\
          | mode | iocflow CPU | of it Kafka client threads | (a) CPU | (b) CPU | broker CPU iocflow / (a) / (b) | iocflow / (a) ceiling at this CPU |\n\

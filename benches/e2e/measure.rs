@@ -148,7 +148,7 @@ mod tests {
             std::hint::black_box(0);
         }
         assert!(cpu_seconds(me).unwrap() > 0.0);
-        // This test's thread is named after the test; no thread here is librdkafka's.
+        // Every thread has the empty prefix; none of this test's is librdkafka's.
         assert!(threads_cpu_seconds(me, "").unwrap() > 0.0);
         assert_eq!(threads_cpu_seconds(me, "rdk:"), Some(0.0));
         assert!(peak_rss_mib(std::process::id()).unwrap() > 0.0);
