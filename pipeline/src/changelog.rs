@@ -38,9 +38,8 @@ impl ConsumerContext for QuietEof {}
 pub fn encode(entry: &Entry) -> Vec<u8> {
     // Room for its contributions (about 250 bytes each) and emissions (about 100 each), so the
     // writer does not grow the buffer on the way (490 bytes an entry on average end to end).
-    let mut out = Vec::with_capacity(64 + 256 * entry.contributions.len() + 128 * entry.emitted.len());
-    serde_json::to_writer(&mut out, entry).expect("an entry always serialises");
-    out
+    let typical = 64 + 256 * entry.contributions.len() + 128 * entry.emitted.len();
+    iocflow_sinks::json(entry, typical).expect("an entry always serialises")
 }
 
 /// Reads a changelog value back.

@@ -29,7 +29,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// A record as JSON, written into a buffer with room for `typical` bytes: `serde_json::to_vec`
 /// starts at 128 bytes and grows, copying, twice or three times for a record of a few hundred.
-pub(crate) fn json(record: &impl serde::Serialize, typical: usize) -> Result<Vec<u8>> {
+/// For every JSON record iocflow writes (the changelog's entries too).
+pub fn json(record: &impl serde::Serialize, typical: usize) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(typical);
     serde_json::to_writer(&mut out, record)?;
     Ok(out)
