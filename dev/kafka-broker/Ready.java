@@ -1,5 +1,8 @@
 // Exits 0 once the broker at args[0] answers a metadata request (describeCluster), 1 otherwise.
+// args[1]: seconds to wait (default 60); args[2]: a Java client properties file (security settings
+// of the secured broker; absent for the plain one).
 // Run by dev/kafka as a single-file Java program on the broker's own classpath.
+import java.io.FileReader;
 import java.util.Properties;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.admin.Admin;
@@ -8,6 +11,11 @@ import org.apache.kafka.clients.admin.AdminClientConfig;
 public class Ready {
     public static void main(String[] args) throws Exception {
         Properties props = new Properties();
+        if (args.length > 2) {
+            try (FileReader r = new FileReader(args[2])) {
+                props.load(r);
+            }
+        }
         props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, args[0]);
         props.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, "2000");
         props.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "3000");
