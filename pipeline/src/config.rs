@@ -5,6 +5,7 @@
 //! (country codes, unique topics, refused Kafka overrides, secrets) and names the key or CERT at
 //! fault. Nothing downstream re-validates: a loaded `Config` is a valid one.
 
+use crate::client_properties::ClientProperties;
 use crate::error::{Error, Result};
 use iocflow_enrichers::tables::TableFiles;
 use iocflow_model::Tlp;
@@ -15,7 +16,7 @@ use iocflow_model::decode::misp::MispOptions;
 use iocflow_model::decode::text::TextOptions;
 use iocflow_model::decode::{Decoder, FeedDefaults, Format, Limits};
 use serde::Deserialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -86,9 +87,9 @@ pub struct KafkaConfig {
     #[serde(default = "default_transaction_timeout_ms")]
     pub transaction_timeout_ms: u32,
     /// librdkafka properties for every client (security, SASL, TLS …). Values may be
-    /// `${env:NAME}` or `${file:/path}` to keep secrets out of the file.
+    /// `${env:NAME}` or `${file:/path}` to keep secrets out of the file; secrets never print.
     #[serde(default)]
-    pub client: BTreeMap<String, String>,
+    pub client: ClientProperties,
 }
 
 fn default_delivery() -> Delivery {
@@ -198,7 +199,7 @@ pub struct FeedConfig {
     /// The label of reports that carry none; a report's own label can only make it stricter.
     pub tlp: String,
     pub confidence: Option<u8>,
-    /// The Kafka principal of the producer, for the ACLs `iocflow topics` prints.
+    /// The Kafka principal of the producer, for the ACL plan (`iocflow acls`).
     pub principal: Option<String>,
     /// `format = "json"`: a field mapping for vendor JSON (absent: canonical indicator JSON).
     pub json: Option<JsonMapping>,
@@ -245,6 +246,11 @@ impl FeedConfig {
             t.push(("misp", Format::Misp));
         }
         t
+    }
+
+    /// The Kafka principal of the feed's producer; defaults to `User:feed-<name>`.
+    pub fn principal(&self) -> String {
+        self.principal.clone().unwrap_or_else(|| format!("User:feed-{}", self.name))
     }
 
     pub fn defaults(&self) -> FeedDefaults {
@@ -306,7 +312,8 @@ pub struct CertConfig {
     pub topic: Option<String>,
     /// Defaults to `User:cert-<cc>`.
     pub principal: Option<String>,
-    /// Consumer groups the CERT may use; defaults to `cert-<cc>`.
+    /// The prefix of the consumer group ids the CERT may use; defaults to `cert-<cc>-`. It ends
+    /// with a separator, so it covers no other CERT's groups (`cert-sg` would cover `cert-sgx…`).
     pub group_prefix: Option<String>,
     /// The CERT's organisation in MISP: it sees a sharing group's reports when it is a member.
     pub misp_org_uuid: Option<String>,
@@ -332,7 +339,7 @@ impl CertConfig {
         self.principal.clone().unwrap_or_else(|| format!("User:cert-{}", self.country.to_ascii_lowercase()))
     }
     pub fn group_prefix(&self) -> String {
-        self.group_prefix.clone().unwrap_or_else(|| format!("cert-{}", self.country.to_ascii_lowercase()))
+        self.group_prefix.clone().unwrap_or_else(|| format!("cert-{}-", self.country.to_ascii_lowercase()))
     }
 }
 
@@ -399,14 +406,15 @@ pub struct SharingGroupConfig {
     pub members: Vec<String>,
 }
 
-/// Principals for the ACL bindings `iocflow topics` prints.
+/// Principals of the ACL plan (`iocflow acls`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccessConfig {
     /// iocflow's own principal.
     #[serde(default = "default_principal")]
     pub principal: String,
-    /// Who may read the dead letters and the withheld audit topic besides iocflow.
+    /// Who may read the dead letters and the withheld audit topic besides iocflow (in consumer
+    /// groups `<app_id>-audit-…`).
     #[serde(default)]
     pub auditors: Vec<String>,
 }
@@ -438,6 +446,14 @@ impl Default for MetricsConfig {
         MetricsConfig { listen: default_listen() }
     }
 }
+
+/// The stages of a replica: each has its consumer group and, in exactly-once mode, its
+/// transactional producer (`<app>-<stage>-<ordinal>`).
+pub const STAGES: [&str; 2] = ["ingest", "columnar"];
+
+/// What a consumer-group prefix must end with, so that it covers no longer name of someone else
+/// (`cert-sg` would also cover `cert-sgx…`).
+const GROUP_SEPARATORS: [char; 3] = ['-', '.', '_'];
 
 /// librdkafka properties iocflow sets itself: overriding them would break its delivery guarantees.
 const REFUSED_CLIENT_KEYS: [&str; 4] = ["enable.auto.commit", "isolation.level", "transactional.id", "acks"];
@@ -517,7 +533,7 @@ impl Config {
             return bad("kafka.partitions".into(), "must be at least 1");
         }
         for key in self.kafka.client.keys() {
-            if REFUSED_CLIENT_KEYS.contains(&key.as_str()) {
+            if REFUSED_CLIENT_KEYS.contains(&key) {
                 return bad(
                     format!("kafka.client.\"{key}\""),
                     "is set by iocflow from kafka.delivery and cannot be overridden",
@@ -592,6 +608,7 @@ impl Config {
             {
                 return bad(key("misp_org_uuid"), &format!("{org:?} is not a UUID"));
             }
+            self.check_group_prefix(i)?;
         }
         let mut groups = HashSet::new();
         for (i, g) in self.sharing_groups.iter().enumerate() {
@@ -609,24 +626,40 @@ impl Config {
         Ok(())
     }
 
+    /// A CERT's group prefix ends with a separator and covers no group id of another CERT, of
+    /// iocflow or of the auditors (nor do theirs cover it): the ACL plan grants it by prefix.
+    fn check_group_prefix(&self, i: usize) -> Result<()> {
+        let c = &self.certs[i];
+        let key = format!("certs[{i}] ({}).group_prefix", c.name);
+        let prefix = c.group_prefix();
+        if !prefix.ends_with(GROUP_SEPARATORS) {
+            return Err(Error::Config(format!(
+                "{key}: {prefix:?} must end with '-', '.' or '_', so that it covers no other CERT's group ids \
+                 (e.g. \"{prefix}-\")"
+            )));
+        }
+        let overlap = |other: &str| prefix.starts_with(other) || other.starts_with(&prefix);
+        let clash = self
+            .certs
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, o)| (o.group_prefix(), format!("CERT {}'s group prefix", o.name)))
+            .chain(std::iter::once((self.audit_group_prefix(), "the auditors' group prefix".to_string())))
+            .find(|(other, _)| overlap(other))
+            .or_else(|| {
+                let own = self.own_groups().into_iter().find(|g| g.starts_with(&prefix))?;
+                Some((own, "iocflow's own group".to_string()))
+            });
+        match clash {
+            Some((other, whose)) => Err(Error::Config(format!("{key}: {prefix:?} overlaps {whose} {other:?}"))),
+            None => Ok(()),
+        }
+    }
+
     /// Replaces `${env:NAME}` and `${file:/path}` values in `[kafka.client]`.
     fn resolve_secrets(&mut self) -> Result<()> {
-        for (key, value) in self.kafka.client.iter_mut() {
-            let resolved = if let Some(name) = value.strip_prefix("${env:").and_then(|v| v.strip_suffix('}')) {
-                std::env::var(name).map_err(|_| {
-                    Error::Config(format!("kafka.client.\"{key}\": environment variable {name} is not set"))
-                })?
-            } else if let Some(path) = value.strip_prefix("${file:").and_then(|v| v.strip_suffix('}')) {
-                std::fs::read_to_string(path)
-                    .map_err(|e| Error::Config(format!("kafka.client.\"{key}\": cannot read {path}: {e}")))?
-                    .trim_end()
-                    .to_string()
-            } else {
-                continue;
-            };
-            *value = resolved;
-        }
-        Ok(())
+        self.kafka.client.resolve("kafka.client")
     }
 
     /// `<app>.indicators`: the internal topic between the two stages.
@@ -657,8 +690,28 @@ impl Config {
     pub fn withheld_topic(&self) -> String {
         format!("{}.withheld", self.app_id)
     }
+    /// `<app>-<stage>`: the consumer group of a stage (`ingest`, `columnar`).
     pub fn group(&self, stage: &str) -> String {
         format!("{}-{stage}", self.app_id)
+    }
+    /// `<app>-restore`: the group id of the reader that restores a partition's state (it assigns
+    /// partitions itself and commits nothing).
+    pub fn restore_group(&self) -> String {
+        self.group("restore")
+    }
+    /// `<app>-<stage>-`: what every transactional id of a stage starts with, whatever the ordinal.
+    pub fn transactional_id_prefix(&self, stage: &str) -> String {
+        format!("{}-{stage}-", self.app_id)
+    }
+    /// `<app>-audit-`: the prefix of the consumer group ids the auditors may use.
+    pub fn audit_group_prefix(&self) -> String {
+        format!("{}-audit-", self.app_id)
+    }
+    /// The consumer groups iocflow itself uses: each stage's and the restore reader's.
+    pub fn own_groups(&self) -> Vec<String> {
+        let mut groups: Vec<String> = STAGES.iter().map(|s| self.group(s)).collect();
+        groups.push(self.restore_group());
+        groups
     }
 }
 
@@ -766,6 +819,25 @@ mod tests {
     }
 
     #[test]
+    fn group_prefixes_end_with_a_separator_and_overlap_nothing() {
+        let c = Config::parse(MINIMAL).unwrap();
+        assert_eq!(c.certs[0].group_prefix(), "cert-sg-");
+        assert_eq!(c.own_groups(), ["iocflow-ingest", "iocflow-columnar", "iocflow-restore"]);
+        let cert = |line: &str| MINIMAL.replace("country = \"SG\"", &format!("country = \"SG\"\n{line}"));
+        let e = err(&cert("group_prefix = \"cert-sg\""));
+        assert!(e.contains("certs[0] (SingCERT).group_prefix") && e.contains("\"cert-sg-\""), "{e}");
+        assert!(Config::parse(&cert("group_prefix = \"singcert.\"")).is_ok());
+        // A prefix that covers iocflow's groups or the auditors', or another CERT's.
+        let e = err(&cert("group_prefix = \"iocflow-\""));
+        assert!(e.contains("group_prefix") && e.contains("iocflow"), "{e}");
+        let e = err(&cert("group_prefix = \"iocflow-audit-x-\""));
+        assert!(e.contains("auditors"), "{e}");
+        let two = format!("{MINIMAL}\n[[certs]]\ncountry = \"MY\"\nname = \"MyCERT\"\ngroup_prefix = \"cert-\"\n");
+        let e = err(&two);
+        assert!(e.contains("certs[0] (SingCERT).group_prefix") && e.contains("MyCERT"), "{e}");
+    }
+
+    #[test]
     fn secrets_come_from_the_environment_or_files() {
         let dir = std::env::temp_dir().join(format!("iocflow-secret-{}", std::process::id()));
         std::fs::write(&dir, "s3cret\n").unwrap();
@@ -774,7 +846,12 @@ mod tests {
             &format!("[kafka.client]\n\"sasl.password\" = \"${{file:{}}}\"\n[[feeds]]", dir.display()),
         );
         let c = Config::parse(&text).unwrap();
-        assert_eq!(c.kafka.client["sasl.password"], "s3cret");
+        assert_eq!(c.kafka.client.get("sasl.password"), Some("s3cret"));
+        // Neither a resolved secret nor a literal sensitive value is in the Debug form.
+        let literal = MINIMAL.replace("[[feeds]]", "[kafka.client]\n\"ssl.key.password\" = \"lit3ral\"\n[[feeds]]");
+        let shown = format!("{c:?} {:?}", Config::parse(&literal).unwrap());
+        assert!(!shown.contains("s3cret") && !shown.contains("lit3ral"), "{shown}");
+        assert!(shown.contains("\"sasl.password\": \"***\""), "{shown}");
         let text = MINIMAL.replace(
             "[[feeds]]",
             "[kafka.client]\n\"sasl.password\" = \"${env:IOCFLOW_TEST_UNSET_SECRET}\"\n[[feeds]]",

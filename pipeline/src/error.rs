@@ -18,6 +18,13 @@ pub enum Error {
     Enrich(#[from] iocflow_enrichers::Error),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// No broker answered, or it refused the client: the message names the cause (SASL
+    /// authentication, TLS verification, the address that did not answer).
+    #[error("kafka: {0}")]
+    Connect(String),
+    /// Creating, reading or checking ACL bindings failed, or the broker's differ from the plan.
+    #[error("acls: {0}")]
+    Acls(String),
     /// The topics on the broker do not match what the configuration needs.
     #[error("topics: {0}")]
     Topics(String),

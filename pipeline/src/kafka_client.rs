@@ -3,6 +3,7 @@
 //! The user's `[kafka.client]` properties (security, SASL, TLS …) come first; then iocflow sets
 //! what its delivery guarantees rest on, which the configuration check refuses to override.
 
+use crate::client_properties::ClientProperties;
 use crate::config::{Config, Delivery};
 use rdkafka::config::ClientConfig;
 
@@ -12,7 +13,7 @@ fn base(config: &Config) -> ClientConfig {
     c.set("client.id", &config.app_id);
     // Statistics feed the lag, queue and round-trip gauges (`client_stats.rs`).
     c.set("statistics.interval.ms", "5000");
-    for (k, v) in &config.kafka.client {
+    for (k, v) in config.kafka.client.iter() {
         c.set(k, v);
     }
     c
@@ -76,7 +77,7 @@ pub fn transactional_producer(config: &Config, stage: &str) -> ClientConfig {
 /// A reader of committed records that reports the end of a partition (state restore).
 pub fn reader(config: &Config) -> ClientConfig {
     let mut c = base(config);
-    c.set("group.id", format!("{}-restore", config.app_id))
+    c.set("group.id", config.restore_group())
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "true")
@@ -84,9 +85,21 @@ pub fn reader(config: &Config) -> ClientConfig {
     c
 }
 
-/// An admin client (topic creation and metadata).
+/// An admin client (topic creation and metadata) as iocflow's own principal.
 pub fn admin(config: &Config) -> ClientConfig {
     base(config)
+}
+
+/// A client as another identity (`--admin FILE`: one that may create and describe ACLs): only
+/// its own properties, and the config's bootstrap servers unless it names its own.
+pub fn admin_identity(config: &Config, props: &ClientProperties) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &config.kafka.bootstrap_servers);
+    c.set("client.id", format!("{}-admin", config.app_id));
+    for (k, v) in props.iter() {
+        c.set(k, v);
+    }
+    c
 }
 
 #[cfg(test)]

@@ -15,13 +15,20 @@
 //! [`micro_batch`] holds what both stages share (closing batches, offsets, rewinding);
 //! [`outbox`] delivers a batch at-least-once or exactly-once; [`changelog`] writes and restores
 //! the state; [`rebalance`] tells a stage which partitions moved; [`kafka_client`] the librdkafka
-//! settings; [`topics`] the topic plan and ACLs; [`table_reload`] reloads the enrichment tables.
+//! settings; [`connection`] the first contact with the broker and the error that names why it
+//! failed; [`topics`] the topic plan; [`acls`] the ACL plan, applied and verified through
+//! [`acl_admin`]; [`client_properties`] librdkafka properties whose secrets never print;
+//! [`table_reload`] reloads the enrichment tables.
 
+pub mod acl_admin;
+pub mod acls;
 pub mod cert_view;
 pub mod changelog;
+pub mod client_properties;
 pub mod client_stats;
 pub mod columnar;
 pub mod config;
+pub mod connection;
 pub mod enrich;
 mod error;
 pub mod indicator_batch;

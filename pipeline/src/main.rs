@@ -1,8 +1,10 @@
-//! The `iocflow` command line: `run`, `check` and `topics` (see `iocflow --help`).
+//! The `iocflow` command line: `run`, `check`, `process`, `topics` and `acls` (see `iocflow --help`).
 
 use clap::{Parser, Subcommand};
+use iocflow::acls::{self, Comparison};
+use iocflow::client_properties::ClientProperties;
 use iocflow::config::Config;
-use iocflow::{Result, topics};
+use iocflow::{Error, Result, acl_admin, topics};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -26,37 +28,80 @@ struct Cli {
 enum Command {
     /// Run both stages until SIGTERM.
     Run {
+        /// The configuration file (TOML).
         #[arg(long)]
         config: PathBuf,
     },
-    /// Validate the configuration and, unless --offline, the topics on the broker.
+    /// Validate the configuration and, unless --offline, the topics on the broker (and, with
+    /// --admin, its ACLs against the plan).
     Check {
+        /// The configuration file (TOML).
         #[arg(long)]
         config: PathBuf,
         /// Check the file only; do not contact the broker.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "admin")]
         offline: bool,
+        /// Also verify the broker's ACLs against the plan, as this identity (a librdkafka
+        /// properties file; see `acls --admin`).
+        #[arg(long, value_name = "PROPS")]
+        admin: Option<PathBuf>,
     },
     /// Run one feed's file through decode → dedupe → enrich → route, without Kafka: one output
     /// file per CERT, plus the withheld records and the dead letters.
     Process {
+        /// The configuration file (TOML).
         #[arg(long)]
         config: PathBuf,
+        /// The `[[feeds]]` name whose format and defaults apply.
         #[arg(long)]
         feed: String,
+        /// The feed file, as its producer would send it.
         #[arg(long)]
         input: PathBuf,
+        /// Where the per-CERT, withheld and dead-letter files go.
         #[arg(long)]
         output_dir: PathBuf,
     },
-    /// List (or create) every topic with partitions, retention and cleanup policy, and print
-    /// the ACL bindings of each principal.
+    /// List (or create) every topic with partitions, retention and cleanup policy.
     Topics {
+        /// The configuration file (TOML).
         #[arg(long)]
         config: PathBuf,
+        /// Create the missing topics (as iocflow's own principal; the ACL plan grants it CREATE
+        /// on exactly these) and check the settings of those that exist.
         #[arg(long)]
         create: bool,
     },
+    /// The least-privilege ACL plan of every principal: print it, apply it, or verify the
+    /// broker's ACLs against it.
+    Acls {
+        /// The configuration file (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// How to print the plan: iocflow's lines, or `kafka-acls.sh` command lines.
+        #[arg(long, value_enum, default_value = "plan")]
+        format: AclFormat,
+        /// Create the plan's missing bindings on the broker (idempotent).
+        #[arg(long, requires = "admin", conflicts_with = "verify")]
+        apply: bool,
+        /// Exit 1 listing the plan's missing bindings and those beyond it that reach this
+        /// config's topics, groups or transactional ids (or the cluster). The default with --admin.
+        #[arg(long, requires = "admin")]
+        verify: bool,
+        /// A librdkafka properties file (`name=value`; `${env:NAME}` and `${file:/path}` values)
+        /// of an identity that may create and describe ACLs. Its bootstrap.servers defaults to
+        /// the config's.
+        #[arg(long, value_name = "PROPS")]
+        admin: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum AclFormat {
+    /// One binding a line: `ALLOW <principal> <OPERATION> <RESOURCE> <name> (<pattern>)`.
+    Plan,
+    /// `kafka-acls.sh --add …` command lines.
+    KafkaAcls,
 }
 
 fn main() -> ExitCode {
@@ -81,16 +126,19 @@ fn main() -> ExitCode {
 async fn execute(command: Command) -> Result<()> {
     match command {
         Command::Run { config } => iocflow::run::run(Config::load(&config)?).await,
-        Command::Check { config, offline } => {
+        Command::Check { config, offline, admin } => {
             let config = Config::load(&config)?;
             let (_, tables) = iocflow::enrich::Enrichment::new(&config)?;
             for t in tables {
                 println!("table {}: {} entries, loaded in {:.3} s", t.table, t.entries, t.seconds);
             }
             if !offline {
-                tokio::task::spawn_blocking(move || topics::verify(&config))
-                    .await
-                    .expect("topic check does not panic")?;
+                topics::verify(&config).await?;
+            }
+            if let Some(admin) = admin {
+                let admin = ClientProperties::load(&admin)?;
+                let comparison = blocking(move || acl_admin::check(&config, &admin)).await?;
+                report_acls(&comparison)?;
             }
             println!("ok");
             Ok(())
@@ -129,11 +177,65 @@ async fn execute(command: Command) -> Result<()> {
                     t.retention_ms / 86_400_000
                 );
             }
-            println!("\nACL bindings:");
-            for line in topics::acl_bindings(&config) {
-                println!("  {line}");
+            Ok(())
+        }
+        Command::Acls { config, format, apply, verify: _, admin } => {
+            let config = Config::load(&config)?;
+            let Some(admin) = admin else {
+                for b in acls::plan(&config) {
+                    match format {
+                        AclFormat::Plan => println!("{b}"),
+                        AclFormat::KafkaAcls => println!("{}", b.kafka_acls_line(&config.kafka.bootstrap_servers)),
+                    }
+                }
+                return Ok(());
+            };
+            let admin = ClientProperties::load(&admin)?;
+            if apply {
+                let applied = blocking(move || acl_admin::apply(&config, &admin)).await?;
+                for b in &applied.created {
+                    println!("created {b}");
+                }
+                println!("{} binding(s) created, the plan is applied", applied.created.len());
+                for b in &applied.comparison.beyond {
+                    println!("warning: beyond the plan: {b}");
+                }
+                return Ok(());
             }
+            // --verify (also what --admin alone does).
+            let comparison = blocking(move || acl_admin::check(&config, &admin)).await?;
+            report_acls(&comparison)?;
+            println!("ok: the broker holds every binding of the plan and none beyond it");
             Ok(())
         }
     }
+}
+
+/// Prints how the broker's ACLs differ from the plan; an error if they do.
+fn report_acls(comparison: &Comparison) -> Result<()> {
+    if comparison.is_clean() {
+        return Ok(());
+    }
+    if !comparison.missing.is_empty() {
+        println!("missing (in the plan, not on the broker):");
+        for b in &comparison.missing {
+            println!("  {b}");
+        }
+    }
+    if !comparison.beyond.is_empty() {
+        println!("beyond the plan (access for a principal of this config, or User:*, that the plan does not grant):");
+        for b in &comparison.beyond {
+            println!("  {b}");
+        }
+    }
+    Err(Error::Acls(format!(
+        "the broker's ACLs differ from the plan: {} missing, {} beyond it",
+        comparison.missing.len(),
+        comparison.beyond.len()
+    )))
+}
+
+/// Runs blocking Kafka work (librdkafka's synchronous admin calls) off the executor.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.expect("blocking Kafka work does not panic")
 }

@@ -17,10 +17,7 @@ use tokio::sync::watch;
 
 pub async fn run(config: Config) -> Result<()> {
     let config = Arc::new(config);
-    {
-        let c = config.clone();
-        tokio::task::spawn_blocking(move || topics::verify(&c)).await.expect("topic check does not panic")?;
-    }
+    topics::verify(&config).await?;
     let metrics = Metrics::new();
     let health = Arc::new(Health::default());
     let (stop, stopped) = watch::channel(false);

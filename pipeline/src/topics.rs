@@ -1,16 +1,18 @@
-//! Every topic a deployment needs, with its partitions, retention and cleanup policy, and the
-//! ACL bindings of each principal (`iocflow topics`).
+//! Every topic a deployment needs, with its partitions, retention and cleanup policy
+//! (`iocflow topics`); the ACLs on them are `acls.rs`.
 //!
 //! The plan is derived from the configuration alone, so `iocflow topics` prints exactly what
 //! `iocflow topics --create` makes and what `iocflow run` expects to find.
 
 use crate::config::Config;
+use crate::connection;
 use crate::error::{Error, Result};
 use crate::kafka_client;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 const DAY_MS: u64 = 24 * 3600 * 1000;
@@ -56,56 +58,15 @@ pub fn plan(config: &Config) -> Vec<TopicSpec> {
     topics
 }
 
-/// The ACL bindings each principal needs, one line each, in `kafka-acls` terms: least privilege.
-///
-/// - each feed's producer principal: WRITE on its own feed topic only;
-/// - each CERT principal: READ on its own topic and on its consumer groups (by prefix);
-/// - iocflow's principal: READ on the feeds, everything on its internal topics, WRITE on the
-///   CERT topics, its consumer groups and transactional ids (by the `app_id` prefix);
-/// - the auditors (`[access] auditors`): READ on the dead letters and the withheld audit topic,
-///   which no CERT or producer can read.
-pub fn acl_bindings(config: &Config) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut allow = |principal: &str, op: &str, kind: &str, name: &str, pattern: &str| {
-        lines.push(format!("ALLOW {principal} {op} {kind} {name} ({pattern})"));
-    };
-    for f in &config.feeds {
-        let principal = f.principal.clone().unwrap_or_else(|| format!("User:feed-{}", f.name));
-        allow(&principal, "WRITE", "TOPIC", &f.topic, "literal");
-    }
-    for c in &config.certs {
-        allow(&c.principal(), "READ", "TOPIC", &c.topic(), "literal");
-        allow(&c.principal(), "READ", "GROUP", &c.group_prefix(), "prefixed");
-    }
-    let me = config.access.principal.as_str();
-    for f in &config.feeds {
-        allow(me, "READ", "TOPIC", &f.topic, "literal");
-    }
-    for topic in [config.indicators_topic(), config.state_topic()] {
-        allow(me, "READ", "TOPIC", &topic, "literal");
-        allow(me, "WRITE", "TOPIC", &topic, "literal");
-    }
-    for topic in [config.dlq_topic(), config.withheld_topic()] {
-        allow(me, "WRITE", "TOPIC", &topic, "literal");
-    }
-    for c in &config.certs {
-        allow(me, "WRITE", "TOPIC", &c.topic(), "literal");
-    }
-    allow(me, "READ", "GROUP", &config.app_id, "prefixed");
-    allow(me, "WRITE", "TRANSACTIONAL_ID", &config.app_id, "prefixed");
-    allow(me, "DESCRIBE", "TRANSACTIONAL_ID", &config.app_id, "prefixed");
-    allow(me, "IDEMPOTENT_WRITE", "CLUSTER", "kafka-cluster", "literal");
-    for auditor in &config.access.auditors {
-        for topic in [config.dlq_topic(), config.withheld_topic()] {
-            allow(auditor, "READ", "TOPIC", &topic, "literal");
-        }
-        allow(auditor, "READ", "GROUP", &format!("{}-audit", config.app_id), "prefixed");
-    }
-    lines
-}
+/// How long `check`, `topics --create` and `run` wait for a broker to answer at start.
+pub const CONNECT_PATIENCE: Duration = Duration::from_secs(10);
 
-/// Creates every planned topic that does not exist yet; returns the names it created.
+/// Creates every planned topic that does not exist yet and returns the names it created; a topic
+/// that exists already passes if its settings are right, and fails naming the wrong ones.
+///
+/// It runs as iocflow's own principal: the ACL plan grants it CREATE on exactly these topics.
 pub async fn create(config: &Config) -> Result<Vec<String>> {
+    connect(config).await?;
     let admin: AdminClient<DefaultClientContext> = kafka_client::admin(config).create()?;
     let planned = plan(config);
     let retention: Vec<String> = planned.iter().map(|t| t.retention_ms.to_string()).collect();
@@ -133,12 +94,19 @@ pub async fn create(config: &Config) -> Result<Vec<String>> {
     }
     // The controller has accepted them; wait until the brokers' metadata shows them, so that a
     // `run` started right after finds them.
-    let names: Vec<String> = planned.iter().map(|t| t.name.clone()).collect();
-    let c = config.clone();
-    tokio::task::spawn_blocking(move || missing_after(&c, &names, Duration::from_secs(30)))
-        .await
-        .expect("metadata check does not panic")?;
+    let problems = inspect(config, Duration::from_secs(30)).await?;
+    if !problems.is_empty() {
+        return Err(Error::Topics(problems.join("; ")));
+    }
     Ok(created)
+}
+
+/// Waits (off the executor) until a broker answers as the config's client; the error names why not.
+async fn connect(config: &Config) -> Result<()> {
+    let settings = kafka_client::admin(config);
+    tokio::task::spawn_blocking(move || connection::connect(&settings, CONNECT_PATIENCE).map(drop))
+        .await
+        .expect("connecting does not panic")
 }
 
 /// The topics of `names` still missing after waiting up to `patience` for them to appear
@@ -166,33 +134,80 @@ pub fn partition_counts(config: &Config, names: &[String]) -> Result<Vec<Option<
     Ok(out)
 }
 
-/// Checks that every planned topic exists and that `<app>.indicators` and the changelog
-/// `<app>.state` have the configured partition count: ingest partitions by `hash(id) mod N`, so
-/// a different N would split one indicator's reports over two partitions and break dedupe, and
-/// changelog partition p must hold exactly indicator partition p's state.
-pub fn verify(config: &Config) -> Result<()> {
+/// Connects, then checks that every planned topic exists with the settings iocflow relies on
+/// (`iocflow check`, and `iocflow run` before it starts).
+pub async fn verify(config: &Config) -> Result<()> {
+    connect(config).await?;
+    let problems = inspect(config, Duration::from_secs(5)).await?;
+    if problems.is_empty() { Ok(()) } else { Err(Error::Topics(problems.join("; "))) }
+}
+
+/// What is wrong with the planned topics on the broker, one message each: missing topics, and
+/// existing ones whose settings break iocflow:
+/// - `<app>.indicators` and the changelog `<app>.state` must have the configured partition
+///   count: ingest partitions by `hash(id) mod N`, so a different N would split one indicator's
+///   reports over two partitions and break dedupe, and changelog partition p must hold exactly
+///   indicator partition p's state;
+/// - the cleanup policy: the changelog must be compacted (it is the state), CERT topics compacted
+///   (a revocation replaces the record of its key);
+/// - the changelog must keep its records forever (`retention.ms = -1`).
+///
+/// Retention of the other topics and the partitions of feed and CERT topics are the operator's
+/// to tune. Settings iocflow may not read (no DESCRIBE_CONFIGS: an ACL set from before the plan
+/// granted it) are logged as unchecked, not failed.
+async fn inspect(config: &Config, patience: Duration) -> Result<Vec<String>> {
     let planned = plan(config);
     let names: Vec<String> = planned.iter().map(|t| t.name.clone()).collect();
-    let counts = missing_after(config, &names, Duration::from_secs(5))?;
+    let c = config.clone();
+    let counts = tokio::task::spawn_blocking(move || missing_after(&c, &names, patience))
+        .await
+        .expect("metadata check does not panic")?;
     let missing: Vec<&str> =
         planned.iter().zip(&counts).filter(|(_, c)| c.is_none()).map(|(t, _)| t.name.as_str()).collect();
     if !missing.is_empty() {
-        return Err(Error::Topics(format!(
-            "missing topics {}: run `iocflow topics --config FILE --create`",
-            missing.join(", ")
-        )));
+        return Ok(vec![format!("missing topics {}: run `iocflow topics --config FILE --create`", missing.join(", "))]);
     }
+    let mut problems = Vec::new();
     for (t, c) in planned.iter().zip(&counts) {
         if matches!(t.role, Role::Indicators | Role::State) && *c != Some(t.partitions) {
-            return Err(Error::Topics(format!(
+            problems.push(format!(
                 "{} has {} partitions but kafka.partitions = {}",
                 t.name,
                 c.unwrap_or(0),
                 t.partitions
-            )));
+            ));
         }
     }
-    Ok(())
+    let admin: AdminClient<DefaultClientContext> = kafka_client::admin(config).create()?;
+    let specifiers: Vec<ResourceSpecifier> = planned.iter().map(|t| ResourceSpecifier::Topic(&t.name)).collect();
+    let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
+    for (t, described) in planned.iter().zip(admin.describe_configs(&specifiers, &opts).await?) {
+        match described {
+            Ok(resource) => {
+                let value = |name: &str| resource.get(name).and_then(|e| e.value.clone()).unwrap_or_default();
+                problems.extend(wrong_settings(t, &value("cleanup.policy"), &value("retention.ms")));
+            }
+            Err(code) => tracing::warn!(
+                "the settings of {} were not checked ({code}): iocflow's principal needs DESCRIBE_CONFIGS on it \
+                 (`iocflow acls --apply`)",
+                t.name
+            ),
+        }
+    }
+    Ok(problems)
+}
+
+/// The settings of an existing topic that break iocflow (see [`inspect`]).
+fn wrong_settings(t: &TopicSpec, cleanup_policy: &str, retention_ms: &str) -> Vec<String> {
+    let policies = |p: &str| -> BTreeSet<String> { p.split(',').map(|s| s.trim().to_string()).collect() };
+    let mut wrong = Vec::new();
+    if policies(cleanup_policy) != policies(t.cleanup_policy) {
+        wrong.push(format!("{} has cleanup.policy={cleanup_policy} but needs {}", t.name, t.cleanup_policy));
+    }
+    if t.role == Role::State && retention_ms != "-1" {
+        wrong.push(format!("{} has retention.ms={retention_ms} but needs -1 (it holds the state)", t.name));
+    }
+    wrong
 }
 
 #[cfg(test)]
@@ -200,7 +215,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn plan_and_acls_follow_the_config() {
+    fn the_plan_follows_the_config_and_wrong_settings_are_named() {
         let config = Config::parse(
             r#"
             app_id = "t1"
@@ -232,23 +247,17 @@ mod tests {
         assert_eq!(p[1].partitions, 4);
         assert_eq!((p[2].partitions, p[2].cleanup_policy), (4, "compact"));
         assert_eq!(p[5].cleanup_policy, "compact,delete");
-        let acls = acl_bindings(&config);
-        assert!(acls.contains(&"ALLOW User:vendor WRITE TOPIC feeds.industry (literal)".to_string()));
-        assert!(acls.contains(&"ALLOW User:cert-my READ GROUP cert-my (prefixed)".to_string()));
-        assert!(acls.contains(&"ALLOW User:pipeline WRITE TRANSACTIONAL_ID t1 (prefixed)".to_string()));
-        // Dead letters and withheld reports: written by iocflow, read by the auditors only.
-        for topic in ["t1.dlq", "t1.withheld"] {
-            let readers: Vec<&str> = acls
-                .iter()
-                .filter(|l| l.contains(&format!("READ TOPIC {topic} ")))
-                .map(|l| l.split(' ').nth(1).unwrap())
-                .collect();
-            assert_eq!(readers, ["User:soc-audit"], "{topic}");
-        }
-        // A CERT reads its own topic and nothing else.
-        let cert: Vec<&String> = acls.iter().filter(|l| l.contains("User:cert-my ")).collect();
-        assert_eq!(cert.len(), 2, "{cert:?}");
-        // A producer writes its own feed topic and nothing else.
-        assert_eq!(acls.iter().filter(|l| l.contains("User:vendor ")).count(), 1);
+        let state = &p[2];
+        assert!(wrong_settings(state, "compact", "-1").is_empty());
+        assert_eq!(
+            wrong_settings(state, "delete", "604800000"),
+            [
+                "t1.state has cleanup.policy=delete but needs compact",
+                "t1.state has retention.ms=604800000 but needs -1 (it holds the state)"
+            ]
+        );
+        // The order of a policy list does not matter; retention is the operator's to tune.
+        assert!(wrong_settings(&p[5], "delete,compact", "86400000").is_empty());
+        assert_eq!(wrong_settings(&p[5], "delete", "86400000").len(), 1);
     }
 }
