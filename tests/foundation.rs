@@ -145,6 +145,17 @@ fn check_names_the_bad_key_and_the_partition_mismatch() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("has 4 partitions but kafka.partitions = 5"), "{out:?}");
 
+    // A topic whose settings break iocflow (a changelog that deletes old state) is named by
+    // `check` and by `topics --create`, which otherwise passes over existing topics.
+    let out = iocflow(&["topics", "--config", cfg, "--create"]);
+    assert!(out.status.success(), "{out:?}");
+    alter_topic_config(&format!("{}.state", d.app_id), "cleanup.policy", "delete");
+    let wrong = format!("{}.state has cleanup.policy=delete but needs compact", d.app_id);
+    for args in [&["check", "--config", cfg][..], &["topics", "--config", cfg, "--create"]] {
+        let out = iocflow(args);
+        assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains(&wrong), "{args:?}: {out:?}");
+    }
+
     // A passing test's deployment deletes its topics when dropped (the broker's disk).
     let keep = tempfile::tempdir().unwrap();
     let config = keep.path().join("iocflow.toml");

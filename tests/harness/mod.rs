@@ -9,6 +9,7 @@
 
 pub mod policy;
 pub mod reference;
+pub mod secure;
 pub mod stream;
 
 use rdkafka::admin::{AdminClient, AdminOptions};
@@ -245,6 +246,17 @@ pub fn delete_topics_of(app_id: &str) {
     }
 }
 
+/// Sets a topic's configuration entry on the broker (as an operator with the admin tools would).
+pub fn alter_topic_config(topic: &str, key: &str, value: &str) {
+    use rdkafka::admin::{AlterConfig, ResourceSpecifier};
+    let admin: AdminClient<DefaultClientContext> = client(&[]).create().unwrap();
+    let change = AlterConfig::new(ResourceSpecifier::Topic(topic)).set(key, value);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    for r in rt.block_on(admin.alter_configs(&[change], &AdminOptions::new())).unwrap() {
+        r.unwrap();
+    }
+}
+
 /// The `iocflow` binary: Cargo's path for integration tests, else the one beside this
 /// executable's folder (the demo runs from `target/release/examples/`).
 pub fn iocflow_bin() -> PathBuf {
@@ -263,6 +275,8 @@ pub fn iocflow(args: &[&str]) -> std::process::Output {
 pub struct Running {
     pub child: Child,
     pub metrics_addr: Arc<Mutex<Option<String>>>,
+    /// Every line it wrote to stderr so far.
+    pub log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Running {
@@ -276,16 +290,18 @@ impl Running {
             .expect("start iocflow run");
         let stderr = child.stderr.take().unwrap();
         let metrics_addr = Arc::new(Mutex::new(None));
-        let addr = metrics_addr.clone();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (addr, lines) = (metrics_addr.clone(), log.clone());
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(rest) = line.strip_prefix("iocflow: metrics on http://") {
                     *addr.lock().unwrap() = rest.strip_suffix("/metrics").map(str::to_string);
                 }
                 eprintln!("[iocflow] {line}");
+                lines.lock().unwrap().push(line);
             }
         });
-        Running { child, metrics_addr }
+        Running { child, metrics_addr, log }
     }
 
     /// SIGKILL: no drain, no commit.
@@ -415,14 +431,18 @@ impl Read {
 /// A read_committed consumer that reports partition ends (the last stable offset: a
 /// transaction marker takes an offset, so "position = high watermark" is no test of the end).
 pub fn committed_reader(group: &str) -> BaseConsumer {
-    client(&[
-        ("group.id", group),
-        ("enable.auto.commit", "false"),
-        ("isolation.level", "read_committed"),
-        ("enable.partition.eof", "true"),
-    ])
-    .create()
-    .unwrap()
+    committed_reader_with(client(&[]), group)
+}
+
+/// [`committed_reader`] from other client settings (another broker, another identity).
+pub fn committed_reader_with(mut settings: ClientConfig, group: &str) -> BaseConsumer {
+    settings
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .create()
+        .unwrap()
 }
 
 /// The partitions of `topic`, once every one has a leader.
@@ -504,12 +524,16 @@ pub fn visit_topic_to_end(
 
 /// Reads a topic from the beginning to its current end, read_committed.
 pub fn read_to_end(topic: &str) -> Vec<Read> {
-    let c = committed_reader("iocflow-test-reader");
+    read_to_end_with(&committed_reader("iocflow-test-reader"), topic)
+}
+
+/// [`read_to_end`] with a reader of [`committed_reader_with`].
+pub fn read_to_end_with(c: &BaseConsumer, topic: &str) -> Vec<Read> {
     let mut tpl = TopicPartitionList::new();
-    for p in partitions_of(&c, topic) {
+    for p in partitions_of(c, topic) {
         tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
     }
-    read_until_end(&c, &tpl, false)
+    read_until_end(c, &tpl, false)
 }
 
 /// True when `group` has committed offsets past every committed record of `topics`.
