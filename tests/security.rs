@@ -174,19 +174,23 @@ fn read_access(b: &SecureBroker, user: &str, group: &str, topic: &str) -> Access
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, 0, Offset::Beginning).unwrap();
     c.assign(&tpl).unwrap();
+    first_answer(&c, RDKafkaErrorCode::TopicAuthorizationFailed, &format!("reading {topic} as {user}"))
+}
+
+/// Polls a consumer until it reads (a record, or the end of a partition: access) or reports
+/// `denial`; other errors are retried for 30 s.
+fn first_answer(c: &BaseConsumer, denial: RDKafkaErrorCode, what: &str) -> Access {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut last = None;
     while Instant::now() < deadline {
         match c.poll(Duration::from_millis(200)) {
             Some(Ok(_)) | Some(Err(KafkaError::PartitionEOF(_))) => return Access::Allowed,
-            Some(Err(e)) => match e.rdkafka_error_code() {
-                Some(code @ RDKafkaErrorCode::TopicAuthorizationFailed) => return Access::Denied(code),
-                _ => last = Some(e),
-            },
+            Some(Err(e)) if e.rdkafka_error_code() == Some(denial) => return Access::Denied(denial),
+            Some(Err(e)) => last = Some(e),
             None => {}
         }
     }
-    panic!("reading {topic} as {user}: neither access nor a denial within 30 s (last: {last:?})");
+    panic!("{what}: neither access nor a denial within 30 s (last: {last:?})");
 }
 
 /// Writes records (topic, payload) as `user`, each to its topic; `idempotent` as Java producers
@@ -226,19 +230,7 @@ fn group_access(b: &SecureBroker, user: &str, topic: &str, group: &str) -> Acces
         .create()
         .unwrap();
     c.subscribe(&[topic]).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut last = None;
-    while Instant::now() < deadline {
-        match c.poll(Duration::from_millis(200)) {
-            Some(Ok(_)) | Some(Err(KafkaError::PartitionEOF(_))) => return Access::Allowed,
-            Some(Err(e)) => match e.rdkafka_error_code() {
-                Some(code @ RDKafkaErrorCode::GroupAuthorizationFailed) => return Access::Denied(code),
-                _ => last = Some(e),
-            },
-            None => {}
-        }
-    }
-    panic!("joining {group} as {user}: neither access nor a denial within 30 s (last: {last:?})");
+    first_answer(&c, RDKafkaErrorCode::GroupAuthorizationFailed, &format!("joining {group} as {user}"))
 }
 
 /// Starts a transactional producer with `id` as `user`.

@@ -305,37 +305,7 @@ mod tests {
     use super::*;
 
     fn config() -> Config {
-        Config::parse(
-            r#"
-            app_id = "t1"
-            [kafka]
-            bootstrap_servers = "x:1"
-            partitions = 4
-            [[feeds]]
-            name = "industry"
-            topic = "feeds.industry"
-            format = "json"
-            provider = "V"
-            tlp = "green"
-            principal = "User:vendor"
-            [[feeds]]
-            name = "member"
-            topic = "feeds.member"
-            format = "json"
-            provider = "M"
-            tlp = "amber"
-            [[certs]]
-            country = "MY"
-            name = "MyCERT"
-            [[certs]]
-            country = "SG"
-            name = "SingCERT"
-            [access]
-            principal = "User:pipeline"
-            auditors = ["User:soc-audit"]
-            "#,
-        )
-        .unwrap()
+        Config::parse(crate::config::SAMPLE).unwrap()
     }
 
     fn lines(acls: &[AclBinding]) -> Vec<String> {

@@ -715,6 +715,38 @@ impl Config {
     }
 }
 
+/// A small deployment for unit tests: two feeds (one with its own principal), two CERTs, an
+/// auditor, iocflow under another principal.
+#[cfg(test)]
+pub(crate) const SAMPLE: &str = r#"
+    app_id = "t1"
+    [kafka]
+    bootstrap_servers = "x:1"
+    partitions = 4
+    [[feeds]]
+    name = "industry"
+    topic = "feeds.industry"
+    format = "json"
+    provider = "V"
+    tlp = "green"
+    principal = "User:vendor"
+    [[feeds]]
+    name = "member"
+    topic = "feeds.member"
+    format = "json"
+    provider = "M"
+    tlp = "amber"
+    [[certs]]
+    country = "MY"
+    name = "MyCERT"
+    [[certs]]
+    country = "SG"
+    name = "SingCERT"
+    [access]
+    principal = "User:pipeline"
+    auditors = ["User:soc-audit"]
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -216,38 +216,26 @@ mod tests {
 
     #[test]
     fn the_plan_follows_the_config_and_wrong_settings_are_named() {
-        let config = Config::parse(
-            r#"
-            app_id = "t1"
-            [kafka]
-            bootstrap_servers = "x:1"
-            partitions = 4
-            [[feeds]]
-            name = "industry"
-            topic = "feeds.industry"
-            format = "json"
-            provider = "V"
-            tlp = "green"
-            principal = "User:vendor"
-            [[certs]]
-            country = "MY"
-            name = "MyCERT"
-            [access]
-            principal = "User:pipeline"
-            auditors = ["User:soc-audit"]
-            "#,
-        )
-        .unwrap();
+        let config = Config::parse(crate::config::SAMPLE).unwrap();
         let p = plan(&config);
         let names: Vec<&str> = p.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(
             names,
-            ["feeds.industry", "t1.indicators", "t1.state", "t1.dlq", "t1.withheld", "cert.my.indicators"]
+            [
+                "feeds.industry",
+                "feeds.member",
+                "t1.indicators",
+                "t1.state",
+                "t1.dlq",
+                "t1.withheld",
+                "cert.my.indicators",
+                "cert.sg.indicators"
+            ]
         );
-        assert_eq!(p[1].partitions, 4);
-        assert_eq!((p[2].partitions, p[2].cleanup_policy), (4, "compact"));
-        assert_eq!(p[5].cleanup_policy, "compact,delete");
-        let state = &p[2];
+        assert_eq!(p[2].partitions, 4);
+        assert_eq!((p[3].partitions, p[3].cleanup_policy), (4, "compact"));
+        assert_eq!(p[6].cleanup_policy, "compact,delete");
+        let state = &p[3];
         assert!(wrong_settings(state, "compact", "-1").is_empty());
         assert_eq!(
             wrong_settings(state, "delete", "604800000"),
@@ -257,7 +245,7 @@ mod tests {
             ]
         );
         // The order of a policy list does not matter; retention is the operator's to tune.
-        assert!(wrong_settings(&p[5], "delete,compact", "86400000").is_empty());
-        assert_eq!(wrong_settings(&p[5], "delete", "86400000").len(), 1);
+        assert!(wrong_settings(&p[6], "delete,compact", "86400000").is_empty());
+        assert_eq!(wrong_settings(&p[6], "delete", "86400000").len(), 1);
     }
 }
