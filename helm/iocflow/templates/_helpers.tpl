@@ -37,6 +37,48 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- last (splitList ":" $listen) -}}
 {{- end -}}
 
+{{/* The environment of an iocflow container: the log level and the Secrets for "${env:NAME}". */}}
+{{- define "iocflow.env" -}}
+- name: RUST_LOG
+  value: info
+{{- range .Values.kafka.secretEnv }}
+- name: {{ .name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secretName }}
+      key: {{ .key }}
+{{- end }}
+{{- end -}}
+
+{{/* Kafka credentials and TLS files, mounted where config.kafka.client's "${file:…}" find them. */}}
+{{- define "iocflow.kafkaMounts" -}}
+{{- if .Values.kafka.credentials.existingSecret }}
+- name: kafka-credentials
+  mountPath: /var/run/secrets/iocflow
+  readOnly: true
+{{- end }}
+{{- if .Values.kafka.tls.existingSecret }}
+- name: kafka-tls
+  mountPath: /var/run/secrets/iocflow-tls
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "iocflow.kafkaVolumes" -}}
+{{- with .Values.kafka.credentials.existingSecret }}
+- name: kafka-credentials
+  secret:
+    secretName: {{ . }}
+    defaultMode: 0400
+{{- end }}
+{{- with .Values.kafka.tls.existingSecret }}
+- name: kafka-tls
+  secret:
+    secretName: {{ . }}
+    defaultMode: 0400
+{{- end }}
+{{- end -}}
+
 {{/* Replicas beyond the partition count would sit idle: refuse them. */}}
 {{- define "iocflow.checkReplicas" -}}
 {{- $partitions := int (default 6 .Values.config.kafka.partitions) -}}
