@@ -356,7 +356,7 @@ fn iocflow_runs_under_its_plan_and_every_principal_is_isolated() {
 
     // The plan, applied with the admin identity; again, idempotently; then verified.
     let (out, _) = run(&outputs, &["acls", "--config", d.path(), "--apply", "--admin", admin]);
-    assert!(out.status.success(), "acls --apply: {}", stderr(&out));
+    assert!(out.status.success(), "acls --apply: {}{}", stdout(&out), stderr(&out));
     let created = stdout(&out).lines().filter(|l| l.starts_with("created ")).count();
     assert!(created > 60, "{}", stdout(&out));
     let (out, _) = run(&outputs, &["acls", "--config", d.path(), "--apply", "--admin", admin]);

@@ -20,10 +20,13 @@ use rdkafka::client::{Client, ClientContext};
 use rdkafka::producer::Producer;
 use rdkafka::types::RDKafkaErrorCode;
 use std::ffi::{CStr, CString, c_char};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long one ACL request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long bindings just created may take to show in a broker's answers.
+const PROPAGATION: Duration = Duration::from_secs(15);
 
 /// What `iocflow acls --apply` did.
 #[derive(Debug)]
@@ -45,12 +48,22 @@ pub fn apply(config: &Config, admin: &ClientProperties) -> Result<Applied> {
     let client = connect_as_admin(config, admin)?;
     let missing = acls::compare(config, &describe(client.client(), REQUEST_TIMEOUT)?).missing;
     create(client.client(), &missing, REQUEST_TIMEOUT)?;
-    let comparison = acls::compare(config, &describe(client.client(), REQUEST_TIMEOUT)?);
-    if !comparison.missing.is_empty() {
-        let still: Vec<String> = comparison.missing.iter().map(ToString::to_string).collect();
-        return Err(Error::Acls(format!("the broker accepted, yet does not hold: {}", still.join("; "))));
+    // The controller has committed them; a broker's answer may lag its metadata a moment.
+    let deadline = Instant::now() + PROPAGATION;
+    loop {
+        let comparison = acls::compare(config, &describe(client.client(), REQUEST_TIMEOUT)?);
+        if comparison.missing.is_empty() {
+            return Ok(Applied { created: missing, comparison });
+        }
+        if Instant::now() >= deadline {
+            let still: Vec<String> = comparison.missing.iter().map(ToString::to_string).collect();
+            return Err(Error::Acls(format!(
+                "the broker accepted, yet {PROPAGATION:?} later does not hold: {}",
+                still.join("; ")
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(200));
     }
-    Ok(Applied { created: missing, comparison })
 }
 
 /// Compares the broker's bindings with the plan, as the admin identity. Blocking.
