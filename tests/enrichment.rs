@@ -50,7 +50,9 @@ fn a_constituency_reload_changes_later_records_and_loses_nothing() {
     let d = Deployment::with_policy("enrich", feeds, "", |_| String::new(), &tail);
     d.create_topics();
     let run = d.start();
-    assert!(run.http_get("/metrics").contains("iocflow_enrichment_table_entries{table=\"constituency\"} 1"));
+    // The endpoint answers from the start; the gauge is set once the columnar stage has loaded
+    // its tables, a moment later.
+    wait_for_metric(&run, "iocflow_enrichment_table_entries{table=\"constituency\"} 1");
 
     produce_domains(&d, 0..300);
     d.wait_until_idle();
