@@ -15,7 +15,7 @@ mod harness;
 
 use harness::secure::{SecureBroker, secure_broker};
 use harness::{Read, iocflow, repo};
-use iocflow::acls::{AclBinding, Operation, Pattern, Permission, Resource};
+use iocflow::kafka::acls::{AclBinding, Operation, Pattern, Permission, Resource};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
@@ -310,7 +310,7 @@ fn values(records: &[Read]) -> BTreeSet<String> {
 
 /// The admin identity's client settings (its properties file, secrets resolved).
 fn admin_settings(b: &SecureBroker) -> ClientConfig {
-    let props = iocflow::client_properties::ClientProperties::load(&b.admin_properties()).unwrap();
+    let props = iocflow::kafka::client_properties::ClientProperties::load(&b.admin_properties()).unwrap();
     let mut settings = ClientConfig::new();
     for (k, v) in props.iter() {
         settings.set(k, v);
@@ -318,16 +318,16 @@ fn admin_settings(b: &SecureBroker) -> ClientConfig {
     settings
 }
 
-fn admin_client(b: &SecureBroker) -> iocflow::connection::Connected {
-    iocflow::connection::connect(&admin_settings(b), Duration::from_secs(10)).unwrap()
+fn admin_client(b: &SecureBroker) -> iocflow::kafka::connection::Connected {
+    iocflow::kafka::connection::connect(&admin_settings(b), Duration::from_secs(10)).unwrap()
 }
 
 /// Deletes the deployment's topics and the bindings on its names (when the test passed).
 fn clean_up(b: &SecureBroker, d: &Deployment) {
     let client = admin_client(b);
-    let all = iocflow::acl_admin::describe(client.client(), Duration::from_secs(30)).unwrap();
+    let all = iocflow::kafka::acl_admin::describe(client.client(), Duration::from_secs(30)).unwrap();
     let ours: Vec<AclBinding> = all.into_iter().filter(|b| b.name.contains(&d.app_id)).collect();
-    iocflow::acl_admin::delete(client.client(), &ours, Duration::from_secs(30)).unwrap();
+    iocflow::kafka::acl_admin::delete(client.client(), &ours, Duration::from_secs(30)).unwrap();
     let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> = admin_settings(b).create().unwrap();
     let topics = d.topics();
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
@@ -370,10 +370,11 @@ fn iocflow_runs_under_its_plan_and_every_principal_is_isolated() {
     let auditor_lines: Vec<String> =
         stdout(&out).lines().filter(|l| l.contains(&format!(" {} ", d.auditors[0]))).map(str::to_string).collect();
     assert_eq!(auditor_lines.len(), 3, "{}", stdout(&out));
-    let planned = iocflow::acls::plan(&iocflow::config::Config::load(&d.config).unwrap());
+    let planned = iocflow::kafka::acls::plan(&iocflow::config::Config::load(&d.config).unwrap());
     let auditor_bindings: Vec<AclBinding> = planned.into_iter().filter(|b| b.principal == d.auditors[0]).collect();
     assert_eq!(
-        iocflow::acl_admin::delete(admin_client(b).client(), &auditor_bindings, Duration::from_secs(30)).unwrap(),
+        iocflow::kafka::acl_admin::delete(admin_client(b).client(), &auditor_bindings, Duration::from_secs(30))
+            .unwrap(),
         3
     );
     let (out, _) = run(&outputs, &["acls", "--config", d.path(), "--verify", "--admin", admin]);
@@ -591,7 +592,7 @@ fn iocflow_runs_under_its_plan_and_every_principal_is_isolated() {
         },
     ];
     let client = admin_client(b);
-    iocflow::acl_admin::create(client.client(), &broad, Duration::from_secs(30)).unwrap();
+    iocflow::kafka::acl_admin::create(client.client(), &broad, Duration::from_secs(30)).unwrap();
     // They are real: MyCERT reads SingCERT's topic, anyone ThaiCERT's.
     assert_eq!(read_access(b, "cert-my", "cert-my-read-check", &topic_of("SG")), Access::Allowed);
     assert_eq!(read_access(b, "cert-vn", "cert-vn-read-check", &topic_of("TH")), Access::Allowed);
@@ -606,7 +607,7 @@ fn iocflow_runs_under_its_plan_and_every_principal_is_isolated() {
         }
         assert!(stderr(&out).contains("0 missing, 2 beyond it"), "{}", stderr(&out));
     }
-    assert_eq!(iocflow::acl_admin::delete(client.client(), &broad, Duration::from_secs(30)).unwrap(), 2);
+    assert_eq!(iocflow::kafka::acl_admin::delete(client.client(), &broad, Duration::from_secs(30)).unwrap(), 2);
     let (out, _) = run(&outputs, &["acls", "--config", d.path(), "--verify", "--admin", admin]);
     assert!(out.status.success(), "{}", stdout(&out));
 

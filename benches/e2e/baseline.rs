@@ -13,7 +13,7 @@
 
 use crate::measure::{Sample, TopicCensus};
 use iocflow::config::{Config, Delivery};
-use iocflow::kafka_client;
+use iocflow::kafka::client_config;
 use rdkafka::ClientContext;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -88,14 +88,14 @@ impl Stage {
     pub fn run(self) -> StageRun {
         let started = Instant::now();
         let config = &self.config;
-        let consumer: BaseConsumer = kafka_client::consumer(config, self.name).create().expect("a consumer");
+        let consumer: BaseConsumer = client_config::consumer(config, self.name).create().expect("a consumer");
         let topics: Vec<&str> = self.from.iter().map(String::as_str).collect();
         consumer.subscribe(&topics).expect("subscribe");
         let failures = Failures::default();
         let eos = config.kafka.delivery == Delivery::ExactlyOnce;
         let settings = match eos {
-            true => kafka_client::transactional_producer(config, self.name),
-            false => kafka_client::producer(config),
+            true => client_config::transactional_producer(config, self.name),
+            false => client_config::producer(config),
         };
         let producer: BaseProducer<Failures> = settings.create_with_context(failures.clone()).expect("a producer");
         let call = Duration::from_secs(30);
@@ -223,7 +223,7 @@ pub fn send<C: ProducerContext<DeliveryOpaque = ()>>(
 
 /// Creates topics (name, partitions) for a baseline.
 pub fn create_topics(config: &Config, topics: &[(String, i32)]) {
-    let admin: AdminClient<_> = kafka_client::admin(config).create().expect("an admin client");
+    let admin: AdminClient<_> = client_config::admin(config).create().expect("an admin client");
     let new: Vec<NewTopic<'_>> =
         topics.iter().map(|(name, p)| NewTopic::new(name, *p, TopicReplication::Fixed(1))).collect();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");

@@ -5,8 +5,8 @@
 //! (country codes, unique topics, refused Kafka overrides, secrets) and names the key or CERT at
 //! fault. Nothing downstream re-validates: a loaded `Config` is a valid one.
 
-use crate::client_properties::ClientProperties;
 use crate::error::{Error, Result};
+use crate::kafka::client_properties::ClientProperties;
 use iocflow_enrichers::tables::TableFiles;
 use iocflow_model::Tlp;
 use iocflow_model::decode::delimited::CsvOptions;
@@ -179,7 +179,7 @@ impl Default for LimitsConfig {
 }
 
 impl LimitsConfig {
-    pub fn decode_limits(&self) -> Limits {
+    pub(crate) fn decode_limits(&self) -> Limits {
         Limits {
             max_record_bytes: self.max_record_bytes,
             max_depth: self.max_depth,
@@ -449,7 +449,7 @@ impl Default for MetricsConfig {
 
 /// The stages of a replica: each has its consumer group and, in exactly-once mode, its
 /// transactional producer (`<app>-<stage>-<ordinal>`).
-pub const STAGES: [&str; 2] = ["ingest", "columnar"];
+pub(crate) const STAGES: [&str; 2] = ["ingest", "columnar"];
 
 /// What a consumer-group prefix must end with, so that it covers no longer name of someone else
 /// (`cert-sg` would also cover `cert-sgx…`).
@@ -464,7 +464,7 @@ fn is_uuid(s: &str) -> bool {
 
 impl Config {
     /// The sharing groups (lower-case uuids) whose member list names `org`.
-    pub fn sharing_groups_of(&self, org: Option<&str>) -> HashSet<String> {
+    pub(crate) fn sharing_groups_of(&self, org: Option<&str>) -> HashSet<String> {
         let Some(org) = org else { return HashSet::new() };
         self.sharing_groups
             .iter()
@@ -487,7 +487,7 @@ impl Config {
 
     /// The enrichment data files, relative paths resolved against the config file's folder and
     /// warninglist folders expanded to their `*.json` files (sorted).
-    pub fn table_files(&self) -> Result<TableFiles> {
+    pub(crate) fn table_files(&self) -> Result<TableFiles> {
         let resolve = |p: &PathBuf| if p.is_absolute() { p.clone() } else { self.base_dir.join(p) };
         let mut warninglists = Vec::new();
         for (i, entry) in self.enrich.warninglists.iter().enumerate() {
@@ -583,8 +583,8 @@ impl Config {
         if self.certs.is_empty() {
             return bad("certs".into(), "declare at least one [[certs]]");
         }
-        if self.certs.len() > crate::route::MAX_CERTS {
-            return bad("certs".into(), &format!("declare at most {} [[certs]]", crate::route::MAX_CERTS));
+        if self.certs.len() > crate::policy::route::MAX_CERTS {
+            return bad("certs".into(), &format!("declare at most {} [[certs]]", crate::policy::route::MAX_CERTS));
         }
         let mut countries = HashSet::new();
         for (i, c) in self.certs.iter().enumerate() {
@@ -599,7 +599,7 @@ impl Config {
                 return bad(key("topic"), "is already used by a feed or another CERT");
             }
             if let Some(filter) = &c.filter
-                && let Err(e) = crate::cert_view::CertFilter::compile(filter)
+                && let Err(e) = crate::policy::cert_view::CertFilter::compile(filter)
             {
                 return bad(key("filter"), &format!("{filter:?} does not compile: {e}"));
             }
@@ -663,14 +663,14 @@ impl Config {
     }
 
     /// `<app>.indicators`: the internal topic between the two stages.
-    pub fn indicators_topic(&self) -> String {
+    pub(crate) fn indicators_topic(&self) -> String {
         format!("{}.indicators", self.app_id)
     }
     pub fn dlq_topic(&self) -> String {
         format!("{}.dlq", self.app_id)
     }
     /// `<app>.state`: the changelog of the dedupe state.
-    pub fn state_topic(&self) -> String {
+    pub(crate) fn state_topic(&self) -> String {
         format!("{}.state", self.app_id)
     }
     /// This replica's ordinal (see `kafka.instance`).
@@ -684,7 +684,7 @@ impl Config {
         })
     }
     /// `<app>-<stage>-<ordinal>`: the transactional id of a stage of this replica.
-    pub fn transactional_id(&self, stage: &str) -> String {
+    pub(crate) fn transactional_id(&self, stage: &str) -> String {
         format!("{}-{stage}-{}", self.app_id, self.instance())
     }
     pub fn withheld_topic(&self) -> String {
@@ -696,19 +696,19 @@ impl Config {
     }
     /// `<app>-restore`: the group id of the reader that restores a partition's state (it assigns
     /// partitions itself and commits nothing).
-    pub fn restore_group(&self) -> String {
+    pub(crate) fn restore_group(&self) -> String {
         self.group("restore")
     }
     /// `<app>-<stage>-`: what every transactional id of a stage starts with, whatever the ordinal.
-    pub fn transactional_id_prefix(&self, stage: &str) -> String {
+    pub(crate) fn transactional_id_prefix(&self, stage: &str) -> String {
         format!("{}-{stage}-", self.app_id)
     }
     /// `<app>-audit-`: the prefix of the consumer group ids the auditors may use.
-    pub fn audit_group_prefix(&self) -> String {
+    pub(crate) fn audit_group_prefix(&self) -> String {
         format!("{}-audit-", self.app_id)
     }
     /// The consumer groups iocflow itself uses: each stage's and the restore reader's.
-    pub fn own_groups(&self) -> Vec<String> {
+    pub(crate) fn own_groups(&self) -> Vec<String> {
         let mut groups: Vec<String> = STAGES.iter().map(|s| self.group(s)).collect();
         groups.push(self.restore_group());
         groups

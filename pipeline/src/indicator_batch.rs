@@ -51,7 +51,7 @@ pub mod col {
 }
 
 /// The type of the `address` column: an IPv6 address, or an IPv4 address IPv4-mapped.
-pub fn address_type() -> DataType {
+pub(crate) fn address_type() -> DataType {
     DataType::FixedSizeBinary(16)
 }
 
@@ -190,7 +190,7 @@ impl IndicatorBatchBuilder {
     }
 
     /// An estimate of the encoded size, for closing batches on bytes.
-    pub fn approx_bytes(&self) -> usize {
+    pub(crate) fn approx_bytes(&self) -> usize {
         self.bytes
     }
 
@@ -231,7 +231,7 @@ fn append_list(b: &mut ListBuilder<StringBuilder>, items: &[String]) {
 }
 
 /// Encodes a batch as one Arrow IPC stream (schema + batch), the payload of one Kafka message.
-pub fn encode_ipc(batch: &RecordBatch) -> Result<Vec<u8>> {
+pub(crate) fn encode_ipc(batch: &RecordBatch) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(batch.get_array_memory_size() / 2 + 1024);
     {
         let mut w = StreamWriter::try_new(&mut out, batch.schema_ref())?;
@@ -244,7 +244,7 @@ pub fn encode_ipc(batch: &RecordBatch) -> Result<Vec<u8>> {
 /// Decodes the batches of one Kafka message, each in this version's schema: a batch of an older
 /// version (a prefix of the schema, lacking nullable columns only) gets those columns empty; one
 /// of a newer version (the schema and more columns after it) loses the columns it added.
-pub fn decode_ipc(bytes: &[u8]) -> Result<Vec<RecordBatch>> {
+pub(crate) fn decode_ipc(bytes: &[u8]) -> Result<Vec<RecordBatch>> {
     let reader = StreamReader::try_new(bytes, None)?;
     let mut batches = Vec::new();
     let schema = schema();
@@ -271,7 +271,7 @@ pub fn decode_ipc(bytes: &[u8]) -> Result<Vec<RecordBatch>> {
 }
 
 /// Typed access to the columns of an indicator batch (checked once per batch).
-pub struct IndicatorColumns<'a> {
+pub(crate) struct IndicatorColumns<'a> {
     pub id: &'a StringArray,
     pub kind: &'a StringArray,
     pub value: &'a StringArray,
@@ -285,7 +285,6 @@ pub struct IndicatorColumns<'a> {
     pub last_seen: &'a Int64Array,
     pub target_countries: StrLists<'a>,
     pub revoked: &'a BooleanArray,
-    pub distribution: &'a UInt8Array,
     pub sharing_group: &'a StringArray,
     pub reported_at: &'a Int64Array,
 }
@@ -309,7 +308,6 @@ impl<'a> IndicatorColumns<'a> {
             last_seen: get(batch, col::LAST_SEEN)?,
             target_countries: StrLists::of(get(batch, col::TARGET_COUNTRIES)?),
             revoked: get(batch, col::REVOKED)?,
-            distribution: get(batch, col::DISTRIBUTION)?,
             sharing_group: get(batch, col::SHARING_GROUP)?,
             reported_at: get(batch, col::REPORTED_AT)?,
         })
@@ -318,7 +316,7 @@ impl<'a> IndicatorColumns<'a> {
 
 /// A list-of-strings column, its values found once per batch rather than once per row.
 #[derive(Clone, Copy)]
-pub struct StrLists<'a> {
+pub(crate) struct StrLists<'a> {
     list: &'a ListArray,
     /// `None` if the values are not strings: every row then reads as empty.
     values: Option<&'a StringArray>,
@@ -342,7 +340,7 @@ impl<'a> StrLists<'a> {
 }
 
 /// An optional value of a primitive column.
-pub fn opt<'a, T: Array, V>(a: &'a T, i: usize, get: impl Fn(&'a T, usize) -> V) -> Option<V> {
+pub(crate) fn opt<'a, T: Array, V>(a: &'a T, i: usize, get: impl Fn(&'a T, usize) -> V) -> Option<V> {
     (!a.is_null(i)).then(|| get(a, i))
 }
 

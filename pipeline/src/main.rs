@@ -1,10 +1,11 @@
 //! The `iocflow` command line: `run`, `check`, `process`, `topics` and `acls` (see `iocflow --help`).
 
 use clap::{Parser, Subcommand};
-use iocflow::acls::{self, Comparison};
-use iocflow::client_properties::ClientProperties;
 use iocflow::config::Config;
-use iocflow::{Error, Result, acl_admin, topics};
+use iocflow::kafka::acls::{self, Comparison};
+use iocflow::kafka::client_properties::ClientProperties;
+use iocflow::kafka::{acl_admin, topics};
+use iocflow::{Error, Result};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -128,7 +129,7 @@ async fn execute(command: Command) -> Result<()> {
         Command::Run { config } => iocflow::run::run(Config::load(&config)?).await,
         Command::Check { config, offline, admin } => {
             let config = Config::load(&config)?;
-            let (_, tables) = iocflow::enrich::Enrichment::new(&config)?;
+            let (_, tables) = iocflow::columnar::enrich::Enrichment::new(&config)?;
             for t in tables {
                 println!("table {}: {} entries, loaded in {:.3} s", t.table, t.entries, t.seconds);
             }

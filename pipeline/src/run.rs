@@ -9,8 +9,8 @@ use crate::columnar::ColumnarStage;
 use crate::config::Config;
 use crate::error::Result;
 use crate::ingest::IngestStage;
-use crate::metrics::{self, Health, Metrics};
-use crate::topics;
+use crate::kafka::topics;
+use crate::telemetry::metrics::{self, Health, Metrics};
 use std::sync::Arc;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
@@ -26,8 +26,12 @@ pub async fn run(config: Config) -> Result<()> {
 
     let ingest = IngestStage::new(config.clone(), metrics.clone(), health.clone())?;
     let columnar = ColumnarStage::new(config.clone(), metrics.clone(), health.clone())?;
-    let reloads =
-        tokio::spawn(crate::table_reload::watch(config.clone(), columnar.tables(), metrics.clone(), stopped.clone()));
+    let reloads = tokio::spawn(crate::columnar::table_reload::watch(
+        config.clone(),
+        columnar.tables(),
+        metrics.clone(),
+        stopped.clone(),
+    ));
     let mut ingest = tokio::spawn(ingest.run(stopped.clone()));
     let mut columnar = tokio::spawn(columnar.run(stopped.clone()));
     health.set_running(true);

@@ -5,9 +5,9 @@
 //! `iocflow topics --create` makes and what `iocflow run` expects to find.
 
 use crate::config::Config;
-use crate::connection;
 use crate::error::{Error, Result};
-use crate::kafka_client;
+use crate::kafka::client_config;
+use crate::kafka::connection;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -59,7 +59,7 @@ pub fn plan(config: &Config) -> Vec<TopicSpec> {
 }
 
 /// How long `check`, `topics --create` and `run` wait for a broker to answer at start.
-pub const CONNECT_PATIENCE: Duration = Duration::from_secs(10);
+pub(crate) const CONNECT_PATIENCE: Duration = Duration::from_secs(10);
 
 /// Creates every planned topic that does not exist yet and returns the names it created; a topic
 /// that exists already passes if its settings are right, and fails naming the wrong ones.
@@ -67,7 +67,7 @@ pub const CONNECT_PATIENCE: Duration = Duration::from_secs(10);
 /// It runs as iocflow's own principal: the ACL plan grants it CREATE on exactly these topics.
 pub async fn create(config: &Config) -> Result<Vec<String>> {
     connect(config).await?;
-    let admin: AdminClient<DefaultClientContext> = kafka_client::admin(config).create()?;
+    let admin: AdminClient<DefaultClientContext> = client_config::admin(config).create()?;
     let planned = plan(config);
     let retention: Vec<String> = planned.iter().map(|t| t.retention_ms.to_string()).collect();
     let new: Vec<NewTopic> = planned
@@ -103,7 +103,7 @@ pub async fn create(config: &Config) -> Result<Vec<String>> {
 
 /// Waits (off the executor) until a broker answers as the config's client; the error names why not.
 async fn connect(config: &Config) -> Result<()> {
-    let settings = kafka_client::admin(config);
+    let settings = client_config::admin(config);
     tokio::task::spawn_blocking(move || connection::connect(&settings, CONNECT_PATIENCE).map(drop))
         .await
         .expect("connecting does not panic")
@@ -123,8 +123,8 @@ fn missing_after(config: &Config, names: &[String], patience: Duration) -> Resul
 }
 
 /// The partition count of each named topic on the broker (`None`: the topic does not exist).
-pub fn partition_counts(config: &Config, names: &[String]) -> Result<Vec<Option<u32>>> {
-    let client: BaseConsumer = kafka_client::admin(config).create()?;
+pub(crate) fn partition_counts(config: &Config, names: &[String]) -> Result<Vec<Option<u32>>> {
+    let client: BaseConsumer = client_config::admin(config).create()?;
     let mut out = Vec::with_capacity(names.len());
     for name in names {
         let md = client.fetch_metadata(Some(name), Duration::from_secs(10))?;
@@ -178,7 +178,7 @@ async fn inspect(config: &Config, patience: Duration) -> Result<Vec<String>> {
             ));
         }
     }
-    let admin: AdminClient<DefaultClientContext> = kafka_client::admin(config).create()?;
+    let admin: AdminClient<DefaultClientContext> = client_config::admin(config).create()?;
     let specifiers: Vec<ResourceSpecifier> = planned.iter().map(|t| ResourceSpecifier::Topic(&t.name)).collect();
     let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
     for (t, described) in planned.iter().zip(admin.describe_configs(&specifiers, &opts).await?) {

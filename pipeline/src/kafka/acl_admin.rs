@@ -8,13 +8,13 @@
 
 #![allow(unsafe_code)]
 
-use crate::acls::{self, AclBinding, Comparison, Operation, Pattern, Permission, Resource};
-use crate::client_properties::ClientProperties;
 use crate::config::Config;
-use crate::connection::{self, Connected};
 use crate::error::{Error, Result};
-use crate::kafka_client;
-use crate::topics::CONNECT_PATIENCE;
+use crate::kafka::acls::{self, AclBinding, Comparison, Operation, Pattern, Permission, Resource};
+use crate::kafka::client_config;
+use crate::kafka::client_properties::ClientProperties;
+use crate::kafka::connection::{self, Connected};
+use crate::kafka::topics::CONNECT_PATIENCE;
 use rdkafka::bindings as rd;
 use rdkafka::client::{Client, ClientContext};
 use rdkafka::producer::Producer;
@@ -39,7 +39,7 @@ pub struct Applied {
 
 /// Connects as the admin identity (`--admin FILE`).
 fn connect_as_admin(config: &Config, admin: &ClientProperties) -> Result<Connected> {
-    connection::connect(&kafka_client::admin_identity(config, admin), CONNECT_PATIENCE)
+    connection::connect(&client_config::admin_identity(config, admin), CONNECT_PATIENCE)
 }
 
 /// Creates the plan's bindings that the broker does not hold yet, as the admin identity, and

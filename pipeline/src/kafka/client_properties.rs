@@ -15,19 +15,15 @@ use std::path::Path;
 
 /// One property value; Debug prints `"***"` for a secret.
 #[derive(Clone, PartialEq, Eq)]
-pub struct PropertyValue {
+pub(crate) struct PropertyValue {
     value: String,
     secret: bool,
 }
 
 impl PropertyValue {
     /// The value, for librdkafka.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.value
-    }
-
-    pub fn is_secret(&self) -> bool {
-        self.secret
     }
 }
 
@@ -114,7 +110,7 @@ impl ClientProperties {
 
     /// Replaces `${env:NAME}` and `${file:/path}` values (which become secrets); `what` names
     /// where the properties come from in errors (`kafka.client`, a file's path).
-    pub fn resolve(&mut self, what: &str) -> Result<()> {
+    pub(crate) fn resolve(&mut self, what: &str) -> Result<()> {
         for (key, value) in self.0.iter_mut() {
             let v = &value.value;
             let resolved = if let Some(name) = v.strip_prefix("${env:").and_then(|v| v.strip_suffix('}')) {

@@ -11,6 +11,8 @@
 //! TTL, after which a CERT would be sent the view again anyway) go first, then the least
 //! recently seen. Forgetting an entry is written to the changelog as a tombstone.
 
+pub mod changelog;
+
 use foldhash::HashMap;
 use iocflow_model::time::Millis;
 use iocflow_model::{Country, IndicatorId, Name, NameSet, Tlp};
@@ -85,10 +87,6 @@ impl Emitted {
                 self.0.insert(i, (code, sent))
             }
         }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 
     pub fn len(&self) -> usize {
@@ -229,16 +227,13 @@ impl PartitionState {
         self.entries.get_mut(id).map(|s| &mut s.entry)
     }
 
+    #[cfg(test)]
     pub fn get(&self, id: &IndicatorId) -> Option<&Entry> {
         self.entries.get(id).map(|s| &s.entry)
     }
 
     pub fn len(&self) -> usize {
         self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 
     /// Estimated bytes held (as of the last `take_changes`).

@@ -2,11 +2,11 @@
 //! round-trip time, and whether any broker is reachable (for `/readyz`).
 //!
 //! librdkafka emits a statistics document every `statistics.interval.ms` (set in
-//! `kafka_client.rs`) on the client's context, from its own thread. It is read here once per
+//! `kafka/client_config.rs`) on the client's context, from its own thread. It is read here once per
 //! interval, off the stages' hot path; labels stay bounded (stage, topic and partition from the
 //! config, broker ids of the cluster).
 
-use crate::metrics::{Health, Metrics};
+use crate::telemetry::metrics::{Health, Metrics};
 use rdkafka::client::ClientContext;
 use rdkafka::producer::FutureProducer;
 use rdkafka::statistics::Statistics;

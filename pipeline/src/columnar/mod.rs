@@ -6,21 +6,24 @@
 //! benches and file backfills use it directly); [`ColumnarStage`] binds it to a consumer and a
 //! producer with at-least-once delivery.
 
-use crate::cert_view::CertFilter;
-use crate::changelog;
-use crate::client_stats::ClientStats;
+pub mod enrich;
+pub(crate) mod table_reload;
+
+use crate::columnar::enrich::Enrichment;
 use crate::config::Config;
 use crate::config::{BenignAction, OutputFormat};
-use crate::enrich::Enrichment;
 use crate::error::{Corrupt, Error, Result};
 use crate::indicator_batch::{IndicatorColumns, StrLists, decode_ipc, opt};
-use crate::metrics::{Health, Metrics};
-use crate::micro_batch::{InputOffsets, next_message, rewind};
-use crate::outbox::OutRecord;
-use crate::outbox::{Delivered, Outbox, Sink};
-use crate::rebalance::StageContext;
-use crate::route::{Candidate, Emit, Outcome, Recipient, Router, Subject};
+use crate::kafka::micro_batch::{InputOffsets, next_message, rewind};
+use crate::kafka::outbox::OutRecord;
+use crate::kafka::outbox::{Delivered, Outbox, Sink};
+use crate::kafka::rebalance::StageContext;
+use crate::policy::cert_view::CertFilter;
+use crate::policy::route::{Candidate, Emit, Outcome, Recipient, Router, Subject};
+use crate::state::changelog;
 use crate::state::{Bounds, Contribution, PartitionState};
+use crate::telemetry::client_stats::ClientStats;
+use crate::telemetry::metrics::{Health, Metrics};
 use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray, UInt8Array, UInt32Array};
 use iocflow_enrichers::tables::{SharedTables, TableLoad};
 use iocflow_model::time::Millis;
@@ -117,22 +120,22 @@ impl ColumnarCore {
     }
 
     /// Puts reloaded enrichment tables in use (between batches); true if there were any.
-    pub fn promote_tables(&self) -> bool {
+    pub(crate) fn promote_tables(&self) -> bool {
         self.enrichment.tables().promote()
     }
 
     /// Whether a partition's state is loaded.
-    pub fn has_partition(&self, partition: i32) -> bool {
+    pub(crate) fn has_partition(&self, partition: i32) -> bool {
         self.states.contains_key(&partition)
     }
 
     /// Installs a partition's state (restored from the changelog).
-    pub fn install_partition(&mut self, partition: i32, state: PartitionState) {
+    pub(crate) fn install_partition(&mut self, partition: i32, state: PartitionState) {
         self.states.insert(partition, state);
     }
 
     /// Estimated bytes of state, over all partitions.
-    pub fn state_bytes(&self) -> usize {
+    pub(crate) fn state_bytes(&self) -> usize {
         self.states.values().map(PartitionState::bytes).sum()
     }
 
@@ -156,7 +159,7 @@ impl ColumnarCore {
     }
 
     /// Indicators held in state, over all partitions.
-    pub fn state_entries(&self) -> usize {
+    pub(crate) fn state_entries(&self) -> usize {
         self.states.values().map(PartitionState::len).sum()
     }
 
@@ -316,7 +319,7 @@ impl ColumnarCore {
 }
 
 /// The columnar stage bound to Kafka.
-pub struct ColumnarStage {
+pub(crate) struct ColumnarStage {
     config: Arc<Config>,
     core: ColumnarCore,
     cert_topics: Vec<Arc<str>>,
@@ -332,17 +335,17 @@ const MAX_MESSAGES: usize = 64;
 
 impl ColumnarStage {
     /// The enrichment tables this stage uses, for the reloader.
-    pub fn tables(&self) -> SharedTables {
+    pub(crate) fn tables(&self) -> SharedTables {
         self.core.tables()
     }
 
-    pub fn new(config: Arc<Config>, metrics: Metrics, health: Arc<Health>) -> Result<ColumnarStage> {
+    pub(crate) fn new(config: Arc<Config>, metrics: Metrics, health: Arc<Health>) -> Result<ColumnarStage> {
         let stats = ClientStats::consumer("columnar", metrics.clone(), health.clone());
-        let consumer: StreamConsumer<StageContext> =
-            crate::kafka_client::consumer(&config, "columnar").create_with_context(StageContext::with_stats(stats))?;
+        let consumer: StreamConsumer<StageContext> = crate::kafka::client_config::consumer(&config, "columnar")
+            .create_with_context(StageContext::with_stats(stats))?;
         consumer.subscribe(&[config.indicators_topic().as_str()])?;
         let core = ColumnarCore::new(&config)?;
-        crate::table_reload::record_loads(&metrics, &core.table_loads);
+        crate::columnar::table_reload::record_loads(&metrics, &core.table_loads);
         Ok(ColumnarStage {
             core,
             cert_topics: config.certs.iter().map(|c| c.topic().into()).collect(),
@@ -392,7 +395,7 @@ impl ColumnarStage {
     }
 
     /// Runs micro-batches until shutdown; the last one is delivered and committed.
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+    pub(crate) async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
         let linger = Duration::from_millis(self.config.batch.linger_ms);
         let withheld_topic = Arc::<str>::from(self.config.withheld_topic());
         let state_topic = Arc::<str>::from(self.config.state_topic());

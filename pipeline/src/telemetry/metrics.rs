@@ -10,6 +10,7 @@ use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
@@ -38,141 +39,141 @@ pub struct Metrics {
     pub state_bytes: IntGauge,
     pub batch_duration: HistogramVec,
     pub end_to_end_latency: Histogram,
-    pub build_info: IntGauge,
     /// librdkafka statistics (`client_stats.rs`), every `statistics.interval.ms`.
     pub consumer_lag: IntGaugeVec,
     pub kafka_queue_messages: IntGaugeVec,
     pub kafka_broker_rtt: GaugeVec,
 }
 
+/// Registers a new metric with the registry and hands it back (a clone shares its values).
+fn register<C: Collector + Clone + 'static>(registry: &Registry, metric: prometheus::Result<C>) -> C {
+    let metric = metric.expect("valid metric");
+    registry.register(Box::new(metric.clone())).expect("unique metric");
+    metric
+}
+
 impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new();
-        let counter = |name: &str, help: &str, labels: &[&str]| {
-            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-            registry.register(Box::new(c.clone())).expect("unique metric");
-            c
-        };
-        let records_received = counter("iocflow_records_received_total", "Feed records consumed.", &["feed"]);
-        let records_dead_lettered = counter(
-            "iocflow_records_dead_lettered_total",
-            "Feed records written to the dead-letter topic.",
-            &["feed", "reason"],
+        let r = &registry;
+        let counters =
+            |name: &str, help: &str, labels: &[&str]| register(r, IntCounterVec::new(Opts::new(name, help), labels));
+        let gauges =
+            |name: &str, help: &str, labels: &[&str]| register(r, IntGaugeVec::new(Opts::new(name, help), labels));
+        let buckets = |start| prometheus::exponential_buckets(start, 2.0, 14).expect("buckets");
+        // The build, as a constant series (the registry keeps it).
+        let build_info = register(
+            r,
+            IntGauge::with_opts(
+                Opts::new("iocflow_build_info", "Build of the running iocflow.")
+                    .const_label("version", env!("CARGO_PKG_VERSION")),
+            ),
         );
-        let reports_decoded = counter("iocflow_reports_decoded_total", "Reports decoded from feed records.", &["feed"]);
-        let indicators_emitted =
-            counter("iocflow_indicators_emitted_total", "Records sent to a CERT topic.", &["cert"]);
-        let reports_withheld = counter(
-            "iocflow_reports_withheld_total",
-            "Reports no CERT may see, written to the withheld topic.",
-            &["reason"],
-        );
-        let report_outcomes = counter(
-            "iocflow_report_outcomes_total",
-            "Each decoded report's one outcome: emitted, suppressed, withheld or unrouted.",
-            &["outcome"],
-        );
-        let transactions = counter(
-            "iocflow_transactions_total",
-            "Transactions per stage and result (committed, aborted), exactly-once mode.",
-            &["stage", "result"],
-        );
-        let enrichment_lookups = counter(
-            "iocflow_enrichment_lookups_total",
-            "Rows an enricher resolved (hit) or could not (miss), per batch.",
-            &["enricher", "result"],
-        );
-        let enrichment_reloads = counter(
-            "iocflow_enrichment_reloads_total",
-            "Reloads of the enrichment tables (SIGHUP or a changed file), ok or failed (the old tables stay).",
-            &["result"],
-        );
-        let indicators_suppressed = IntCounter::new(
-            "iocflow_indicators_suppressed_total",
-            "Reports some CERT may see that changed no CERT's view (duplicates).",
-        )
-        .expect("valid metric");
-        registry.register(Box::new(indicators_suppressed.clone())).expect("unique metric");
-        let state_entries =
-            IntGauge::new("iocflow_state_entries", "Indicators held in dedupe state.").expect("valid metric");
-        registry.register(Box::new(state_entries.clone())).expect("unique metric");
-        let state_bytes =
-            IntGauge::new("iocflow_state_bytes", "Estimated memory held by dedupe state.").expect("valid metric");
-        registry.register(Box::new(state_bytes.clone())).expect("unique metric");
-        let batch_duration = HistogramVec::new(
-            HistogramOpts::new("iocflow_batch_duration_seconds", "Time to process one micro-batch, delivery included.")
-                .buckets(prometheus::exponential_buckets(0.001, 2.0, 14).expect("buckets")),
-            &["stage"],
-        )
-        .expect("valid metric");
-        registry.register(Box::new(batch_duration.clone())).expect("unique metric");
-        let end_to_end_latency = Histogram::with_opts(
-            HistogramOpts::new(
-                "iocflow_end_to_end_latency_seconds",
-                "From a feed record's timestamp to the delivery of what it caused, per batch.",
-            )
-            .buckets(prometheus::exponential_buckets(0.005, 2.0, 14).expect("buckets")),
-        )
-        .expect("valid metric");
-        registry.register(Box::new(end_to_end_latency.clone())).expect("unique metric");
-        let build_info = IntGauge::with_opts(
-            Opts::new("iocflow_build_info", "Build of the running iocflow.")
-                .const_label("version", env!("CARGO_PKG_VERSION")),
-        )
-        .expect("valid metric");
         build_info.set(1);
-        registry.register(Box::new(build_info.clone())).expect("unique metric");
-        let gauges = |name: &str, help: &str, labels: &[&str]| {
-            let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
-            registry.register(Box::new(g.clone())).expect("unique metric");
-            g
-        };
-        let consumer_lag = gauges(
-            "iocflow_consumer_lag_records",
-            "Records between a stage's position and the end of each assigned input partition.",
-            &["stage", "topic", "partition"],
-        );
-        let kafka_queue_messages = gauges(
-            "iocflow_kafka_queue_messages",
-            "Messages waiting in a Kafka client's queues (producer: not yet delivered).",
-            &["client"],
-        );
-        let kafka_broker_rtt = GaugeVec::new(
-            Opts::new("iocflow_kafka_broker_rtt_seconds", "Average broker round-trip time seen by a Kafka client."),
-            &["client", "broker"],
-        )
-        .expect("valid metric");
-        registry.register(Box::new(kafka_broker_rtt.clone())).expect("unique metric");
-        let enrichment_table_entries =
-            gauges("iocflow_enrichment_table_entries", "Entries of each enrichment table in use.", &["table"]);
-        let enrichment_table_load_seconds = GaugeVec::new(
-            Opts::new("iocflow_enrichment_table_load_seconds", "Time the last load of each enrichment table took."),
-            &["table"],
-        )
-        .expect("valid metric");
-        registry.register(Box::new(enrichment_table_load_seconds.clone())).expect("unique metric");
         Metrics {
+            records_received: counters("iocflow_records_received_total", "Feed records consumed.", &["feed"]),
+            records_dead_lettered: counters(
+                "iocflow_records_dead_lettered_total",
+                "Feed records written to the dead-letter topic.",
+                &["feed", "reason"],
+            ),
+            reports_decoded: counters("iocflow_reports_decoded_total", "Reports decoded from feed records.", &["feed"]),
+            indicators_emitted: counters(
+                "iocflow_indicators_emitted_total",
+                "Records sent to a CERT topic.",
+                &["cert"],
+            ),
+            indicators_suppressed: register(
+                r,
+                IntCounter::new(
+                    "iocflow_indicators_suppressed_total",
+                    "Reports some CERT may see that changed no CERT's view (duplicates).",
+                ),
+            ),
+            reports_withheld: counters(
+                "iocflow_reports_withheld_total",
+                "Reports no CERT may see, written to the withheld topic.",
+                &["reason"],
+            ),
+            report_outcomes: counters(
+                "iocflow_report_outcomes_total",
+                "Each decoded report's one outcome: emitted, suppressed, withheld or unrouted.",
+                &["outcome"],
+            ),
+            transactions: counters(
+                "iocflow_transactions_total",
+                "Transactions per stage and result (committed, aborted), exactly-once mode.",
+                &["stage", "result"],
+            ),
+            enrichment_lookups: counters(
+                "iocflow_enrichment_lookups_total",
+                "Rows an enricher resolved (hit) or could not (miss), per batch.",
+                &["enricher", "result"],
+            ),
+            enrichment_reloads: counters(
+                "iocflow_enrichment_reloads_total",
+                "Reloads of the enrichment tables (SIGHUP or a changed file), ok or failed (the old tables stay).",
+                &["result"],
+            ),
+            enrichment_table_entries: gauges(
+                "iocflow_enrichment_table_entries",
+                "Entries of each enrichment table in use.",
+                &["table"],
+            ),
+            enrichment_table_load_seconds: register(
+                r,
+                GaugeVec::new(
+                    Opts::new(
+                        "iocflow_enrichment_table_load_seconds",
+                        "Time the last load of each enrichment table took.",
+                    ),
+                    &["table"],
+                ),
+            ),
+            state_entries: register(r, IntGauge::new("iocflow_state_entries", "Indicators held in dedupe state.")),
+            state_bytes: register(r, IntGauge::new("iocflow_state_bytes", "Estimated memory held by dedupe state.")),
+            batch_duration: register(
+                r,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "iocflow_batch_duration_seconds",
+                        "Time to process one micro-batch, delivery included.",
+                    )
+                    .buckets(buckets(0.001)),
+                    &["stage"],
+                ),
+            ),
+            end_to_end_latency: register(
+                r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "iocflow_end_to_end_latency_seconds",
+                        "From a feed record's timestamp to the delivery of what it caused, per batch.",
+                    )
+                    .buckets(buckets(0.005)),
+                ),
+            ),
+            consumer_lag: gauges(
+                "iocflow_consumer_lag_records",
+                "Records between a stage's position and the end of each assigned input partition.",
+                &["stage", "topic", "partition"],
+            ),
+            kafka_queue_messages: gauges(
+                "iocflow_kafka_queue_messages",
+                "Messages waiting in a Kafka client's queues (producer: not yet delivered).",
+                &["client"],
+            ),
+            kafka_broker_rtt: register(
+                r,
+                GaugeVec::new(
+                    Opts::new(
+                        "iocflow_kafka_broker_rtt_seconds",
+                        "Average broker round-trip time seen by a Kafka client.",
+                    ),
+                    &["client", "broker"],
+                ),
+            ),
             registry,
-            records_received,
-            records_dead_lettered,
-            reports_decoded,
-            indicators_emitted,
-            indicators_suppressed,
-            reports_withheld,
-            report_outcomes,
-            transactions,
-            enrichment_lookups,
-            enrichment_reloads,
-            enrichment_table_entries,
-            enrichment_table_load_seconds,
-            state_entries,
-            state_bytes,
-            batch_duration,
-            end_to_end_latency,
-            build_info,
-            consumer_lag,
-            kafka_queue_messages,
-            kafka_broker_rtt,
         }
     }
 
@@ -280,10 +281,11 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use prometheus::core::Collector;
     use std::collections::BTreeSet;
 
-    /// Every metric name iocflow registers (histograms with their series suffixes).
+    /// Every metric name iocflow registers (histograms with their series suffixes): the fields',
+    /// and those of the exposition (which holds every metric without labels, `iocflow_build_info`
+    /// among them).
     fn names(m: &Metrics) -> BTreeSet<String> {
         let collectors: Vec<&dyn Collector> = vec![
             &m.records_received,
@@ -302,7 +304,6 @@ mod tests {
             &m.state_bytes,
             &m.batch_duration,
             &m.end_to_end_latency,
-            &m.build_info,
             &m.consumer_lag,
             &m.kafka_queue_messages,
             &m.kafka_broker_rtt,
@@ -318,6 +319,8 @@ mod tests {
                 names.insert(d.fq_name.clone());
             }
         }
+        let text = m.render();
+        names.extend(text.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next()).map(str::to_string));
         names
     }
 
@@ -326,6 +329,7 @@ mod tests {
         let m = Metrics::new();
         let registered: BTreeSet<String> = names(&m).into_iter().filter(|n| !n.ends_with("_bucket")).collect();
         assert!(registered.len() >= 16);
+        assert!(registered.contains("iocflow_build_info"), "{registered:?}");
         for n in &registered {
             assert!(n.starts_with("iocflow_"), "{n}");
         }

@@ -3,8 +3,8 @@
 //! The user's `[kafka.client]` properties (security, SASL, TLS …) come first; then iocflow sets
 //! what its delivery guarantees rest on, which the configuration check refuses to override.
 
-use crate::client_properties::ClientProperties;
 use crate::config::{Config, Delivery};
+use crate::kafka::client_properties::ClientProperties;
 use rdkafka::config::ClientConfig;
 
 fn base(config: &Config) -> ClientConfig {
@@ -92,7 +92,7 @@ pub fn admin(config: &Config) -> ClientConfig {
 
 /// A client as another identity (`--admin FILE`: one that may create and describe ACLs): only
 /// its own properties, and the config's bootstrap servers unless it names its own.
-pub fn admin_identity(config: &Config, props: &ClientProperties) -> ClientConfig {
+pub(crate) fn admin_identity(config: &Config, props: &ClientProperties) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &config.kafka.bootstrap_servers);
     c.set("client.id", format!("{}-admin", config.app_id));

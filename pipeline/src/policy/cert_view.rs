@@ -139,10 +139,6 @@ impl CertFilter {
         Ok(CertFilter { sql: sql.to_string(), expr: ctx.create_physical_expr(expr, &schema)? })
     }
 
-    pub fn sql(&self) -> &str {
-        &self.sql
-    }
-
     /// Which of the records the filter accepts (NULL rejects).
     pub fn accepts<'a>(&self, records: impl IntoIterator<Item = &'a CertRecord>) -> Result<Vec<bool>> {
         let batch = batch(records)?;

@@ -9,14 +9,14 @@
 //! one dead letter each, with their raw bytes. Input offsets are stored only after all of that
 //! is acknowledged.
 
-use crate::client_stats::ClientStats;
 use crate::config::{Config, FeedConfig};
 use crate::error::Result;
 use crate::indicator_batch::{IndicatorBatchBuilder, encode_ipc};
-use crate::metrics::{Health, Metrics};
-use crate::micro_batch::{InputOffsets, next_message, rewind};
-use crate::outbox::{Delivered, OutRecord, Outbox, Sink};
-use crate::rebalance::StageContext;
+use crate::kafka::micro_batch::{InputOffsets, next_message, rewind};
+use crate::kafka::outbox::{Delivered, OutRecord, Outbox, Sink};
+use crate::kafka::rebalance::StageContext;
+use crate::telemetry::client_stats::ClientStats;
+use crate::telemetry::metrics::{Health, Metrics};
 use iocflow_model::decode::{Decoder, FeedDefaults, Limits, Rejection, decode};
 use iocflow_model::time::Millis;
 use iocflow_sinks::dead_letter::DeadLetter;
@@ -154,8 +154,8 @@ pub struct IngestStage {
 impl IngestStage {
     pub fn new(config: Arc<Config>, metrics: Metrics, health: Arc<Health>) -> Result<IngestStage> {
         let stats = ClientStats::consumer("ingest", metrics.clone(), health);
-        let consumer: StreamConsumer<StageContext> =
-            crate::kafka_client::consumer(&config, "ingest").create_with_context(StageContext::with_stats(stats))?;
+        let consumer: StreamConsumer<StageContext> = crate::kafka::client_config::consumer(&config, "ingest")
+            .create_with_context(StageContext::with_stats(stats))?;
         let topics: Vec<&str> = config.feeds.iter().map(|f| f.topic.as_str()).collect();
         consumer.subscribe(&topics)?;
         let feeds = config.feeds.iter().map(|f| (f.topic.clone(), Feed::from(f))).collect();

@@ -9,12 +9,12 @@
 //!   what was open). Either way the caller gets [`Delivered::RolledBack`] and must rewind its
 //!   consumer to the committed offsets and drop the state the batch touched.
 
-use crate::client_stats::{ClientStats, ProducerStats, StageProducer};
 use crate::config::{Config, Delivery};
 use crate::error::Result;
-use crate::kafka_client;
-use crate::metrics::Metrics;
-use crate::micro_batch::InputOffsets;
+use crate::kafka::client_config;
+use crate::kafka::micro_batch::InputOffsets;
+use crate::telemetry::client_stats::{ClientStats, ProducerStats, StageProducer};
+use crate::telemetry::metrics::Metrics;
 use iocflow_sinks::delivery::{Deliveries, Outgoing};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
@@ -71,9 +71,9 @@ impl Sink {
     pub fn new(config: &Config, stage: &'static str, metrics: &Metrics) -> Result<Sink> {
         let context = ProducerStats(Some(Arc::new(ClientStats::producer(stage, metrics.clone()))));
         Ok(match config.kafka.delivery {
-            Delivery::AtLeastOnce => Sink::AtLeastOnce(kafka_client::producer(config).create_with_context(context)?),
+            Delivery::AtLeastOnce => Sink::AtLeastOnce(client_config::producer(config).create_with_context(context)?),
             Delivery::ExactlyOnce => {
-                let settings = kafka_client::transactional_producer(config, stage);
+                let settings = client_config::transactional_producer(config, stage);
                 let producer = Self::transactional(&settings, &context)?;
                 Sink::ExactlyOnce { producer, settings, context, stage }
             }

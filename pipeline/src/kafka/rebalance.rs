@@ -7,7 +7,7 @@
 //! offsets: with the eager protocol every partition was revoked, and what was read before may
 //! be read again by this or another replica.
 
-use crate::client_stats::ClientStats;
+use crate::telemetry::client_stats::ClientStats;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use rdkafka::statistics::Statistics;

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 /// Why a client could not talk to the broker, from the most to the least telling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Cause {
+pub(crate) enum Cause {
     /// SASL authentication failed: a wrong password, an unknown user, a mechanism the broker
     /// does not offer.
     Authentication,
@@ -80,7 +80,7 @@ impl Diagnosis {
     }
 
     /// The most telling failure reported so far.
-    pub fn failure(&self) -> Option<(Cause, String)> {
+    pub(crate) fn failure(&self) -> Option<(Cause, String)> {
         self.worst.lock().expect("not poisoned").clone()
     }
 }

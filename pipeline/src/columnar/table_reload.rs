@@ -5,7 +5,7 @@
 //! (`iocflow_enrichment_reloads_total{result="failed"}`) for the operator's alert.
 
 use crate::config::Config;
-use crate::metrics::Metrics;
+use crate::telemetry::metrics::Metrics;
 use iocflow_enrichers::tables::{SharedTables, TableLoad, Tables};
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -23,7 +23,7 @@
 //! config's topics, groups or transactional ids, or to the cluster.
 
 use crate::config::{Config, STAGES};
-use crate::topics;
+use crate::kafka::topics;
 use std::collections::BTreeSet;
 use std::fmt;
 

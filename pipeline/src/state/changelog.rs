@@ -10,7 +10,7 @@
 
 use crate::config::Config;
 use crate::error::{Corrupt, Error, Result};
-use crate::kafka_client;
+use crate::kafka::client_config;
 use crate::state::{Entry, PartitionState};
 use iocflow_model::IndicatorId;
 use rdkafka::client::ClientContext;
@@ -58,7 +58,7 @@ pub fn restore(config: &Config, partitions: &[i32]) -> Result<BTreeMap<i32, Part
     if partitions.is_empty() {
         return Ok(states);
     }
-    let consumer: BaseConsumer<QuietEof> = kafka_client::reader(config).create_with_context(QuietEof)?;
+    let consumer: BaseConsumer<QuietEof> = client_config::reader(config).create_with_context(QuietEof)?;
     let mut tpl = TopicPartitionList::new();
     for p in partitions {
         tpl.add_partition_offset(&topic, *p, Offset::Beginning)?;
