@@ -215,3 +215,29 @@ fn bad_records_become_dead_letters_with_their_bytes() {
     );
     assert!(run.terminate().success());
 }
+
+/// `run` driven in-process, as a library: it runs until the `Shutdown` handed to it is
+/// triggered, then drains and returns (no signal involved).
+#[test]
+fn run_in_process_stops_when_its_shutdown_is_triggered() {
+    let d = Deployment::new("in-process", &[("industry", "GREEN", 60)], "");
+    d.create_topics();
+    let sent = [("domain", "in-process.example.sg"), ("domain", "in-process.example.my")];
+    let records: Vec<(Option<String>, Vec<u8>)> =
+        sent.iter().map(|(k, v)| (None, format!("{{\"type\":\"{k}\",\"value\":\"{v}\"}}").into_bytes())).collect();
+    produce(d.feed_topic("industry"), &records);
+    let config = iocflow::config::Config::load(&d.config_path).unwrap();
+    let (trigger, shutdown) = iocflow::shutdown::Shutdown::new();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let running = runtime.spawn(iocflow::run::run(config, shutdown));
+    d.wait_until_idle();
+    assert!(!running.is_finished(), "run returned before it was asked to stop");
+    trigger.trigger();
+    let result = runtime.block_on(async { tokio::time::timeout(Duration::from_secs(60), running).await });
+    result.expect("run returned within 60 s of the trigger").expect("no panic").expect("a clean stop");
+    for (cc, value) in [("SG", sent[0].1), ("MY", sent[1].1)] {
+        let got: Vec<String> =
+            read_to_end(d.cert_topic(cc)).iter().map(|r| r.json()["value"].as_str().unwrap().to_string()).collect();
+        assert_eq!(got, [value], "{cc}");
+    }
+}

@@ -31,16 +31,7 @@ fn columnar(c: &mut Criterion) {
     let mut core = ColumnarCore::new(&config).unwrap();
     core.process(0, &build(), &mut ColumnarOutput::default()).unwrap();
     g.bench_function("process/4096 (steady state, every report seen before)", |b| {
-        b.iter_custom(|iters| {
-            time_batches(
-                &mut core,
-                &build,
-                |core| {
-                    core.take_changelog(&"".into());
-                },
-                iters,
-            )
-        })
+        b.iter_custom(|iters| time_batches(&mut core, &build, |core| core.enforce_bounds(), iters))
     });
     // The codecs on their own: the CERT records and withheld records one fresh batch decides.
     g.bench_function("encode/4096 (the records of a fresh batch)", |b| {
@@ -55,11 +46,10 @@ fn columnar(c: &mut Criterion) {
     });
     // The changelog: the whole entry of every indicator the batch changed, as JSON.
     g.bench_function("changelog/4096 (the entries a fresh batch changed)", |b| {
-        let topic = "bench.state".into();
         b.iter_batched(
             || process_fresh((ColumnarCore::new(&config).unwrap(), build())).0,
             |mut core: ColumnarCore| {
-                let records = core.take_changelog(&topic);
+                let records = core.take_changelog();
                 (core, records)
             },
             BatchSize::LargeInput,

@@ -24,6 +24,7 @@ pub mod kafka;
 pub(crate) mod policy;
 pub mod process;
 pub mod run;
+pub mod shutdown;
 pub(crate) mod state;
 pub(crate) mod telemetry;
 

@@ -5,9 +5,11 @@ use iocflow::config::Config;
 use iocflow::kafka::acls::{self, Comparison};
 use iocflow::kafka::client_properties::ClientProperties;
 use iocflow::kafka::{acl_admin, topics};
+use iocflow::shutdown::Shutdown;
 use iocflow::{Error, Result};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use tokio::signal::unix::{SignalKind, signal};
 
 /// mimalloc: every batch allocates and frees many small records, which glibc's malloc served at
 /// about a fifth of iocflow's CPU (measured with perf on `dev/bench-e2e`).
@@ -126,7 +128,20 @@ fn main() -> ExitCode {
 
 async fn execute(command: Command) -> Result<()> {
     match command {
-        Command::Run { config } => iocflow::run::run(Config::load(&config)?).await,
+        Command::Run { config } => {
+            let config = Config::load(&config)?;
+            let (trigger, shutdown) = Shutdown::new();
+            let mut term = signal(SignalKind::terminate())?;
+            let mut int = signal(SignalKind::interrupt())?;
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM"),
+                    _ = int.recv() => tracing::info!("SIGINT"),
+                }
+                trigger.trigger();
+            });
+            iocflow::run::run(config, shutdown).await
+        }
         Command::Check { config, offline, admin } => {
             let config = Config::load(&config)?;
             let (_, tables) = iocflow::columnar::enrich::Enrichment::new(&config)?;

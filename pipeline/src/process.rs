@@ -152,7 +152,7 @@ fn flush(
     }
     summary.suppressed += out.suppressed;
     // No changelog for files: taking the changes only keeps the state within its bounds.
-    core.take_changelog(&"".into());
+    core.enforce_bounds();
     for dl in batch.dead_letters.drain(..) {
         let mut line: BTreeMap<String, String> = dl
             .headers

@@ -1,58 +1,64 @@
 //! `iocflow run`: both stages in one process, the metrics endpoint, and a clean shutdown.
 //!
-//! SIGTERM or Ctrl-C asks both stages to close their current micro-batch; each delivers it,
-//! stores and commits its offsets, and returns. If a stage fails, the other is stopped the same
-//! way and the process exits non-zero: the failed batch's offsets were never stored, so the
-//! restart replays it.
+//! When the [`Shutdown`] handed in is triggered (by `main` on SIGTERM or Ctrl-C, or by a test),
+//! both stages close their current micro-batch; each delivers it, stores and commits its
+//! offsets, and returns. If a stage fails, the other is stopped the same way and the run returns
+//! the error: the failed batch's offsets were never stored, so the restart replays it.
 
-use crate::columnar::ColumnarStage;
+use crate::columnar::stage::ColumnarStage;
 use crate::config::Config;
 use crate::error::Result;
-use crate::ingest::IngestStage;
+use crate::ingest::stage::IngestStage;
+use crate::kafka::micro_batch::{self, Stage, StageClients};
 use crate::kafka::topics;
+use crate::shutdown::Shutdown;
 use crate::telemetry::metrics::{self, Health, Metrics};
 use std::sync::Arc;
-use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::watch;
+use std::time::Duration;
 
-pub async fn run(config: Config) -> Result<()> {
+pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<()> {
     let config = Arc::new(config);
     topics::verify(&config).await?;
     let metrics = Metrics::new();
     let health = Arc::new(Health::default());
-    let (stop, stopped) = watch::channel(false);
+    // The stages, the endpoint and the reloader stop on this one: asked for from outside, or
+    // when a stage fails.
+    let (stop, stopped) = Shutdown::new();
     let addr = metrics::serve(&config.metrics.listen, metrics.clone(), health.clone(), stopped.clone()).await?;
     eprintln!("iocflow: metrics on http://{addr}/metrics");
 
-    let ingest = IngestStage::new(config.clone(), metrics.clone(), health.clone())?;
+    let linger = Duration::from_millis(config.batch.linger_ms);
+    let ingest = IngestStage::new(config.clone(), metrics.clone());
+    let ingest_clients = StageClients::new(&config, IngestStage::NAME, &ingest.topics(), &metrics, health.clone())?;
     let columnar = ColumnarStage::new(config.clone(), metrics.clone(), health.clone())?;
+    let indicators = config.indicators_topic();
+    let columnar_clients =
+        StageClients::new(&config, ColumnarStage::NAME, &[indicators.as_str()], &metrics, health.clone())?;
     let reloads = tokio::spawn(crate::columnar::table_reload::watch(
         config.clone(),
         columnar.tables(),
         metrics.clone(),
         stopped.clone(),
     ));
-    let mut ingest = tokio::spawn(ingest.run(stopped.clone()));
-    let mut columnar = tokio::spawn(columnar.run(stopped.clone()));
+    let mut ingest = tokio::spawn(micro_batch::run(ingest, ingest_clients, linger, metrics.clone(), stopped.clone()));
+    let mut columnar =
+        tokio::spawn(micro_batch::run(columnar, columnar_clients, linger, metrics.clone(), stopped.clone()));
     health.set_running(true);
     tracing::info!(app_id = %config.app_id, "running");
 
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
     let mut results = Vec::new();
     tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: draining"),
-        _ = int.recv() => tracing::info!("SIGINT: draining"),
-        r = &mut ingest => results.push(("ingest", r)),
-        r = &mut columnar => results.push(("columnar", r)),
+        _ = shutdown.wait() => tracing::info!("shutdown: draining"),
+        r = &mut ingest => results.push((IngestStage::NAME, r)),
+        r = &mut columnar => results.push((ColumnarStage::NAME, r)),
     }
     health.set_running(false);
-    let _ = stop.send(true);
-    if results.iter().all(|(stage, _)| *stage != "ingest") {
-        results.push(("ingest", ingest.await));
+    stop.trigger();
+    if results.iter().all(|(stage, _)| *stage != IngestStage::NAME) {
+        results.push((IngestStage::NAME, ingest.await));
     }
-    if results.iter().all(|(stage, _)| *stage != "columnar") {
-        results.push(("columnar", columnar.await));
+    if results.iter().all(|(stage, _)| *stage != ColumnarStage::NAME) {
+        results.push((ColumnarStage::NAME, columnar.await));
     }
     for (stage, r) in results {
         match r {

@@ -3,40 +3,29 @@
 //! nobody may see → `<app>.withheld`.
 //!
 //! [`ColumnarCore`] is the whole decision path over Arrow batches with no Kafka in it (tests,
-//! benches and file backfills use it directly); [`ColumnarStage`] binds it to a consumer and a
-//! producer with at-least-once delivery.
+//! benches and file backfills use it directly); [`stage`] binds it to the internal topic through
+//! the micro-batch loop both stages share.
 
 pub mod enrich;
+pub(crate) mod stage;
 pub(crate) mod table_reload;
 
 use crate::columnar::enrich::Enrichment;
 use crate::config::Config;
 use crate::config::{BenignAction, OutputFormat};
 use crate::error::{Corrupt, Error, Result};
-use crate::indicator_batch::{IndicatorColumns, StrLists, decode_ipc, opt};
-use crate::kafka::micro_batch::{InputOffsets, next_message, rewind};
-use crate::kafka::outbox::OutRecord;
-use crate::kafka::outbox::{Delivered, Outbox, Sink};
-use crate::kafka::rebalance::StageContext;
+use crate::indicator_batch::{IndicatorColumns, StrLists, opt};
 use crate::policy::cert_view::CertFilter;
 use crate::policy::route::{Candidate, Emit, Outcome, Recipient, Router, Subject};
 use crate::state::changelog;
 use crate::state::{Bounds, Contribution, PartitionState};
-use crate::telemetry::client_stats::ClientStats;
-use crate::telemetry::metrics::{Health, Metrics};
 use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray, UInt8Array, UInt32Array};
 use iocflow_enrichers::tables::{SharedTables, TableLoad};
 use iocflow_model::time::Millis;
 use iocflow_model::{Country, IndicatorId, IndicatorType, Names, Tlp};
 use iocflow_sinks::stix_indicator;
 use iocflow_sinks::withheld::{WithheldReason, WithheldRecord};
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Message;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::watch;
-use tokio::time::Instant;
 
 /// What one or more batches decided: the records for the CERTs and the withheld audit records,
 /// not yet encoded ([`ColumnarCore::encode`]), and the counts for the metrics.
@@ -62,6 +51,16 @@ pub struct Encoded {
     pub cert_records: Vec<(usize, String, Vec<u8>)>,
     /// (key, JSON record).
     pub withheld: Vec<(String, Vec<u8>)>,
+}
+
+/// One record of the changelog `<app>.state`, in the partition of the indicator it holds.
+#[derive(Debug)]
+pub struct ChangelogEntry {
+    pub partition: i32,
+    /// The indicator id, 32 hex digits.
+    pub key: Vec<u8>,
+    /// The whole entry; `None` (a tombstone) when the indicator was forgotten.
+    pub value: Option<Vec<u8>>,
 }
 
 /// The columnar decision path, per internal partition, without Kafka.
@@ -139,23 +138,28 @@ impl ColumnarCore {
         self.states.values().map(PartitionState::bytes).sum()
     }
 
-    /// Enforces the state bounds and hands out the changelog records of everything that changed:
+    /// Enforces the state bounds and hands out the changelog entries of everything that changed:
     /// the whole entry per changed indicator, a tombstone per forgotten one.
-    pub fn take_changelog(&mut self, topic: &Arc<str>) -> Vec<OutRecord> {
+    pub fn take_changelog(&mut self) -> Vec<ChangelogEntry> {
         let mut out = Vec::new();
         for (p, state) in &mut self.states {
             let changes = state.take_changes(self.bounds);
-            let record = |id: IndicatorId, payload: Option<Vec<u8>>| OutRecord {
-                topic: topic.clone(),
-                partition: Some(*p),
-                key: Some(id.to_hex().into_bytes()),
-                payload,
-                headers: None,
+            let entry = |id: IndicatorId, value: Option<Vec<u8>>| ChangelogEntry {
+                partition: *p,
+                key: id.to_hex().into_bytes(),
+                value,
             };
-            out.extend(changes.updated.into_iter().map(|(id, e)| record(id, Some(changelog::encode(e)))));
-            out.extend(changes.removed.into_iter().map(|id| record(id, None)));
+            out.extend(changes.updated.into_iter().map(|(id, e)| entry(id, Some(changelog::encode(e)))));
+            out.extend(changes.removed.into_iter().map(|id| entry(id, None)));
         }
         out
+    }
+
+    /// Enforces the state bounds without writing the changes anywhere (`iocflow process`).
+    pub fn enforce_bounds(&mut self) {
+        for state in self.states.values_mut() {
+            state.take_changes(self.bounds);
+        }
     }
 
     /// Indicators held in state, over all partitions.
@@ -315,188 +319,6 @@ impl ColumnarCore {
             *out.emitted_per_cert.entry(e.cert).or_default() += 1;
         }
         Ok(())
-    }
-}
-
-/// The columnar stage bound to Kafka.
-pub(crate) struct ColumnarStage {
-    config: Arc<Config>,
-    core: ColumnarCore,
-    cert_topics: Vec<Arc<str>>,
-    cert_names: Vec<String>,
-    consumer: StreamConsumer<StageContext>,
-    sink: Sink,
-    metrics: Metrics,
-    health: Arc<Health>,
-}
-
-/// Indicator batches (Kafka messages) per micro-batch of the columnar stage.
-const MAX_MESSAGES: usize = 64;
-
-impl ColumnarStage {
-    /// The enrichment tables this stage uses, for the reloader.
-    pub(crate) fn tables(&self) -> SharedTables {
-        self.core.tables()
-    }
-
-    pub(crate) fn new(config: Arc<Config>, metrics: Metrics, health: Arc<Health>) -> Result<ColumnarStage> {
-        let stats = ClientStats::consumer("columnar", metrics.clone(), health.clone());
-        let consumer: StreamConsumer<StageContext> = crate::kafka::client_config::consumer(&config, "columnar")
-            .create_with_context(StageContext::with_stats(stats))?;
-        consumer.subscribe(&[config.indicators_topic().as_str()])?;
-        let core = ColumnarCore::new(&config)?;
-        crate::columnar::table_reload::record_loads(&metrics, &core.table_loads);
-        Ok(ColumnarStage {
-            core,
-            cert_topics: config.certs.iter().map(|c| c.topic().into()).collect(),
-            cert_names: config.certs.iter().map(|c| c.country.to_ascii_lowercase()).collect(),
-            sink: Sink::new(&config, "columnar", &metrics)?,
-            config,
-            consumer,
-            metrics,
-            health,
-        })
-    }
-
-    /// Loads the state of those `partitions` that are not loaded from the changelog.
-    fn ensure_restored(&mut self, partitions: impl IntoIterator<Item = i32>) -> Result<()> {
-        let missing: Vec<i32> = partitions.into_iter().filter(|p| !self.core.has_partition(*p)).collect();
-        if missing.is_empty() {
-            return Ok(());
-        }
-        let started = Instant::now();
-        let restoring = self.health.restoring();
-        let states = tokio::task::block_in_place(|| changelog::restore(&self.config, &missing))?;
-        drop(restoring);
-        let entries: usize = states.values().map(PartitionState::len).sum();
-        tracing::info!(?missing, entries, ms = started.elapsed().as_millis() as u64, "state restored");
-        for (p, state) in states {
-            self.core.install_partition(p, state);
-        }
-        Ok(())
-    }
-
-    /// Drops the state of revoked partitions and restores that of assigned ones.
-    fn follow_rebalances(&mut self) -> Result<()> {
-        let moves = self.consumer.context().take();
-        for (_, p) in &moves.revoked {
-            self.core.drop_partition(*p);
-        }
-        self.ensure_restored(moves.assigned.iter().map(|(_, p)| *p))
-    }
-
-    /// Forgets the state the batch touched (it is rebuilt from the changelog) and goes back to
-    /// the committed offsets.
-    fn roll_back(&mut self, offsets: &InputOffsets) -> Result<()> {
-        for (_, p) in offsets.partitions() {
-            self.core.drop_partition(*p);
-        }
-        rewind(&self.consumer)
-    }
-
-    /// Runs micro-batches until shutdown; the last one is delivered and committed.
-    pub(crate) async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
-        let linger = Duration::from_millis(self.config.batch.linger_ms);
-        let withheld_topic = Arc::<str>::from(self.config.withheld_topic());
-        let state_topic = Arc::<str>::from(self.config.state_topic());
-        let mut committed = InputOffsets::default();
-        loop {
-            self.follow_rebalances()?;
-            if self.core.promote_tables() {
-                tracing::info!("reloaded enrichment tables in use");
-            }
-            let started = Instant::now();
-            let deadline = started + linger;
-            let generation = self.consumer.context().generation();
-            let mut out = ColumnarOutput::default();
-            let mut offsets = InputOffsets::default();
-            let mut messages = 0;
-            while messages < MAX_MESSAGES {
-                let Some(msg) = next_message(&self.consumer, deadline, &mut shutdown).await? else {
-                    break;
-                };
-                messages += 1;
-                offsets.record(&msg);
-                let batches = decode_ipc(msg.payload().unwrap_or_default()).map_err(|e| {
-                    Error::Corrupt(Corrupt {
-                        topic: msg.topic().into(),
-                        partition: msg.partition(),
-                        offset: msg.offset(),
-                        why: e.to_string(),
-                    })
-                })?;
-                let partition = msg.partition();
-                drop(msg);
-                self.ensure_restored([partition])?;
-                for batch in &batches {
-                    self.core.process(partition, batch, &mut out)?;
-                }
-            }
-            if !offsets.is_empty() {
-                if self.consumer.context().generation() != generation {
-                    // Partitions moved while the batch was read: its effects are undone and it is
-                    // read again, here or by the partitions' new owner.
-                    self.roll_back(&offsets)?;
-                    continue;
-                }
-                let encoded = self.core.encode(&mut out)?;
-                let mut outbox = Outbox::default();
-                for (k, key, payload) in encoded.cert_records {
-                    outbox.outputs.push(OutRecord {
-                        topic: self.cert_topics[k].clone(),
-                        partition: None,
-                        key: Some(key.into_bytes()),
-                        payload: Some(payload),
-                        headers: None,
-                    });
-                }
-                for (key, payload) in encoded.withheld {
-                    outbox.outputs.push(OutRecord {
-                        topic: withheld_topic.clone(),
-                        partition: None,
-                        key: Some(key.into_bytes()),
-                        payload: Some(payload),
-                        headers: None,
-                    });
-                }
-                outbox.changelog = self.core.take_changelog(&state_topic);
-                match self.sink.deliver(outbox, &offsets, &self.consumer, &self.metrics).await? {
-                    Delivered::Committed => {
-                        committed.absorb(&offsets);
-                        self.publish(&out, started);
-                    }
-                    Delivered::RolledBack => self.roll_back(&offsets)?,
-                }
-            }
-            if *shutdown.borrow() {
-                return self.sink.finish(&committed, &self.consumer);
-            }
-        }
-    }
-
-    fn publish(&self, out: &ColumnarOutput, started: Instant) {
-        let m = &self.metrics;
-        for (k, n) in &out.emitted_per_cert {
-            m.indicators_emitted.with_label_values(&[self.cert_names[*k].as_str()]).inc_by(*n);
-        }
-        m.indicators_suppressed.inc_by(out.suppressed);
-        for (outcome, n) in &out.outcomes {
-            m.report_outcomes.with_label_values(&[outcome]).inc_by(*n);
-        }
-        for (reason, n) in &out.withheld_per_reason {
-            m.reports_withheld.with_label_values(&[reason.as_str()]).inc_by(*n);
-        }
-        for (enricher, (hits, misses)) in &out.enrich_lookups {
-            m.enrichment_lookups.with_label_values(&[enricher, "hit"]).inc_by(*hits);
-            m.enrichment_lookups.with_label_values(&[enricher, "miss"]).inc_by(*misses);
-        }
-        m.state_entries.set(self.core.state_entries() as i64);
-        m.state_bytes.set(self.core.state_bytes() as i64);
-        m.batch_duration.with_label_values(&["columnar"]).observe(started.elapsed().as_secs_f64());
-        if let Some(earliest) = out.earliest {
-            let lag = (crate::ingest::now_ms() - earliest).max(0) as f64 / 1000.0;
-            m.end_to_end_latency.observe(lag);
-        }
     }
 }
 

@@ -5,13 +5,13 @@
 //! (`iocflow_enrichment_reloads_total{result="failed"}`) for the operator's alert.
 
 use crate::config::Config;
+use crate::shutdown::Shutdown;
 use crate::telemetry::metrics::Metrics;
 use iocflow_enrichers::tables::{SharedTables, TableLoad, Tables};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::watch;
 
 /// What identifies a version of the table files: each file's modification time and size.
 fn fingerprint(config: &Config) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
@@ -38,7 +38,7 @@ pub fn record_loads(metrics: &Metrics, loads: &[TableLoad]) {
 }
 
 /// Watches for SIGHUP and file changes until shutdown, staging every good reload in `tables`.
-pub async fn watch(config: Arc<Config>, tables: SharedTables, metrics: Metrics, mut shutdown: watch::Receiver<bool>) {
+pub async fn watch(config: Arc<Config>, tables: SharedTables, metrics: Metrics, mut shutdown: Shutdown) {
     let Ok(mut hangup) = signal(SignalKind::hangup()) else {
         tracing::warn!("no SIGHUP handler: enrichment tables reload on file changes only");
         return;
@@ -57,7 +57,7 @@ pub async fn watch(config: Arc<Config>, tables: SharedTables, metrics: Metrics, 
                 seen = now;
                 "a table file changed"
             }
-            _ = shutdown.changed() => return,
+            _ = shutdown.wait() => return,
         };
         let c = config.clone();
         let loaded = tokio::task::spawn_blocking(move || -> crate::Result<(Tables, Vec<TableLoad>)> {

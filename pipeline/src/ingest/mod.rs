@@ -8,25 +8,20 @@
 //! micro-batch closes, each non-empty batch becomes one Kafka message. Undecodable records become
 //! one dead letter each, with their raw bytes. Input offsets are stored only after all of that
 //! is acknowledged.
+//!
+//! [`IngestBatch`] is that decoding and batching without Kafka (`iocflow process` uses it too);
+//! [`stage`] binds it to the feed topics through the micro-batch loop both stages share.
 
-use crate::config::{Config, FeedConfig};
-use crate::error::Result;
-use crate::indicator_batch::{IndicatorBatchBuilder, encode_ipc};
-use crate::kafka::micro_batch::{InputOffsets, next_message, rewind};
-use crate::kafka::outbox::{Delivered, OutRecord, Outbox, Sink};
-use crate::kafka::rebalance::StageContext;
-use crate::telemetry::client_stats::ClientStats;
-use crate::telemetry::metrics::{Health, Metrics};
+pub(crate) mod stage;
+
+use crate::config::FeedConfig;
+use crate::indicator_batch::IndicatorBatchBuilder;
+use crate::telemetry::metrics::Metrics;
 use iocflow_model::decode::{Decoder, FeedDefaults, Limits, Rejection, decode};
 use iocflow_model::time::Millis;
 use iocflow_sinks::dead_letter::DeadLetter;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::{Message, OwnedHeaders};
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::watch;
-use tokio::time::Instant;
+use rdkafka::message::OwnedHeaders;
+use std::collections::BTreeMap;
 
 /// A feed as the ingest stage uses it.
 pub struct Feed {
@@ -140,107 +135,4 @@ impl IngestBatch {
             metrics.records_dead_lettered.with_label_values(&[feed.as_str(), reason]).inc_by(*n);
         }
     }
-}
-
-/// The ingest stage bound to Kafka.
-pub struct IngestStage {
-    config: Arc<Config>,
-    feeds: HashMap<String, Feed>,
-    consumer: StreamConsumer<StageContext>,
-    sink: Sink,
-    metrics: Metrics,
-}
-
-impl IngestStage {
-    pub fn new(config: Arc<Config>, metrics: Metrics, health: Arc<Health>) -> Result<IngestStage> {
-        let stats = ClientStats::consumer("ingest", metrics.clone(), health);
-        let consumer: StreamConsumer<StageContext> = crate::kafka::client_config::consumer(&config, "ingest")
-            .create_with_context(StageContext::with_stats(stats))?;
-        let topics: Vec<&str> = config.feeds.iter().map(|f| f.topic.as_str()).collect();
-        consumer.subscribe(&topics)?;
-        let feeds = config.feeds.iter().map(|f| (f.topic.clone(), Feed::from(f))).collect();
-        let sink = Sink::new(&config, "ingest", &metrics)?;
-        Ok(IngestStage { config, feeds, consumer, sink, metrics })
-    }
-
-    /// Runs micro-batches until shutdown; the last one is delivered and committed.
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
-        let cfg = self.config.clone();
-        let limits = cfg.limits.decode_limits();
-        let linger = Duration::from_millis(cfg.batch.linger_ms);
-        let indicators_topic = Arc::<str>::from(cfg.indicators_topic());
-        let dlq_topic = Arc::<str>::from(cfg.dlq_topic());
-        let mut committed = InputOffsets::default();
-        loop {
-            let started = Instant::now();
-            let deadline = started + linger;
-            let generation = self.consumer.context().generation();
-            let mut batch = IngestBatch::new(cfg.kafka.partitions);
-            let mut offsets = InputOffsets::default();
-            while batch.rows() < cfg.batch.max_rows && batch.bytes() < cfg.batch.max_bytes {
-                let Some(msg) = next_message(&self.consumer, deadline, &mut shutdown).await? else {
-                    break;
-                };
-                offsets.record(&msg);
-                let Some(feed) = self.feeds.get(msg.topic()) else {
-                    continue;
-                };
-                let origin = Origin {
-                    topic: msg.topic(),
-                    partition: msg.partition(),
-                    offset: msg.offset(),
-                    timestamp: msg.timestamp().to_millis().unwrap_or_else(now_ms),
-                    key: msg.key(),
-                };
-                batch.add(feed, msg.payload().unwrap_or_default(), origin, &limits, cfg.limits.dead_letter_max_bytes);
-            }
-            if !offsets.is_empty() {
-                if self.consumer.context().generation() != generation {
-                    // Partitions moved while the batch was read: it is read again from the
-                    // committed offsets, here or by the partitions' new owner.
-                    rewind(&self.consumer)?;
-                    continue;
-                }
-                let mut outbox = Outbox::default();
-                for (p, builder) in batch.builders.iter_mut().enumerate() {
-                    if builder.rows() > 0 {
-                        outbox.outputs.push(OutRecord {
-                            topic: indicators_topic.clone(),
-                            partition: Some(p as i32),
-                            key: None,
-                            payload: Some(encode_ipc(&builder.finish()?)?),
-                            headers: None,
-                        });
-                    }
-                }
-                for dl in std::mem::take(&mut batch.dead_letters) {
-                    outbox.outputs.push(OutRecord {
-                        topic: dlq_topic.clone(),
-                        partition: None,
-                        key: dl.key,
-                        payload: Some(dl.payload),
-                        headers: Some(dl.headers),
-                    });
-                }
-                match self.sink.deliver(outbox, &offsets, &self.consumer, &self.metrics).await? {
-                    Delivered::Committed => {
-                        committed.absorb(&offsets);
-                        batch.publish(&self.metrics);
-                        self.metrics
-                            .batch_duration
-                            .with_label_values(&["ingest"])
-                            .observe(started.elapsed().as_secs_f64());
-                    }
-                    Delivered::RolledBack => rewind(&self.consumer)?,
-                }
-            }
-            if *shutdown.borrow() {
-                return self.sink.finish(&committed, &self.consumer);
-            }
-        }
-    }
-}
-
-pub(crate) fn now_ms() -> Millis {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as Millis)
 }

@@ -1,35 +1,159 @@
-//! What both stages share: pulling a micro-batch of Kafka messages and storing input offsets
-//! once everything derived from them has been delivered.
+//! The one micro-batch loop of both stages, and what it shares: pulling messages, storing input
+//! offsets once everything derived from them has been delivered, rewinding.
 //!
-//! A micro-batch closes on rows, bytes or linger (whichever first), or on shutdown. Offsets are
-//! stored per input partition as "last processed + 1" only after the batch's deliveries are
-//! acknowledged; librdkafka commits stored offsets in the background and on rebalance, and the
-//! stage commits them synchronously on shutdown. A crash at any point therefore replays input
-//! instead of losing it (at-least-once).
+//! A micro-batch closes when the stage calls it full, on linger, or on shutdown. It is then
+//! delivered ([`Sink`]) and committed, or rolled back; a batch whose collection saw the consumer's
+//! partitions move is thrown away and read again. Offsets are stored per input partition as "last
+//! processed + 1" only after the batch's deliveries are acknowledged; librdkafka commits stored
+//! offsets in the background and on rebalance, and the stage commits them synchronously on
+//! shutdown. A crash at any point therefore replays input instead of losing it.
+//!
+//! No transaction is open while the consumer polls: a batch is collected, then delivered and
+//! committed, then the next poll runs (rebalance callbacks run inside polls).
 
+use crate::config::Config;
 use crate::error::Result;
+use crate::kafka::client_config;
+use crate::kafka::outbox::{Delivered, Outbox, Sink};
+use crate::kafka::rebalance::StageContext;
+use crate::shutdown::Shutdown;
+use crate::telemetry::client_stats::ClientStats;
+use crate::telemetry::metrics::{Health, Metrics};
+use iocflow_model::time::Millis;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
-use tokio::sync::watch;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::time::Instant;
+
+/// What a stage does with micro-batches; [`run`] is the loop around it.
+pub(crate) trait Stage {
+    /// What one micro-batch gathers.
+    type Batch;
+    /// The stage's name (consumer group, transactional id, metrics).
+    const NAME: &'static str;
+
+    /// Between batches, before the next is collected (follow rebalances, put reloaded tables in
+    /// use …).
+    fn prepare(&mut self, _consumer: &StreamConsumer<StageContext>) -> Result<()> {
+        Ok(())
+    }
+    /// A new, empty batch.
+    fn begin(&mut self) -> Self::Batch;
+    /// Whether the batch is full: it closes before its linger runs out.
+    fn full(&self, batch: &Self::Batch) -> bool;
+    /// Adds one message to the batch.
+    fn collect(&mut self, batch: &mut Self::Batch, message: &BorrowedMessage<'_>) -> Result<()>;
+    /// What the batch sends: outputs, then changelog records.
+    fn outbox(&mut self, batch: &mut Self::Batch) -> Result<Outbox>;
+    /// The batch is delivered and its offsets committed (publish its metrics).
+    fn committed(&mut self, batch: Self::Batch);
+    /// Nothing of the batch counts (a transaction aborted, or its partitions moved while it was
+    /// read): undo its effects before the consumer goes back to the committed offsets.
+    fn rolled_back(&mut self, _offsets: &InputOffsets) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A stage's Kafka side: its consumer in the stage's group, subscribed to its input, and the
+/// producer side that delivers its batches.
+pub(crate) struct StageClients {
+    pub consumer: StreamConsumer<StageContext>,
+    sink: Sink,
+}
+
+impl StageClients {
+    /// The consumer of `stage` subscribed to `topics`, and its sink in the configured delivery
+    /// mode (exactly-once initialises its transactions, fencing a dead predecessor).
+    pub fn new(
+        config: &Config,
+        stage: &'static str,
+        topics: &[&str],
+        metrics: &Metrics,
+        health: Arc<Health>,
+    ) -> Result<StageClients> {
+        let stats = ClientStats::consumer(stage, metrics.clone(), health);
+        let consumer: StreamConsumer<StageContext> =
+            client_config::consumer(config, stage).create_with_context(StageContext::with_stats(stats))?;
+        consumer.subscribe(topics)?;
+        Ok(StageClients { consumer, sink: Sink::new(config, stage, metrics)? })
+    }
+}
+
+/// Runs micro-batches of `stage` until shutdown; the last one is delivered and committed.
+pub(crate) async fn run<S: Stage>(
+    mut stage: S,
+    clients: StageClients,
+    linger: Duration,
+    metrics: Metrics,
+    mut shutdown: Shutdown,
+) -> Result<()> {
+    let StageClients { consumer, mut sink } = clients;
+    let mut committed = InputOffsets::default();
+    loop {
+        stage.prepare(&consumer)?;
+        let started = Instant::now();
+        let deadline = started + linger;
+        let generation = consumer.context().generation();
+        let mut batch = stage.begin();
+        let mut offsets = InputOffsets::default();
+        while !stage.full(&batch) {
+            let Some(message) = next_message(&consumer, deadline, &mut shutdown).await? else {
+                break;
+            };
+            offsets.record(&message);
+            stage.collect(&mut batch, &message)?;
+        }
+        if !offsets.is_empty() {
+            let delivered = if consumer.context().generation() != generation {
+                // Partitions moved while the batch was read: it is read again from the committed
+                // offsets, here or by the partitions' new owner.
+                Delivered::RolledBack
+            } else {
+                let outbox = stage.outbox(&mut batch)?;
+                sink.deliver(outbox, &offsets, &consumer, &metrics).await?
+            };
+            match delivered {
+                Delivered::Committed => {
+                    committed.absorb(&offsets);
+                    stage.committed(batch);
+                    metrics.batch_duration.with_label_values(&[S::NAME]).observe(started.elapsed().as_secs_f64());
+                }
+                Delivered::RolledBack => {
+                    stage.rolled_back(&offsets)?;
+                    rewind(&consumer)?;
+                }
+            }
+        }
+        if shutdown.requested() {
+            return sink.finish(&committed, &consumer);
+        }
+    }
+}
+
+/// The wall clock in milliseconds: for a message without a timestamp, and for latency metrics
+/// (decisions use record time).
+pub(crate) fn now_ms() -> Millis {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as Millis)
+}
 
 /// Waits for the next message until `deadline` or shutdown; `None` closes the micro-batch.
 /// Consumer errors (a broker restarting, a transport failure) are logged and waited out:
 /// librdkafka reconnects by itself, and nothing was consumed that could be lost.
-pub async fn next_message<'c, C: ConsumerContext + 'static>(
+async fn next_message<'c, C: ConsumerContext + 'static>(
     consumer: &'c StreamConsumer<C>,
     deadline: Instant,
-    shutdown: &mut watch::Receiver<bool>,
+    shutdown: &mut Shutdown,
 ) -> Result<Option<BorrowedMessage<'c>>> {
     loop {
-        if *shutdown.borrow() {
+        if shutdown.requested() {
             return Ok(None);
         }
         tokio::select! {
             biased;
-            _ = shutdown.changed() => return Ok(None),
+            _ = shutdown.wait() => return Ok(None),
             m = consumer.recv() => match m {
                 Ok(m) => return Ok(Some(m)),
                 Err(e) => tracing::warn!("consumer: {e}"),
@@ -101,7 +225,7 @@ impl InputOffsets {
 
 /// Moves every assigned partition back to its committed offset (the beginning where none is
 /// committed), after a batch was rolled back or thrown away.
-pub fn rewind<C: ConsumerContext + 'static>(consumer: &StreamConsumer<C>) -> Result<()> {
+fn rewind<C: ConsumerContext + 'static>(consumer: &StreamConsumer<C>) -> Result<()> {
     let assigned = consumer.assignment()?;
     if assigned.count() == 0 {
         return Ok(());

@@ -36,6 +36,22 @@ pub struct OutRecord {
     pub headers: Option<OwnedHeaders>,
 }
 
+impl OutRecord {
+    /// A record to `topic`, placed by its key, without headers; `payload` `None` is a tombstone.
+    pub fn new(topic: &Arc<str>, key: Option<Vec<u8>>, payload: Option<Vec<u8>>) -> OutRecord {
+        OutRecord { topic: topic.clone(), partition: None, key, payload, headers: None }
+    }
+
+    /// In this partition rather than the key's.
+    pub fn in_partition(self, partition: i32) -> OutRecord {
+        OutRecord { partition: Some(partition), ..self }
+    }
+
+    pub fn with_headers(self, headers: OwnedHeaders) -> OutRecord {
+        OutRecord { headers: Some(headers), ..self }
+    }
+}
+
 /// Everything one micro-batch sends: outputs first, changelog records after.
 #[derive(Debug, Default)]
 pub struct Outbox {

@@ -6,6 +6,7 @@
 //! vocabularies).
 
 use crate::error::Result;
+use crate::shutdown::Shutdown;
 use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
@@ -233,12 +234,7 @@ impl Drop for RestoreGuard<'_> {
 
 /// Binds the metrics address and serves `/metrics`, `/healthz` and `/readyz` until `shutdown`.
 /// Returns the bound address (useful with port 0).
-pub async fn serve(
-    listen: &str,
-    metrics: Metrics,
-    health: Arc<Health>,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) -> Result<SocketAddr> {
+pub async fn serve(listen: &str, metrics: Metrics, health: Arc<Health>, mut shutdown: Shutdown) -> Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let app = Router::new()
@@ -264,14 +260,7 @@ pub async fn serve(
             }),
         );
     tokio::spawn(async move {
-        let stop = async move {
-            while !*shutdown.borrow() {
-                if shutdown.changed().await.is_err() {
-                    break;
-                }
-            }
-        };
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.wait().await }).await {
             tracing::error!("metrics endpoint failed: {e}");
         }
     });
