@@ -3,8 +3,7 @@
 //! Uses the integration-test harness (tests/harness) for Kafka access, so the demo exercises
 //! exactly what the tests do.
 
-#[path = "../tests/harness/mod.rs"]
-mod harness;
+use iocflow_testkit as harness;
 
 use harness::*;
 use std::collections::BTreeMap;

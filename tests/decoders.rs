@@ -3,7 +3,7 @@
 //! indicator ends in exactly one counted outcome; every CERT topic and the withheld topic hold
 //! exactly what the reference model says.
 
-mod harness;
+use iocflow_testkit as harness;
 
 use harness::reference::*;
 use harness::*;

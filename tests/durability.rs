@@ -2,7 +2,7 @@
 //! random points, replicas joining and dying, replays — and every CERT topic, read committed,
 //! still equals the reference model's output.
 
-mod harness;
+use iocflow_testkit as harness;
 
 use harness::reference::*;
 use harness::stream::*;

@@ -2,7 +2,7 @@
 //! their organisation's CERT, and a hot reload (SIGHUP) while the stream runs changes what later
 //! records carry — with no record lost; a broken file keeps the tables in use.
 
-mod harness;
+use iocflow_testkit as harness;
 
 use harness::*;
 use std::collections::BTreeMap;

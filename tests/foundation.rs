@@ -5,7 +5,7 @@
 //! iocflow's own routing code: countries from a table of known allocations, labels from the
 //! TLP table, ids from the xxh3 recipe.
 
-mod harness;
+use iocflow_testkit as harness;
 
 use harness::reference::*;
 use harness::stream::*;

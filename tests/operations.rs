@@ -3,7 +3,7 @@
 //! counters, the consumer lag from librdkafka's statistics and the build info are read back
 //! through Prometheus' HTTP API, as an operator's dashboard would.
 
-mod harness;
+use iocflow_testkit as harness;
 
 use harness::*;
 use std::process::{Child, Command, Stdio};

@@ -2,7 +2,7 @@
 //! labels, MISP distributions (0, 1, 3, 4 with a known and an unknown sharing group, 5), a RED
 //! report of an indicator that is GREEN elsewhere, revocations, a regional subscriber, two
 //! filtered CERTs and one taking STIX 2.1 — and every CERT topic and the withheld topic must hold
-//! exactly what the policy model (`harness/policy.rs`) says, record by record.
+//! exactly what the policy model (`tests/testkit/src/policy.rs`) says, record by record.
 //!
 //! The stream is produced in phases with each indicator at most once per phase, and iocflow
 //! catches up between phases, so the order of one indicator's reports is fixed and the model's
@@ -10,7 +10,7 @@
 //! would: JSON records against `schemas/cert-record.schema.json`, STIX records with the OASIS
 //! validator in strict mode (`dev/python`).
 
-mod harness;
+use iocflow_testkit as harness;
 
 use harness::policy::{Cert, Filter, Policy, Report, View, by_cert_and_value, view_from_record};
 use harness::stream::TLDS;

@@ -1,7 +1,7 @@
 //! Property test of the routing policy: random indicators, labels, sharing groups, regional
 //! subscriptions and CERT filters go through iocflow's columnar core (state, enrichment, the
 //! CERT filters compiled by DataFusion, routing) in random batch sizes, and every record, every
-//! withheld report and every outcome is compared with the policy model (`harness/policy.rs`).
+//! withheld report and every outcome is compared with the policy model (`tests/testkit/src/policy.rs`).
 //!
 //! Checked per report and CERT (a "decision"): no record the policy forbids, none it requires
 //! missing, each record's content exactly the CERT's view; and, independently of the model,
@@ -10,7 +10,7 @@
 //!
 //! `IOCFLOW_SEED` replays a failing run; `IOCFLOW_POLICY_ROUNDS` makes it longer.
 
-mod harness;
+use iocflow_testkit as harness;
 
 use harness::ASEAN;
 use harness::policy::{Cert, Filter, Policy, Report as Sent, View, by_cert_and_value, view_from_record};

@@ -11,7 +11,7 @@
 //! writes only its own feed topics; the auditors read only the dead letters and the withheld
 //! audit. Each denial is asserted with its Kafka error code.
 
-mod harness;
+use iocflow_testkit as harness;
 
 use harness::secure::{SecureBroker, secure_broker};
 use harness::{Read, iocflow, repo};

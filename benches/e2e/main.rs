@@ -22,8 +22,7 @@
 //!             [--latency-seconds S] [--warmup-seconds S] [--report FILE] [--config-extra TOML]`
 //! (`--config-extra '[batch]\nmax_rows = 16384'` tries other settings on iocflow and the baselines.)
 
-#[path = "../../tests/harness/mod.rs"]
-mod harness;
+use iocflow_testkit as harness;
 
 mod baseline;
 mod measure;

@@ -1,11 +1,10 @@
-//! The integration-test harness: a real Kafka broker, a unique deployment per test, and helpers
-//! to produce to a topic, run iocflow, and read topics to their end.
+//! The integration tests' kit (also the end-to-end benchmark's and the demo's): a real Kafka
+//! broker, a unique deployment per test, and helpers to produce to a topic, run iocflow, and read
+//! topics to their end.
 //!
 //! The broker comes from `dev/kafka start` (which finds a running one), or from
 //! `KAFKA_BOOTSTRAP` when set. Every test gets its own `app_id` and topic names, so tests run in
 //! parallel on one broker without seeing each other's data.
-
-#![allow(dead_code)] // each test binary uses its own subset of the harness
 
 pub mod policy;
 pub mod reference;
@@ -28,14 +27,16 @@ use std::time::{Duration, Instant};
 
 pub const TIMEOUT: Duration = Duration::from_secs(180);
 
-/// The repository root: from the manifest folder Cargo names when it runs a test, else from the
-/// one this was compiled in (the demo, run directly). Builds are cached outside the clone and
-/// shared by clones (`.ci/run`), so a test binary compiled in another clone may be reused: the
-/// compile-time path can name a clone that is gone.
+/// The repository root: from the manifest folder Cargo names when it runs a test, bench or
+/// example (a package folder of the workspace, one below the root), else from this crate's folder
+/// when it was compiled (two below). Builds are cached outside the clone and shared by clones
+/// (`.ci/run`), so a binary compiled in another clone may be reused: the compile-time path can
+/// name a clone that is gone.
 pub fn repo() -> PathBuf {
-    let manifest =
-        std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), PathBuf::from);
-    manifest.parent().unwrap().to_path_buf()
+    match std::env::var_os("CARGO_MANIFEST_DIR") {
+        Some(package) => PathBuf::from(package).parent().unwrap().to_path_buf(),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."),
+    }
 }
 
 /// The bootstrap address of the test broker, started on first use.
@@ -257,13 +258,12 @@ pub fn alter_topic_config(topic: &str, key: &str, value: &str) {
     }
 }
 
-/// The `iocflow` binary: Cargo's path for integration tests, else the one beside this
-/// executable's folder (the demo runs from `target/release/examples/`).
+/// The `iocflow` binary of the build this executable belongs to: in the profile folder above
+/// the test's (`target/release/deps/`) or the example's (`target/release/examples/`). Cargo builds
+/// it for the `iocflow` package's integration tests; `dev/bench-e2e` and `dev/demo` build it.
 pub fn iocflow_bin() -> PathBuf {
-    option_env!("CARGO_BIN_EXE_iocflow").map(PathBuf::from).unwrap_or_else(|| {
-        let exe = std::env::current_exe().unwrap();
-        exe.parent().unwrap().parent().unwrap().join("iocflow")
-    })
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().join("iocflow")
 }
 
 /// Runs the iocflow binary to completion.
