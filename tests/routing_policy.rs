@@ -18,7 +18,7 @@ use harness::stream::TLDS;
 use iocflow::columnar::{ColumnarCore, ColumnarOutput};
 use iocflow::config::Config;
 use iocflow::indicator_batch::IndicatorBatchBuilder;
-use iocflow_model::{Indicator, IndicatorType, Report, Tlp};
+use iocflow_model::{Country, Indicator, IndicatorType, Report, Tlp};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 const GROUPS: [&str; 4] = [
@@ -130,7 +130,7 @@ fn model_report(s: &Sent) -> Report {
     r.confidence = s.confidence;
     r.tags = s.tags.clone();
     r.threat = s.threat.clone();
-    r.target_countries = s.targets.iter().map(|c| c.to_string()).collect();
+    r.target_countries = s.targets.iter().map(|c| Country::parse(c).unwrap()).collect();
     r.revoked = s.revoked;
     r.sharing_group = s.sharing_group.clone();
     r.distribution = s.sharing_group.as_ref().map(|_| 4);

@@ -102,7 +102,7 @@ impl Stage {
         if eos {
             producer.init_transactions(call).expect("init_transactions");
         }
-        let linger = Duration::from_millis(config.batch.linger_ms);
+        let linger = config.batch.linger;
         let mut run = StageRun::default();
         let mut produced: Vec<u64> = vec![0; self.plans.len()];
         let mut first_input = None;

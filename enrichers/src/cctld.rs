@@ -4,6 +4,8 @@
 //! code of Timor-Leste; `eu`, `su` and `ac` name no ISO country). Internationalised ccTLDs are
 //! looked up by their punycode form, since canonical domains are punycode.
 
+use iocflow_model::Country;
+
 /// Internationalised ccTLDs (punycode) and their countries: the four of ASEAN members first.
 const IDN_CCTLDS: &[(&str, &str)] = &[
     ("xn--o3cw4h", "TH"),             // .ไทย
@@ -26,20 +28,20 @@ const IDN_CCTLDS: &[(&str, &str)] = &[
 ];
 
 /// The country of a top-level label (lower-case ASCII, punycode for IDNs).
-pub fn country_of_tld(tld: &str) -> Option<&'static str> {
+pub fn country_of_tld(tld: &str) -> Option<Country> {
     if tld.len() == 2 && tld.bytes().all(|b| b.is_ascii_lowercase()) {
         return match tld {
-            "uk" => Some("GB"),
-            "tp" => Some("TL"),
+            "uk" => Country::parse("GB"),
+            "tp" => Country::parse("TL"),
             "eu" | "su" | "ac" => None,
-            _ => Some(two_letter_upper(tld)),
+            _ => Country::parse(tld),
         };
     }
-    IDN_CCTLDS.iter().find(|(t, _)| *t == tld).map(|(_, cc)| *cc)
+    IDN_CCTLDS.iter().find(|(t, _)| *t == tld).and_then(|(_, cc)| Country::parse(cc))
 }
 
 /// The country of a canonical domain name from its ccTLD.
-pub fn country_of_domain(domain: &str) -> Option<&'static str> {
+pub fn country_of_domain(domain: &str) -> Option<Country> {
     country_of_tld(domain.rsplit('.').next()?)
 }
 
@@ -90,31 +92,24 @@ pub fn sector_hint(domain: &str) -> Option<&'static str> {
     (listed && suffix.as_bytes().len() == second.len() + 1 + tld.len()).then_some(sector)
 }
 
-/// Interns a two-letter code as a `&'static str` without allocating per lookup.
-fn two_letter_upper(tld: &str) -> &'static str {
-    static CODES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    let codes = CODES.get_or_init(|| {
-        (b'A'..=b'Z').flat_map(|a| (b'A'..=b'Z').map(move |b| String::from_utf8(vec![a, b]).expect("ascii"))).collect()
-    });
-    let b = tld.as_bytes();
-    let i = usize::from(b[0] - b'a') * 26 + usize::from(b[1] - b'a');
-    &codes[i]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn code(domain: &str) -> Option<&'static str> {
+        country_of_domain(domain).map(|c| c.as_str())
+    }
+
     #[test]
     fn ascii_and_idn_cctlds() {
-        assert_eq!(country_of_domain("bank.example.sg"), Some("SG"));
-        assert_eq!(country_of_domain("gov.uk"), Some("GB"));
-        assert_eq!(country_of_domain("old.tp"), Some("TL"));
-        assert_eq!(country_of_domain("example.com"), None);
-        assert_eq!(country_of_domain("agency.europa.eu"), None);
-        assert_eq!(country_of_domain("xn--72c1a1bt4awk9o.xn--o3cw4h"), Some("TH"));
-        assert_eq!(country_of_domain("x.xn--mgbx4cd0ab"), Some("MY"));
-        assert_eq!(country_of_domain("x.xn--clchc0ea0b2g2a9gcd"), Some("SG"));
+        assert_eq!(code("bank.example.sg"), Some("SG"));
+        assert_eq!(code("gov.uk"), Some("GB"));
+        assert_eq!(code("old.tp"), Some("TL"));
+        assert_eq!(code("example.com"), None);
+        assert_eq!(code("agency.europa.eu"), None);
+        assert_eq!(code("xn--72c1a1bt4awk9o.xn--o3cw4h"), Some("TH"));
+        assert_eq!(code("x.xn--mgbx4cd0ab"), Some("MY"));
+        assert_eq!(code("x.xn--clchc0ea0b2g2a9gcd"), Some("SG"));
     }
 
     #[test]

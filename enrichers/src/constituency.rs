@@ -22,7 +22,7 @@ use crate::cctld::SECTORS;
 use crate::ip_prefix::{IpPrefixMap, parse_prefix};
 use crate::{Error, Result};
 use foldhash::HashMap;
-use iocflow_model::{Indicator, IndicatorType};
+use iocflow_model::{Country, Indicator, IndicatorType};
 use serde::Deserialize;
 use std::net::IpAddr;
 
@@ -30,7 +30,7 @@ use std::net::IpAddr;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Organisation {
     pub name: String,
-    pub country: String,
+    pub country: Country,
     pub sectors: Vec<String>,
 }
 
@@ -83,9 +83,9 @@ impl Registry {
         for (i, e) in file.organisation.into_iter().enumerate() {
             let at = |why: String| bad(format!("organisation[{i}] ({}): {why}", e.name));
             let index = r.organisations.len() as u32;
-            if iocflow_model::report::country_code(&e.country).as_deref() != Some(e.country.as_str()) {
+            let Some(country) = Country::parse_exact(&e.country) else {
                 return Err(at(format!("country {:?} is not an upper-case ISO 3166-1 code", e.country)));
-            }
+            };
             if let Some(s) = e.sectors.iter().find(|s| !SECTORS.contains(&s.as_str())) {
                 return Err(at(format!("sector {s:?} is not one of {}", SECTORS.join(", "))));
             }
@@ -107,7 +107,7 @@ impl Registry {
                     return Err(at(format!("domain {d} is claimed by another organisation too")));
                 }
             }
-            r.organisations.push(Organisation { name: e.name, country: e.country, sectors: e.sectors });
+            r.organisations.push(Organisation { name: e.name, country, sectors: e.sectors });
         }
         Ok(r)
     }

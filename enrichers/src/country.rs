@@ -5,15 +5,16 @@
 
 use crate::address::Target;
 use crate::cctld::country_of_domain;
+use iocflow_model::Country;
 use std::net::IpAddr;
 
 /// The country of an IP address from the built-in RIR-derived table.
-pub fn country_of_ip(ip: IpAddr) -> Option<&'static str> {
-    iptocc::country_code(ip)
+pub fn country_of_ip(ip: IpAddr) -> Option<Country> {
+    iptocc::country_code(ip).and_then(Country::parse)
 }
 
 /// The infrastructure country of an indicator.
-pub fn infra_country(target: &Target<'_>) -> Option<&'static str> {
+pub fn infra_country(target: &Target<'_>) -> Option<Country> {
     match target.ip {
         Some(ip) => country_of_ip(ip),
         None => country_of_domain(target.host()?),
@@ -26,7 +27,7 @@ mod tests {
     use iocflow_model::IndicatorType as T;
 
     fn infra_country(kind: T, value: &str) -> Option<&'static str> {
-        super::infra_country(&Target::of(kind, value))
+        super::infra_country(&Target::of(kind, value)).map(|c| c.as_str())
     }
 
     #[test]

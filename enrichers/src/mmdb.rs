@@ -7,6 +7,7 @@
 //! `autonomous_system_number` / `autonomous_system_organization`.
 
 use crate::{Error, Result};
+use iocflow_model::Country;
 use maxminddb::{PathElement, Reader};
 use std::net::IpAddr;
 use std::path::Path;
@@ -46,9 +47,10 @@ impl Mmdb {
         })
     }
 
-    /// The ISO 3166-1 country of an address.
-    pub fn country(&self, ip: IpAddr) -> Option<&str> {
+    /// The ISO 3166-1 country of an address (a value that is not two letters reads as none).
+    pub fn country(&self, ip: IpAddr) -> Option<Country> {
         self.text(ip, &[&["country", "iso_code"], &["registered_country", "iso_code"], &["country_code"]])
+            .and_then(Country::parse)
     }
 
     /// The AS number announcing an address.
@@ -220,9 +222,9 @@ mod tests {
 
         let c = Mmdb::open(&dir.join("country.mmdb")).unwrap();
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        assert_eq!(c.country(ip("192.0.2.1")), Some("SG"));
-        assert_eq!(c.country(ip("192.0.2.200")), Some("MY"), "the longer prefix");
-        assert_eq!(c.country(ip("198.51.100.9")), Some("TH"), "ip-location-db's flat field");
+        assert_eq!(c.country(ip("192.0.2.1")).map(|c| c.as_str()), Some("SG"));
+        assert_eq!(c.country(ip("192.0.2.200")).map(|c| c.as_str()), Some("MY"), "the longer prefix");
+        assert_eq!(c.country(ip("198.51.100.9")).map(|c| c.as_str()), Some("TH"), "ip-location-db's flat field");
         assert_eq!(c.country(ip("10.0.0.1")), None);
         assert_eq!(c.country(ip("2001:db8::1")), None, "IPv6 in an IPv4 database");
         let a = Mmdb::open(&dir.join("asn.mmdb")).unwrap();

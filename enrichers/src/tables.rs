@@ -13,7 +13,7 @@ use crate::constituency::{Organisation, Registry};
 use crate::mmdb::Mmdb;
 use crate::warninglist::Warninglists;
 use crate::{Error, Result};
-use iocflow_model::IndicatorType;
+use iocflow_model::{Country, IndicatorType};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
@@ -104,7 +104,7 @@ impl Tables {
 
     /// The infrastructure country: an address by the configured mmdb, else by the built-in RIR
     /// data; a host name by its ccTLD.
-    pub fn country(&self, target: &Target<'_>) -> Option<&str> {
+    pub fn country(&self, target: &Target<'_>) -> Option<Country> {
         match (&self.country_mmdb, target.ip) {
             (Some(db), Some(ip)) => db.country(ip),
             _ => crate::country::infra_country(target),
@@ -173,7 +173,7 @@ impl Tables {
 /// What the tables say about one indicator.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lookup<'t> {
-    pub country: Option<&'t str>,
+    pub country: Option<Country>,
     pub asn: Option<u32>,
     pub as_org: Option<&'t str>,
     pub organisation: Option<&'t Organisation>,
@@ -221,8 +221,8 @@ mod tests {
     use IndicatorType as T;
 
     /// Each lookup on its own, as the one-column UDFs run them.
-    fn country<'t>(t: &'t Tables, kind: T, value: &str) -> Option<&'t str> {
-        t.country(&Target::of(kind, value))
+    fn country(t: &Tables, kind: T, value: &str) -> Option<&'static str> {
+        t.country(&Target::of(kind, value)).map(|c| c.as_str())
     }
     fn asn(t: &Tables, kind: T, value: &str) -> Option<u32> {
         t.announced(&Target::of(kind, value)).0

@@ -75,7 +75,7 @@ impl EnrichmentBuilder {
 
     fn append(&mut self, row: Option<Lookup<'_>>) {
         let row = row.as_ref();
-        self.country.append_option(row.and_then(|r| r.country));
+        self.country.append_option(row.and_then(|r| r.country).map(|c| c.as_str()));
         self.asn.append_option(row.and_then(|r| r.asn));
         self.as_org.append_option(row.and_then(|r| r.as_org));
         let org = row.and_then(|r| r.organisation);
@@ -232,7 +232,7 @@ fn organisation<'t>(t: &'t Tables, target: &Target<'_>) -> Option<&'t crate::con
 pub fn all(tables: &SharedTables) -> Vec<ScalarUDF> {
     vec![
         TableUdf::udf("enrichment", Column::Struct, tables),
-        TableUdf::udf("infra_country", Column::Utf8(Tables::country), tables),
+        TableUdf::udf("infra_country", Column::Utf8(|t, g| t.country(g).map(|c| c.as_str())), tables),
         TableUdf::udf("asn", Column::UInt32(|t, target| t.announced(target).0), tables),
         TableUdf::udf("as_org", Column::Utf8(|t, target| t.announced(target).1), tables),
         TableUdf::udf("constituency_org", Column::Utf8(|t, g| organisation(t, g).map(|o| o.name.as_str())), tables),

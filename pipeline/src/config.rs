@@ -1,29 +1,35 @@
 //! The iocflow configuration: one TOML file, read and checked once at start.
 //!
 //! Every table is a struct with `deny_unknown_fields`, so a misspelt key is an error that names
-//! it instead of a silently ignored setting. [`Config::load`] then checks what the types cannot
-//! (country codes, unique topics, refused Kafka overrides, secrets) and names the key or CERT at
-//! fault. Nothing downstream re-validates: a loaded `Config` is a valid one.
+//! it instead of a silently ignored setting. Values are typed (labels, countries, UUIDs,
+//! durations) and read by `field`'s readers, which refuse a bad one as it is read; an error names
+//! the key's path and, in `[[feeds]]` and `[[certs]]`, the feed's or CERT's name
+//! (`certs[7] (SingCERT).country: …`). [`Config::check`] then applies the rules across keys
+//! (unique names and topics, group prefixes that overlap nothing, filters that compile).
+//! Nothing downstream re-validates: a loaded `Config` is a valid one.
+
+mod field;
 
 use crate::error::{Error, Result};
 use crate::kafka::client_properties::ClientProperties;
 use iocflow_enrichers::tables::TableFiles;
-use iocflow_model::Tlp;
 use iocflow_model::decode::delimited::CsvOptions;
 use iocflow_model::decode::json_mapping::JsonMapping;
 use iocflow_model::decode::lines::LinesOptions;
 use iocflow_model::decode::misp::MispOptions;
 use iocflow_model::decode::text::TextOptions;
 use iocflow_model::decode::{Decoder, FeedDefaults, Format, Limits};
+use iocflow_model::{Country, Tlp};
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Names the internal topics, consumer groups and transactional ids of this deployment.
-    #[serde(default = "default_app_id")]
+    #[serde(default = "default_app_id", deserialize_with = "field::app_id")]
     pub app_id: String,
     pub kafka: KafkaConfig,
     #[serde(default)]
@@ -64,31 +70,39 @@ pub enum Delivery {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaConfig {
+    #[serde(deserialize_with = "field::not_empty")]
     pub bootstrap_servers: String,
     #[serde(default = "default_delivery")]
     pub delivery: Delivery,
     /// Partitions of `<app>.indicators` (and later `<app>.state`): the unit of parallelism.
-    #[serde(default = "default_partitions")]
+    #[serde(default = "default_partitions", deserialize_with = "field::at_least_one_u32")]
     pub partitions: u32,
     /// Partitions of the feed and CERT topics that `iocflow topics --create` makes.
-    #[serde(default = "default_topic_partitions")]
+    #[serde(default = "default_topic_partitions", deserialize_with = "field::at_least_one_u32")]
     pub topic_partitions: u32,
     #[serde(default = "default_replication")]
     pub replication_factor: i16,
-    /// Consumer session timeout: how fast a dead replica's partitions move to a live one.
-    #[serde(default = "default_session_timeout_ms")]
-    pub session_timeout_ms: u32,
+    /// Consumer session timeout: how fast a dead replica's partitions move to a live one
+    /// (`session_timeout_ms`).
+    #[serde(rename = "session_timeout_ms", default = "default_session_timeout", deserialize_with = "field::millis")]
+    pub session_timeout: Duration,
     /// The replica's ordinal, for `transactional.id = <app_id>-<stage>-<ordinal>`: stable across
     /// restarts so a restarted replica fences its dead predecessor at once. When absent: the
     /// environment variable `IOCFLOW_INSTANCE`, else the number ending `HOSTNAME` (a
     /// StatefulSet pod `iocflow-2` is 2), else 0.
     pub instance: Option<u32>,
-    /// Transactions not committed within this are aborted by the broker (exactly-once).
-    #[serde(default = "default_transaction_timeout_ms")]
-    pub transaction_timeout_ms: u32,
-    /// librdkafka properties for every client (security, SASL, TLS …). Values may be
-    /// `${env:NAME}` or `${file:/path}` to keep secrets out of the file; secrets never print.
-    #[serde(default)]
+    /// Transactions not committed within this are aborted by the broker, exactly-once
+    /// (`transaction_timeout_ms`, at least 1000).
+    #[serde(
+        rename = "transaction_timeout_ms",
+        default = "default_transaction_timeout",
+        deserialize_with = "field::millis_at_least_a_second"
+    )]
+    pub transaction_timeout: Duration,
+    /// librdkafka properties for every client (security, SASL, TLS …), except those iocflow's
+    /// guarantees rest on. Values may be `${env:NAME}` or `${file:/path}` to keep secrets out of
+    /// the file; secrets never print.
+    #[serde(default, deserialize_with = "field::client_properties")]
     pub client: ClientProperties,
 }
 
@@ -104,23 +118,24 @@ fn default_topic_partitions() -> u32 {
 fn default_replication() -> i16 {
     1
 }
-fn default_session_timeout_ms() -> u32 {
-    10_000
+fn default_session_timeout() -> Duration {
+    Duration::from_secs(10)
 }
-fn default_transaction_timeout_ms() -> u32 {
-    60_000
+fn default_transaction_timeout() -> Duration {
+    Duration::from_secs(60)
 }
 
 /// How micro-batches close: on rows, bytes or linger, whichever comes first.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchConfig {
-    #[serde(default = "default_max_rows")]
+    #[serde(default = "default_max_rows", deserialize_with = "field::at_least_one_usize")]
     pub max_rows: usize,
-    #[serde(default = "default_max_bytes")]
+    #[serde(default = "default_max_bytes", deserialize_with = "field::at_least_one_usize")]
     pub max_bytes: usize,
-    #[serde(default = "default_linger_ms")]
-    pub linger_ms: u64,
+    /// How long a stage waits for a fuller batch (`linger_ms`).
+    #[serde(rename = "linger_ms", default = "default_linger", deserialize_with = "field::millis")]
+    pub linger: Duration,
 }
 
 fn default_max_rows() -> usize {
@@ -129,13 +144,13 @@ fn default_max_rows() -> usize {
 fn default_max_bytes() -> usize {
     4 << 20
 }
-fn default_linger_ms() -> u64 {
-    100
+fn default_linger() -> Duration {
+    Duration::from_millis(100)
 }
 
 impl Default for BatchConfig {
     fn default() -> Self {
-        BatchConfig { max_rows: default_max_rows(), max_bytes: default_max_bytes(), linger_ms: default_linger_ms() }
+        BatchConfig { max_rows: default_max_rows(), max_bytes: default_max_bytes(), linger: default_linger() }
     }
 }
 
@@ -197,7 +212,10 @@ pub struct FeedConfig {
     pub format: Format,
     pub provider: String,
     /// The label of reports that carry none; a report's own label can only make it stricter.
-    pub tlp: String,
+    #[serde(deserialize_with = "field::label")]
+    pub tlp: Tlp,
+    /// The confidence of reports that carry none (0–100).
+    #[serde(default, deserialize_with = "field::confidence")]
     pub confidence: Option<u8>,
     /// The Kafka principal of the producer, for the ACL plan (`iocflow acls`).
     pub principal: Option<String>,
@@ -254,16 +272,17 @@ impl FeedConfig {
     }
 
     pub fn defaults(&self) -> FeedDefaults {
-        FeedDefaults { tlp: Tlp::parse(&self.tlp), confidence: self.confidence }
+        FeedDefaults { tlp: self.tlp, confidence: self.confidence }
     }
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DedupeConfig {
-    /// A CERT gets an unchanged view again once its last emission is older than this.
-    #[serde(default = "default_ttl_hours")]
-    pub ttl_hours: u64,
+    /// A CERT gets an unchanged view again once its last emission is older than this
+    /// (`ttl_hours`).
+    #[serde(rename = "ttl_hours", default = "default_ttl", deserialize_with = "field::hours")]
+    pub ttl: Duration,
     /// Indicators kept per replica; beyond it the least recently seen are forgotten.
     #[serde(default = "default_max_entries")]
     pub max_entries: usize,
@@ -276,8 +295,8 @@ fn default_max_bytes_state() -> usize {
     2 << 30
 }
 
-fn default_ttl_hours() -> u64 {
-    24 * 7
+fn default_ttl() -> Duration {
+    Duration::from_secs(7 * 24 * 3600)
 }
 fn default_max_entries() -> usize {
     2_000_000
@@ -285,11 +304,7 @@ fn default_max_entries() -> usize {
 
 impl Default for DedupeConfig {
     fn default() -> Self {
-        DedupeConfig {
-            ttl_hours: default_ttl_hours(),
-            max_entries: default_max_entries(),
-            max_bytes: default_max_bytes_state(),
-        }
+        DedupeConfig { ttl: default_ttl(), max_entries: default_max_entries(), max_bytes: default_max_bytes_state() }
     }
 }
 
@@ -305,8 +320,9 @@ pub enum OutputFormat {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CertConfig {
-    /// ISO 3166-1 alpha-2 code of the CERT's country.
-    pub country: String,
+    /// ISO 3166-1 alpha-2 code of the CERT's country (upper case).
+    #[serde(deserialize_with = "field::country")]
+    pub country: Country,
     pub name: String,
     /// Defaults to `cert.<cc>.indicators`.
     pub topic: Option<String>,
@@ -316,7 +332,8 @@ pub struct CertConfig {
     /// with a separator, so it covers no other CERT's groups (`cert-sg` would cover `cert-sgx…`).
     pub group_prefix: Option<String>,
     /// The CERT's organisation in MISP: it sees a sharing group's reports when it is a member.
-    pub misp_org_uuid: Option<String>,
+    #[serde(default, deserialize_with = "field::optional_uuid")]
+    pub misp_org_uuid: Option<uuid::Uuid>,
     /// An SQL expression over the CERT's view (`cert_view.rs`), e.g.
     /// `confidence >= 60 AND array_has(sectors, 'finance')`: only views it accepts are sent.
     pub filter: Option<String>,
@@ -333,13 +350,13 @@ fn default_output_format() -> OutputFormat {
 
 impl CertConfig {
     pub fn topic(&self) -> String {
-        self.topic.clone().unwrap_or_else(|| format!("cert.{}.indicators", self.country.to_ascii_lowercase()))
+        self.topic.clone().unwrap_or_else(|| format!("cert.{}.indicators", self.country.lower()))
     }
     pub fn principal(&self) -> String {
-        self.principal.clone().unwrap_or_else(|| format!("User:cert-{}", self.country.to_ascii_lowercase()))
+        self.principal.clone().unwrap_or_else(|| format!("User:cert-{}", self.country.lower()))
     }
     pub fn group_prefix(&self) -> String {
-        self.group_prefix.clone().unwrap_or_else(|| format!("cert-{}-", self.country.to_ascii_lowercase()))
+        self.group_prefix.clone().unwrap_or_else(|| format!("cert-{}-", self.country.lower()))
     }
 }
 
@@ -373,13 +390,13 @@ pub struct EnrichConfig {
     pub warninglists: Vec<PathBuf>,
     #[serde(default)]
     pub benign: BenignAction,
-    /// How often the files are checked for changes (SIGHUP reloads at once).
-    #[serde(default = "default_reload_seconds")]
-    pub reload_seconds: u64,
+    /// How often the files are checked for changes, SIGHUP reloads at once (`reload_seconds`).
+    #[serde(rename = "reload_seconds", default = "default_reload", deserialize_with = "field::seconds")]
+    pub reload: Duration,
 }
 
-fn default_reload_seconds() -> u64 {
-    30
+fn default_reload() -> Duration {
+    Duration::from_secs(30)
 }
 
 impl Default for EnrichConfig {
@@ -391,7 +408,7 @@ impl Default for EnrichConfig {
             constituency: None,
             warninglists: Vec::new(),
             benign: BenignAction::Tag,
-            reload_seconds: default_reload_seconds(),
+            reload: default_reload(),
         }
     }
 }
@@ -400,10 +417,12 @@ impl Default for EnrichConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SharingGroupConfig {
-    pub uuid: String,
+    #[serde(deserialize_with = "field::uuid")]
+    pub uuid: uuid::Uuid,
     pub name: Option<String>,
-    #[serde(default)]
-    pub members: Vec<String>,
+    /// MISP organisation uuids.
+    #[serde(default, deserialize_with = "field::uuids")]
+    pub members: Vec<uuid::Uuid>,
 }
 
 /// Principals of the ACL plan (`iocflow acls`).
@@ -455,22 +474,11 @@ pub(crate) const STAGES: [&str; 2] = ["ingest", "columnar"];
 /// (`cert-sg` would also cover `cert-sgx…`).
 const GROUP_SEPARATORS: [char; 3] = ['-', '.', '_'];
 
-/// librdkafka properties iocflow sets itself: overriding them would break its delivery guarantees.
-const REFUSED_CLIENT_KEYS: [&str; 4] = ["enable.auto.commit", "isolation.level", "transactional.id", "acks"];
-
-fn is_uuid(s: &str) -> bool {
-    uuid::Uuid::try_parse(s).is_ok()
-}
-
 impl Config {
-    /// The sharing groups (lower-case uuids) whose member list names `org`.
-    pub(crate) fn sharing_groups_of(&self, org: Option<&str>) -> HashSet<String> {
+    /// The sharing groups (as lower-case uuids, as MISP writes them) whose member list names `org`.
+    pub(crate) fn sharing_groups_of(&self, org: Option<uuid::Uuid>) -> HashSet<String> {
         let Some(org) = org else { return HashSet::new() };
-        self.sharing_groups
-            .iter()
-            .filter(|g| g.members.iter().any(|m| m.eq_ignore_ascii_case(org)))
-            .map(|g| g.uuid.to_ascii_lowercase())
-            .collect()
+        self.sharing_groups.iter().filter(|g| g.members.contains(&org)).map(|g| g.uuid.to_string()).collect()
     }
 
     /// Reads, parses and checks a configuration file.
@@ -515,37 +523,17 @@ impl Config {
 
     /// Parses and checks a configuration text.
     pub fn parse(text: &str) -> Result<Config> {
-        let mut config: Config = toml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
+        let document = toml::de::Deserializer::parse(text).map_err(|e| Error::Config(e.to_string()))?;
+        let mut config: Config =
+            serde_path_to_error::deserialize(document).map_err(|e| Error::Config(explain(text, e)))?;
         config.check()?;
         config.resolve_secrets()?;
         Ok(config)
     }
 
+    /// The rules across keys (each key's own value was checked as it was read).
     fn check(&self) -> Result<()> {
         let bad = |key: String, why: &str| Err(Error::Config(format!("{key}: {why}")));
-        if self.app_id.is_empty() || !self.app_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
-            return bad("app_id".into(), "use letters, digits, '-', '_' or '.'");
-        }
-        if self.kafka.bootstrap_servers.trim().is_empty() {
-            return bad("kafka.bootstrap_servers".into(), "must not be empty");
-        }
-        if self.kafka.partitions == 0 || self.kafka.topic_partitions == 0 {
-            return bad("kafka.partitions".into(), "must be at least 1");
-        }
-        for key in self.kafka.client.keys() {
-            if REFUSED_CLIENT_KEYS.contains(&key) {
-                return bad(
-                    format!("kafka.client.\"{key}\""),
-                    "is set by iocflow from kafka.delivery and cannot be overridden",
-                );
-            }
-        }
-        if self.kafka.transaction_timeout_ms < 1_000 {
-            return bad("kafka.transaction_timeout_ms".into(), "must be at least 1000");
-        }
-        if self.batch.max_rows == 0 || self.batch.max_bytes == 0 {
-            return bad("batch.max_rows".into(), "must be at least 1");
-        }
         if self.feeds.is_empty() {
             return bad("feeds".into(), "declare at least one [[feeds]]");
         }
@@ -561,12 +549,6 @@ impl Config {
             }
             if f.topic.starts_with(&format!("{}.", self.app_id)) {
                 return bad(key("topic"), "is an internal topic of this app_id");
-            }
-            if Tlp::parse(&f.tlp) == Tlp::Unknown {
-                return bad(key("tlp"), "must be CLEAR, WHITE, GREEN, AMBER, AMBER+STRICT or RED");
-            }
-            if f.confidence.is_some_and(|c| c > 100) {
-                return bad(key("confidence"), "must be within 0–100");
             }
             for (table, format) in f.option_tables() {
                 if format != f.format {
@@ -589,10 +571,7 @@ impl Config {
         let mut countries = HashSet::new();
         for (i, c) in self.certs.iter().enumerate() {
             let key = |k: &str| format!("certs[{i}] ({}).{k}", c.name);
-            if iocflow_model::report::country_code(&c.country).as_deref() != Some(c.country.as_str()) {
-                return bad(key("country"), "must be an upper-case ISO 3166-1 alpha-2 code such as SG");
-            }
-            if !countries.insert(c.country.as_str()) {
+            if !countries.insert(c.country) {
                 return bad(key("country"), "another CERT has this country");
             }
             if !topics.insert(c.topic()) {
@@ -603,24 +582,12 @@ impl Config {
             {
                 return bad(key("filter"), &format!("{filter:?} does not compile: {e}"));
             }
-            if let Some(org) = &c.misp_org_uuid
-                && !is_uuid(org)
-            {
-                return bad(key("misp_org_uuid"), &format!("{org:?} is not a UUID"));
-            }
             self.check_group_prefix(i)?;
         }
         let mut groups = HashSet::new();
         for (i, g) in self.sharing_groups.iter().enumerate() {
-            let key = |k: &str| format!("sharing_groups[{i}].{k}");
-            if !is_uuid(&g.uuid) {
-                return bad(key("uuid"), &format!("{:?} is not a UUID", g.uuid));
-            }
-            if !groups.insert(g.uuid.to_ascii_lowercase()) {
-                return bad(key("uuid"), "another sharing group has this uuid");
-            }
-            if let Some(m) = g.members.iter().find(|m| !is_uuid(m)) {
-                return bad(key("members"), &format!("{m:?} is not a UUID (MISP organisation uuids)"));
+            if !groups.insert(g.uuid) {
+                return bad(format!("sharing_groups[{i}].uuid"), "another sharing group has this uuid");
             }
         }
         Ok(())
@@ -715,6 +682,26 @@ impl Config {
     }
 }
 
+/// A value error as the operator reads it: the key's path, with the feed's or CERT's name for an
+/// entry of `[[feeds]]` or `[[certs]]` (`certs[7] (SingCERT).country`), what is wrong, and the
+/// line.
+fn explain(text: &str, e: serde_path_to_error::Error<toml::de::Error>) -> String {
+    let mut path = e.path().to_string();
+    let inner = e.into_inner();
+    if let Some((list, rest)) = path.split_once('[')
+        && let Some((index, after)) = rest.split_once(']')
+        && let Ok(i) = index.parse::<usize>()
+        && let Ok(document) = text.parse::<toml::Table>()
+        && let Some(name) =
+            document.get(list).and_then(|l| l.get(i)).and_then(|e| e.get("name")).and_then(|n| n.as_str())
+    {
+        path = format!("{list}[{i}] ({name}){after}");
+    }
+    let line = inner.span().map(|s| text[..s.start].matches('\n').count() + 1);
+    let at = line.map(|l| format!(" (line {l})")).unwrap_or_default();
+    if path == "." { format!("{}{at}", inner.message()) } else { format!("{path}: {}{at}", inner.message()) }
+}
+
 /// A small deployment for unit tests: two feeds (one with its own principal), two CERTs, an
 /// auditor, iocflow under another principal.
 #[cfg(test)]
@@ -804,7 +791,38 @@ mod tests {
             .replace("[[certs]]", "[feeds.csv]\nvalue = 0\ncolumn = 1\n[[certs]]"));
         assert!(e.contains("column"), "{e}");
         let e = err(&MINIMAL.replace("[[feeds]]", "[kafka.client]\n\"enable.auto.commit\" = \"true\"\n[[feeds]]"));
-        assert!(e.contains("kafka.client.\"enable.auto.commit\""), "{e}");
+        assert!(e.contains("kafka.client: \"enable.auto.commit\" is set by iocflow"), "{e}");
+    }
+
+    /// Each value's own error names its key's path (two used to name a neighbour's), and the line.
+    #[test]
+    fn typed_values_name_their_own_key() {
+        let kafka = |line: &str| MINIMAL.replace("[[feeds]]", &format!("{line}\n[[feeds]]"));
+        let e = err(&MINIMAL
+            .replace("bootstrap_servers = \"127.0.0.1:9092\"", "bootstrap_servers = \"x:1\"\ntopic_partitions = 0"));
+        assert!(e.contains("kafka.topic_partitions: must be at least 1"), "{e}");
+        let e = err(&kafka("[batch]\nmax_bytes = 0"));
+        assert!(e.contains("batch.max_bytes: must be at least 1"), "{e}");
+        let e = err(&MINIMAL.replace("country = \"SG\"", "country = \"sg\""));
+        assert!(
+            e.contains("certs[0] (SingCERT).country: \"sg\": must be an upper-case") && e.contains("(line 11)"),
+            "{e}"
+        );
+        let e = err(&MINIMAL.replace("name = \"SingCERT\"", "name = \"SingCERT\"\nmisp_org_uuid = \"not-one\""));
+        assert!(e.contains("certs[0] (SingCERT).misp_org_uuid: \"not-one\" is not a UUID"), "{e}");
+        let e = err(&MINIMAL.replace("tlp = \"green\"", "tlp = \"green\"\nconfidence = 101"));
+        assert!(e.contains("feeds[0] (industry).confidence: 101: must be within 0–100"), "{e}");
+        let e = err(&MINIMAL.replace(
+            "bootstrap_servers = \"127.0.0.1:9092\"",
+            "bootstrap_servers = \"x:1\"\ntransaction_timeout_ms = 999",
+        ));
+        assert!(e.contains("kafka.transaction_timeout_ms: must be at least 1000"), "{e}");
+        // Durations are read in the unit their key names.
+        let c = Config::parse(&kafka("[batch]\nlinger_ms = 50\n[dedupe]\nttl_hours = 2\n[enrich]\nreload_seconds = 5"))
+            .unwrap();
+        assert_eq!(c.batch.linger, std::time::Duration::from_millis(50));
+        assert_eq!(c.dedupe.ttl, std::time::Duration::from_secs(7200));
+        assert_eq!(c.enrich.reload, std::time::Duration::from_secs(5));
     }
 
     #[test]
@@ -842,7 +860,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            c.sharing_groups_of(Some(org)).into_iter().collect::<Vec<_>>(),
+            c.sharing_groups_of(uuid::Uuid::try_parse(org).ok()).into_iter().collect::<Vec<_>>(),
             ["5a1e0000-0000-4000-8000-0000000000aa"]
         );
         assert!(c.sharing_groups_of(None).is_empty());

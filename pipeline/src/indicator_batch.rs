@@ -22,9 +22,9 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::ipc::reader::StreamReader;
 use datafusion::arrow::ipc::writer::StreamWriter;
-use iocflow_model::Report;
 use iocflow_model::indicator::address_octets;
 use iocflow_model::time::Millis;
+use iocflow_model::{Country, Report};
 use std::sync::{Arc, LazyLock};
 
 /// Column names, in schema order.
@@ -158,12 +158,12 @@ impl IndicatorBatchBuilder {
         self.tlp.append_value(r.tlp.as_str());
         self.confidence.append_option(r.confidence);
         self.threat.append_option(r.threat.as_deref());
-        append_list(&mut self.tags, &r.tags);
+        append_list(&mut self.tags, r.tags.iter().map(String::as_str));
         self.first_seen.append_option(r.first_seen);
         self.last_seen.append_option(r.last_seen);
         self.valid_until.append_option(r.valid_until);
-        append_list(&mut self.target_countries, &r.target_countries);
-        append_list(&mut self.target_sectors, &r.target_sectors);
+        append_list(&mut self.target_countries, r.target_countries.iter().map(Country::as_str));
+        append_list(&mut self.target_sectors, r.target_sectors.iter().map(String::as_str));
         self.revoked.append_value(r.revoked);
         self.distribution.append_option(r.distribution);
         self.sharing_group.append_option(r.sharing_group.as_deref());
@@ -223,7 +223,7 @@ impl IndicatorBatchBuilder {
     }
 }
 
-fn append_list(b: &mut ListBuilder<StringBuilder>, items: &[String]) {
+fn append_list<'a>(b: &mut ListBuilder<StringBuilder>, items: impl IntoIterator<Item = &'a str>) {
     for item in items {
         b.values().append_value(item);
     }
@@ -354,7 +354,7 @@ mod tests {
         let mut b = IndicatorBatchBuilder::new();
         let mut r = Report::new(Indicator::new(IndicatorType::Domain, "x.example.sg").unwrap(), Tlp::Green);
         r.tags = vec!["bank".into(), "phish".into()];
-        r.target_countries = vec!["MY".into()];
+        r.target_countries = vec![Country::parse("MY").unwrap()];
         r.confidence = Some(70);
         b.push(&r, "feed-a", "Vendor A", 1_000);
         r.confidence = None;

@@ -12,6 +12,7 @@ use crate::columnar::{ColumnarCore, ColumnarOutput};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ingest::{Feed, IngestBatch, Origin};
+use iocflow_model::Country;
 use iocflow_model::decode::Format;
 use iocflow_model::time::Millis;
 use rdkafka::message::Headers;
@@ -29,7 +30,7 @@ const LINES_PER_RECORD: usize = 5_000;
 pub struct Summary {
     pub records: u64,
     pub reports: u64,
-    pub per_cert: BTreeMap<String, u64>,
+    pub per_cert: BTreeMap<Country, u64>,
     pub withheld: BTreeMap<String, u64>,
     pub dead_letters: BTreeMap<String, u64>,
     pub suppressed: u64,
@@ -141,7 +142,7 @@ fn flush(
     for (k, _key, json) in &encoded.cert_records {
         cert_files[*k].write_all(json)?;
         cert_files[*k].write_all(b"\n")?;
-        *summary.per_cert.entry(config.certs[*k].country.clone()).or_default() += 1;
+        *summary.per_cert.entry(config.certs[*k].country).or_default() += 1;
     }
     for (_key, json) in &encoded.withheld {
         withheld_file.write_all(json)?;

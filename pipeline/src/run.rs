@@ -14,7 +14,6 @@ use crate::kafka::topics;
 use crate::shutdown::Shutdown;
 use crate::telemetry::metrics::{self, Health, Metrics};
 use std::sync::Arc;
-use std::time::Duration;
 
 pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<()> {
     let config = Arc::new(config);
@@ -27,7 +26,7 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<()> {
     let addr = metrics::serve(&config.metrics.listen, metrics.clone(), health.clone(), stopped.clone()).await?;
     eprintln!("iocflow: metrics on http://{addr}/metrics");
 
-    let linger = Duration::from_millis(config.batch.linger_ms);
+    let linger = config.batch.linger;
     let ingest = IngestStage::new(config.clone(), metrics.clone());
     let ingest_clients = StageClients::new(&config, IngestStage::NAME, &ingest.topics(), &metrics, health.clone())?;
     let columnar = ColumnarStage::new(config.clone(), metrics.clone(), health.clone())?;

@@ -12,6 +12,31 @@ use std::fmt;
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Country([u8; 2]);
 
+/// Every pair of upper-case letters, by [`Country::index`].
+static LETTERS: [[u8; 2]; 676] = {
+    let mut t = [[0; 2]; 676];
+    let mut i = 0;
+    while i < 676 {
+        t[i] = [b'A' + (i / 26) as u8, b'A' + (i % 26) as u8];
+        i += 1;
+    }
+    t
+};
+
+/// [`LETTERS`] as strings: a country reads as a `&'static str` with no allocation and no check.
+static CODES: [&str; 676] = {
+    let mut t = [""; 676];
+    let mut i = 0;
+    while i < 676 {
+        t[i] = match std::str::from_utf8(&LETTERS[i]) {
+            Ok(s) => s,
+            Err(_) => panic!("ASCII letters"),
+        };
+        i += 1;
+    }
+    t
+};
+
 impl Country {
     /// Reads a code in any case; `None` for anything but two ASCII letters.
     pub fn parse(s: &str) -> Option<Country> {
@@ -29,8 +54,27 @@ impl Country {
         }
     }
 
-    pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).expect("two ASCII letters")
+    /// Reads exactly two upper-case letters (configuration and registry files, where another
+    /// spelling is a mistake to name rather than fix).
+    pub fn parse_exact(s: &str) -> Option<Country> {
+        match s.as_bytes() {
+            [a, b] if a.is_ascii_uppercase() && b.is_ascii_uppercase() => Some(Country([*a, *b])),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        CODES[self.index()]
+    }
+
+    /// A dense index, 0 to 675 (`AA` to `ZZ`), for tables by country.
+    pub fn index(self) -> usize {
+        usize::from(self.0[0] - b'A') * 26 + usize::from(self.0[1] - b'A')
+    }
+
+    /// The code in lower case (`sg`), as topic and principal names use it.
+    pub fn lower(self) -> String {
+        self.as_str().to_ascii_lowercase()
     }
 }
 
@@ -83,5 +127,10 @@ mod tests {
         let err = serde_json::from_str::<Country>(r#""SGP""#).unwrap_err().to_string();
         assert!(err.contains("\"SGP\" is not a two-letter country code"), "{err}");
         assert!(Country::parse("TH") > Country::parse("SG"), "ordered as the strings are");
+        assert_eq!(Country::parse_exact("SG").unwrap().as_str(), "SG");
+        for bad in ["sg", "Sg", " SG", "SGP", "S"] {
+            assert_eq!(Country::parse_exact(bad), None, "{bad:?}");
+        }
+        assert_eq!((Country::parse("AA").unwrap().index(), Country::parse("ZZ").unwrap().index()), (0, 675));
     }
 }

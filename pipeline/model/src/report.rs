@@ -5,7 +5,7 @@
 //! label (DESIGN.md, "Route"): merging them earlier would leak a RED report through a GREEN one.
 
 use crate::time::Millis;
-use crate::{Indicator, Tlp};
+use crate::{Country, Indicator, Tlp};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
@@ -21,7 +21,7 @@ pub struct Report {
     pub last_seen: Option<Millis>,
     pub valid_until: Option<Millis>,
     /// Upper-case ISO 3166-1 alpha-2 codes the feed says are targeted.
-    pub target_countries: Vec<String>,
+    pub target_countries: Vec<Country>,
     pub target_sectors: Vec<String>,
     pub revoked: bool,
     /// MISP distribution level (0–5) after inheritance, when the report came from MISP.
@@ -49,9 +49,4 @@ impl Report {
             sharing_group: None,
         }
     }
-}
-
-/// Reads an ISO 3166-1 alpha-2 country code (any case); `None` for anything else.
-pub fn country_code(s: &str) -> Option<String> {
-    crate::Country::parse(s).map(|c| c.to_string())
 }

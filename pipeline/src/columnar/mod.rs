@@ -89,13 +89,13 @@ impl ColumnarCore {
             .iter()
             .zip(&filters)
             .map(|(c, f)| Recipient {
-                country: c.country.clone(),
+                country: c.country,
                 regional: c.regional,
-                sharing_groups: config.sharing_groups_of(c.misp_org_uuid.as_deref()),
+                sharing_groups: config.sharing_groups_of(c.misp_org_uuid),
                 filtered: f.is_some(),
             })
             .collect();
-        let ttl_ms = (config.dedupe.ttl_hours * 3_600_000) as Millis;
+        let ttl_ms = config.dedupe.ttl.as_millis() as Millis;
         let partitions = config.kafka.partitions.max(1) as usize;
         let (enrichment, table_loads) = Enrichment::new(config)?;
         Ok(ColumnarCore {
@@ -248,8 +248,8 @@ impl ColumnarCore {
                 sightings: 1,
             };
             let subject = Subject {
-                infra_country: infra(i),
-                org_country: opt(&enriched.org_country, i, StringArray::value),
+                infra_country: infra(i).and_then(Country::parse),
+                org_country: opt(&enriched.org_country, i, StringArray::value).and_then(Country::parse),
                 asn: opt(&enriched.asn, i, UInt32Array::value),
                 as_org: opt(&enriched.as_org, i, StringArray::value),
                 org: opt(&enriched.org, i, StringArray::value),
@@ -410,7 +410,7 @@ mod tests {
         // A documentation address that the registry would route: tagged, still sent.
         let mut b = IndicatorBatchBuilder::new();
         let mut report = Report::new(Indicator::new(IndicatorType::Ipv6, "2001:db8::1").unwrap(), Tlp::Amber);
-        report.target_countries = vec!["SG".into()];
+        report.target_countries = vec![Country::parse("SG").unwrap()];
         b.push(&report, "f", "P", 1_000);
         let batch = b.finish().unwrap();
         let mut out = ColumnarOutput::default();

@@ -52,7 +52,7 @@ impl ColumnarStage {
         Ok(ColumnarStage {
             core,
             cert_topics: config.certs.iter().map(|c| c.topic().into()).collect(),
-            cert_names: config.certs.iter().map(|c| c.country.to_ascii_lowercase()).collect(),
+            cert_names: config.certs.iter().map(|c| c.country.lower()).collect(),
             withheld_topic: config.withheld_topic().into(),
             state_topic: config.state_topic().into(),
             config,

@@ -43,7 +43,7 @@ pub async fn watch(config: Arc<Config>, tables: SharedTables, metrics: Metrics, 
         tracing::warn!("no SIGHUP handler: enrichment tables reload on file changes only");
         return;
     };
-    let every = Duration::from_secs(config.enrich.reload_seconds.max(1));
+    let every = config.enrich.reload.max(Duration::from_secs(1));
     let mut seen = fingerprint(&config);
     loop {
         let why = tokio::select! {

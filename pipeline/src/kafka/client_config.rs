@@ -32,7 +32,7 @@ fn base(config: &Config) -> ClientConfig {
 pub fn consumer(config: &Config, stage: &str) -> ClientConfig {
     let mut c = base(config);
     let group = config.group(stage);
-    let session = config.kafka.session_timeout_ms;
+    let session = config.kafka.session_timeout.as_millis() as u64;
     let auto_commit = config.kafka.delivery == Delivery::AtLeastOnce;
     c.set("group.id", group)
         .set("group.instance.id", config.transactional_id(stage))
@@ -67,7 +67,7 @@ pub fn producer(config: &Config) -> ClientConfig {
 /// restarts, and its message timeout stays below the transaction timeout.
 pub fn transactional_producer(config: &Config, stage: &str) -> ClientConfig {
     let mut c = producer(config);
-    let txn = config.kafka.transaction_timeout_ms;
+    let txn = config.kafka.transaction_timeout.as_millis() as u64;
     c.set("transactional.id", config.transactional_id(stage))
         .set("transaction.timeout.ms", txn.to_string())
         .set("message.timeout.ms", (txn - txn / 10).to_string());

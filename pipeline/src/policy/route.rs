@@ -35,9 +35,9 @@ use smallvec::SmallVec;
 use std::collections::{HashMap, HashSet};
 
 /// A CERT as routing sees it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Recipient {
-    pub country: String,
+    pub country: Country,
     pub regional: bool,
     /// The MISP sharing groups (lower-case uuids) the CERT's organisation is a member of.
     pub sharing_groups: HashSet<String>,
@@ -57,8 +57,7 @@ pub const MAX_CERTS: usize = CertSet::BITS as usize;
 /// every arriving report.
 #[derive(Debug, Clone)]
 struct Audiences {
-    /// By country code (two upper-case letters, `(a - 'A') * 26 + (b - 'A')`), the CERT of that
-    /// country.
+    /// By country ([`Country::index`]), the CERT of that country.
     by_country: Vec<CertSet>,
     regional: CertSet,
     /// By MISP sharing group (lower-case uuid), the CERTs whose organisation is a member.
@@ -72,9 +71,7 @@ impl Audiences {
         let mut regional = 0;
         let mut by_group: HashMap<String, CertSet> = HashMap::new();
         for (k, r) in recipients.iter().enumerate() {
-            if let Some(i) = country_index(&r.country) {
-                by_country[i] |= 1 << k;
-            }
+            by_country[r.country.index()] |= 1 << k;
             if r.regional {
                 regional |= 1 << k;
             }
@@ -85,17 +82,8 @@ impl Audiences {
         Audiences { by_country, regional, by_group }
     }
 
-    fn implicating(&self, code: &str) -> CertSet {
-        country_index(code).map_or(0, |i| self.by_country[i])
-    }
-}
-
-/// A country code's index in [`Audiences::by_country`]; `None` for anything but two upper-case
-/// ASCII letters (the config and the decoders give only those).
-fn country_index(code: &str) -> Option<usize> {
-    match code.as_bytes() {
-        [a @ b'A'..=b'Z', b @ b'A'..=b'Z'] => Some(usize::from(a - b'A') * 26 + usize::from(b - b'A')),
-        _ => None,
+    fn implicating(&self, country: Country) -> CertSet {
+        self.by_country[country.index()]
     }
 }
 
@@ -105,10 +93,10 @@ pub struct Subject<'a> {
     pub id: IndicatorId,
     pub kind: IndicatorType,
     pub value: &'a str,
-    pub infra_country: Option<&'a str>,
+    pub infra_country: Option<Country>,
     /// The country of the constituent organisation it belongs to: implicated like the
     /// infrastructure's.
-    pub org_country: Option<&'a str>,
+    pub org_country: Option<Country>,
     pub asn: Option<u32>,
     pub as_org: Option<&'a str>,
     pub org: Option<&'a str>,
@@ -135,7 +123,7 @@ impl<'a> Subject<'a> {
     }
 
     /// The countries the indicator itself implicates.
-    pub fn places(&self) -> [Option<&str>; 2] {
+    pub fn places(&self) -> [Option<Country>; 2] {
         [self.infra_country, self.org_country]
     }
 }
@@ -217,7 +205,7 @@ impl Router {
 
     /// The CERTs that may see contribution `c` of an indicator implicating the countries
     /// `places` (its infrastructure's, its constituent organisation's).
-    fn audience(&self, c: &Contribution, places: [Option<&str>; 2]) -> CertSet {
+    fn audience(&self, c: &Contribution, places: [Option<Country>; 2]) -> CertSet {
         let label = match c.tlp {
             Tlp::Clear | Tlp::Green => self.audiences.regional,
             Tlp::Amber => 0,
@@ -226,8 +214,8 @@ impl Router {
         let implicated = places
             .into_iter()
             .flatten()
-            .chain(c.target_countries.iter().map(Country::as_str))
-            .fold(0, |set, code| set | self.audiences.implicating(code));
+            .chain(c.target_countries.iter().copied())
+            .fold(0, |set, country| set | self.audiences.implicating(country));
         let members = match &c.sharing_group {
             Some(group) => self.members_of(group),
             None => CertSet::MAX,
@@ -287,7 +275,7 @@ impl Router {
                 continue;
             }
             fate.accepted = true;
-            if let Some(times) = self.decide(entry.emitted.get(&cert.country), &summary, true) {
+            if let Some(times) = self.decide(entry.emitted.get(cert.country), &summary, true) {
                 self.send(&mut entry.emitted, k, times, summary.to_emission(), record(&subject, &view), emits);
                 fate.emitted = true;
             }
@@ -307,7 +295,7 @@ impl Router {
         emits: &mut Vec<Emit>,
     ) {
         fate.accepted |= accepted;
-        let last = entry.emitted.get(&self.recipients[cert].country);
+        let last = entry.emitted.get(self.recipients[cert].country);
         let times = self.decide(last, &Summary::of_emission(&c.summary), accepted);
         if let Some(times) = times {
             self.send(&mut entry.emitted, cert, times, c.summary, c.record, emits);
@@ -326,7 +314,7 @@ impl Router {
         record: CertRecord,
         emits: &mut Vec<Emit>,
     ) {
-        emitted.set(&self.recipients[k].country, Emission { first_at: created, at: modified, ..summary });
+        emitted.set(self.recipients[k].country, Emission { first_at: created, at: modified, ..summary });
         emits.push(Emit { cert: k, record, created, modified });
     }
 
@@ -395,7 +383,7 @@ impl<'a> Summary<'a> {
 
 /// The record a CERT receives: built from its view only.
 fn record(subject: &Subject<'_>, view: &[&Contribution]) -> CertRecord {
-    let mut countries: Vec<Country> = subject.places().iter().flatten().filter_map(|c| Country::parse(c)).collect();
+    let mut countries: Vec<Country> = subject.places().into_iter().flatten().collect();
     // Most views are one contribution, and then its tags are the record's, shared.
     let tags = match (subject.benign, view) {
         (None, [only]) => only.tags.clone(),
@@ -419,7 +407,7 @@ fn record(subject: &Subject<'_>, view: &[&Contribution]) -> CertRecord {
         id: subject.id,
         kind: subject.kind.as_str(),
         value: subject.value.to_string(),
-        country: subject.infra_country.and_then(Country::parse),
+        country: subject.infra_country,
         countries,
         asn: subject.asn,
         as_org: subject.as_org.map(str::to_string),
@@ -440,6 +428,15 @@ fn record(subject: &Subject<'_>, view: &[&Contribution]) -> CertRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cc(code: &str) -> Country {
+        Country::parse(code).unwrap()
+    }
+
+    /// The CERT of `code`, not regional, in no sharing group, without a filter.
+    fn recipient(code: &str) -> Recipient {
+        Recipient { country: cc(code), regional: false, sharing_groups: HashSet::new(), filtered: false }
+    }
     use iocflow_model::NameSet;
 
     const SG: usize = 0;
@@ -449,13 +446,9 @@ mod tests {
 
     fn recipients() -> Vec<Recipient> {
         vec![
-            Recipient { country: "SG".into(), ..Recipient::default() },
-            Recipient {
-                country: "MY".into(),
-                sharing_groups: [GROUP.to_string()].into_iter().collect(),
-                ..Recipient::default()
-            },
-            Recipient { country: "TH".into(), regional: true, ..Recipient::default() },
+            recipient("SG"),
+            Recipient { sharing_groups: [GROUP.to_string()].into_iter().collect(), ..recipient("MY") },
+            Recipient { regional: true, ..recipient("TH") },
         ]
     }
 
@@ -481,7 +474,7 @@ mod tests {
     }
 
     fn subject(infra: Option<&'static str>) -> Subject<'static> {
-        Subject { infra_country: infra, ..Subject::bare(IndicatorId(7), IndicatorType::Domain, "x.example.sg") }
+        Subject { infra_country: infra.map(cc), ..Subject::bare(IndicatorId(7), IndicatorType::Domain, "x.example.sg") }
     }
 
     /// Routes one report (no CERT has a filter here): its outcome and the records, by CERT.
@@ -670,7 +663,7 @@ mod tests {
         revoke.revoked = true;
         let got = filtered(&mut e2, vec![revoke], |_| false);
         assert_eq!(got[0].0, Outcome::Emitted);
-        assert!(e2.emitted.get("SG").unwrap().revoked, "SG was sent the revocation its filter rejects");
+        assert!(e2.emitted.get(cc("SG")).unwrap().revoked, "SG was sent the revocation its filter rejects");
     }
 
     #[test]

@@ -65,7 +65,7 @@ pub fn restore(config: &Config, partitions: &[i32]) -> Result<BTreeMap<i32, Part
     }
     consumer.assign(&tpl)?;
     let mut open: BTreeSet<i32> = partitions.iter().copied().collect();
-    let deadline = Instant::now() + Duration::from_millis(u64::from(config.kafka.transaction_timeout_ms) + 30_000);
+    let deadline = Instant::now() + config.kafka.transaction_timeout + Duration::from_secs(30);
     while !open.is_empty() {
         if Instant::now() > deadline {
             return Err(Error::Topics(format!("restoring {topic} partitions {open:?} did not reach the end")));
@@ -100,6 +100,7 @@ pub fn restore(config: &Config, partitions: &[i32]) -> Result<BTreeMap<i32, Part
 mod tests {
     use super::*;
     use crate::state::{Contribution, Emission};
+    use iocflow_model::Country;
     use iocflow_model::Tlp;
 
     #[test]
@@ -124,14 +125,14 @@ mod tests {
         );
         for cc in ["TH", "SG"] {
             let sent = Emission { sources: vec!["f".into()], confidence: Some(70), revoked: false, at: 2, first_at: 1 };
-            e.emitted.set(cc, sent);
+            e.emitted.set(Country::parse(cc).unwrap(), sent);
         }
         let bytes = encode(&e);
         assert_eq!(decode(&bytes).unwrap(), e);
         // What CERTs were sent is a JSON object by country, as it always was in the changelog.
         let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(json["emitted"]["SG"]["at"], 2, "{json}");
-        assert_eq!(e.emitted.iter().map(|(cc, _)| cc).collect::<Vec<_>>(), ["SG", "TH"]);
+        assert_eq!(e.emitted.iter().map(|(cc, _)| cc.as_str()).collect::<Vec<_>>(), ["SG", "TH"]);
         assert!(bytes.len() < 500, "{} bytes", bytes.len());
     }
 
@@ -144,9 +145,9 @@ mod tests {
                 r#"{{"contributions":[],"emitted":{{"{first}":{emission},"{second}":{emission}}},"last_seen":2}}"#
             );
             let e = decode(json.as_bytes()).unwrap();
-            assert_eq!(e.emitted.iter().map(|(cc, _)| cc).collect::<Vec<_>>(), ["SG", "TH"]);
-            assert_eq!(e.emitted.get("TH").map(|s| s.at), Some(2));
-            assert!(e.emitted.get("MY").is_none());
+            assert_eq!(e.emitted.iter().map(|(cc, _)| cc.as_str()).collect::<Vec<_>>(), ["SG", "TH"]);
+            assert_eq!(e.emitted.get(Country::parse("TH").unwrap()).map(|s| s.at), Some(2));
+            assert!(e.emitted.get(Country::parse("MY").unwrap()).is_none());
         }
         let bad = format!(r#"{{"contributions":[],"emitted":{{"SGP":{emission}}},"last_seen":2}}"#);
         let e = decode(bad.as_bytes()).map(|_| ()).unwrap_err().to_string();

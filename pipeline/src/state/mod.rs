@@ -64,27 +64,22 @@ pub struct Entry {
 ///
 /// An indicator reaches a few CERTs, so this is a short list sorted by country rather than a map:
 /// a B-tree's first node is about 800 bytes, for every indicator the state holds. A country is
-/// held as its two bytes (the configuration checks every CERT's is two letters), not a string
-/// of its own. In the changelog it is a JSON object keyed by country, as a map would be.
+/// two bytes. In the changelog it is a JSON object keyed by country, as a map would be.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Emitted(Vec<([u8; 2], Emission)>);
+pub struct Emitted(Vec<(Country, Emission)>);
 
 impl Emitted {
-    pub fn get(&self, country: &str) -> Option<&Emission> {
+    pub fn get(&self, country: Country) -> Option<&Emission> {
         self.find(country).ok().map(|i| &self.0[i].1)
     }
 
     /// Remembers `sent` as what `country`'s CERT was last sent.
-    ///
-    /// # Panics
-    /// If `country` is not two bytes long (a CERT's country code always is).
-    pub fn set(&mut self, country: &str, sent: Emission) {
+    pub fn set(&mut self, country: Country, sent: Emission) {
         match self.find(country) {
             Ok(i) => self.0[i].1 = sent,
             Err(i) => {
-                let code = country.as_bytes().try_into().expect("a CERT's country code is two letters");
                 self.0.reserve_exact(1);
-                self.0.insert(i, (code, sent))
+                self.0.insert(i, (country, sent))
             }
         }
     }
@@ -93,32 +88,26 @@ impl Emitted {
         self.0.len()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Emission)> {
-        self.0.iter().map(|(c, e)| (std::str::from_utf8(c).expect("set from a str"), e))
+    pub fn iter(&self) -> impl Iterator<Item = (Country, &Emission)> {
+        self.0.iter().map(|(c, e)| (*c, e))
     }
 
-    fn find(&self, country: &str) -> std::result::Result<usize, usize> {
-        self.0.binary_search_by(|(c, _)| c.as_slice().cmp(country.as_bytes()))
+    fn find(&self, country: Country) -> std::result::Result<usize, usize> {
+        self.0.binary_search_by(|(c, _)| c.cmp(&country))
     }
 }
 
 impl Serialize for Emitted {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_map(self.iter())
+        s.collect_map(self.iter().map(|(c, e)| (c.as_str(), e)))
     }
 }
 
 impl<'de> Deserialize<'de> for Emitted {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         // A map's keys come out sorted and unique.
-        let by_country = BTreeMap::<String, Emission>::deserialize(d)?;
-        let two_letters = |c: String| {
-            <[u8; 2]>::try_from(c.as_bytes())
-                .ok()
-                .filter(|b| b.iter().all(u8::is_ascii_alphabetic))
-                .ok_or_else(|| serde::de::Error::custom(format!("{c:?} is not a two-letter country code")))
-        };
-        by_country.into_iter().map(|(c, e)| Ok((two_letters(c)?, e))).collect::<Result<_, _>>().map(Emitted)
+        let by_country = BTreeMap::<Country, Emission>::deserialize(d)?;
+        Ok(Emitted(by_country.into_iter().collect()))
     }
 }
 

@@ -10,9 +10,8 @@
 //! others; the record then carries one rejection naming the first failure.
 
 use super::{Decoded, FeedDefaults, Limits, Reason};
-use crate::report::country_code;
 use crate::time::{self, Millis};
-use crate::{Error, Indicator, IndicatorType, Report, Tlp};
+use crate::{Country, Error, Indicator, IndicatorType, Report, Tlp};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -109,7 +108,7 @@ fn item(raw: &RawValue, defaults: &FeedDefaults) -> Result<Report, (Reason, Stri
         .target_countries
         .unwrap_or_default()
         .iter()
-        .map(|c| country_code(c).ok_or_else(|| bad("target_countries", &format!("{c:?} is not a country code"))))
+        .map(|c| Country::parse(c).ok_or_else(|| bad("target_countries", &format!("{c:?} is not a country code"))))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Report {
         indicator,

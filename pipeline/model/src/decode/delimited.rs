@@ -7,8 +7,7 @@
 //! their header in a comment, so they are read by index.
 
 use super::{Decoded, FeedDefaults, Limits, Reason, report_of, split_tags};
-use crate::report::country_code;
-use crate::{IndicatorType, time};
+use crate::{Country, IndicatorType, time};
 use serde::Deserialize;
 
 /// A column: its header name, or its index from 0.
@@ -172,7 +171,7 @@ fn report(
             .ok_or((Reason::InvalidValue, format!("confidence {c:?} is not within 0–100")))?;
         r.confidence = Some(c);
     }
-    r.target_countries = get(cols.target_country).and_then(country_code).into_iter().collect();
+    r.target_countries = get(cols.target_country).and_then(Country::parse).into_iter().collect();
     Ok(r)
 }
 

@@ -12,8 +12,7 @@
 use super::{
     Decoded, FeedDefaults, Limits, RawObject, Reason, json_tags, json_time, raw_value, report_of, scalar_text,
 };
-use crate::report::country_code;
-use crate::{IndicatorType, Tlp};
+use crate::{Country, IndicatorType, Tlp};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -96,9 +95,9 @@ fn event(raw: &RawValue, defaults: &FeedDefaults, out: &mut Decoded) -> Result<(
         .filter_map(|f| text(f))
         .collect();
     tags.extend(field(ev, "extra.tags").as_ref().map(json_tags).unwrap_or_default());
-    let targets: Vec<String> = ["source.geolocation.cc", "destination.geolocation.cc"]
+    let targets: Vec<Country> = ["source.geolocation.cc", "destination.geolocation.cc"]
         .iter()
-        .filter_map(|f| text(f).and_then(|c| country_code(&c)))
+        .filter_map(|f| text(f).and_then(|c| Country::parse(&c)))
         .collect();
     let confidence = text("feed.accuracy").and_then(|a| a.parse::<f64>().ok()).filter(|a| (0.0..=100.0).contains(a));
     let threat = text("classification.type");

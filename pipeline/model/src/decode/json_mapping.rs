@@ -7,8 +7,7 @@
 //! `type_pointer` (ThreatFox's `ip:port`, `domain`, `url`, `md5_hash` …).
 
 use super::{Decoded, FeedDefaults, Limits, Reason, json_tags, json_time, report_of, scalar_text};
-use crate::IndicatorType;
-use crate::report::country_code;
+use crate::{Country, IndicatorType};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -128,7 +127,7 @@ fn report(m: &JsonMapping, rec: &Value, defaults: &FeedDefaults) -> Result<crate
             .ok_or((Reason::InvalidValue, format!("confidence {c:?} is not within 0–100")))?;
         r.confidence = Some(c.round() as u8);
     }
-    r.target_countries = text(&m.target_country).and_then(|c| country_code(&c)).into_iter().collect();
+    r.target_countries = text(&m.target_country).and_then(|c| Country::parse(&c)).into_iter().collect();
     Ok(r)
 }
 
