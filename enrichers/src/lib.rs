@@ -17,10 +17,13 @@
 //! - [`tables`]: all of them loaded together, swapped whole on reload, and the per-indicator
 //!   lookups.
 //! - [`udf`]: the UDFs over them, one call per batch column.
+//! - [`columns`]: Arrow row shapes declared once (`arrow_columns!`), for the enrichment struct
+//!   here and the pipeline's batches.
 
 pub mod address;
 pub mod asn;
 pub mod cctld;
+pub mod columns;
 pub mod constituency;
 pub mod country;
 pub mod ip_prefix;

@@ -18,37 +18,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
-/// Where the tables come from.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TableFiles {
-    /// A MaxMind DB with `country.iso_code`: IP geolocation instead of the built-in RIR data.
-    pub country_mmdb: Option<PathBuf>,
-    /// `first_ip,last_ip,asn,organisation` CSV files.
-    pub asn: Vec<PathBuf>,
-    /// A MaxMind DB with `autonomous_system_number` (used where the CSV ranges know nothing).
-    pub asn_mmdb: Option<PathBuf>,
-    /// The constituency registry (TOML).
-    pub constituency: Option<PathBuf>,
-    /// MISP warninglist files (JSON).
-    pub warninglists: Vec<PathBuf>,
-}
-
 /// How one table loaded: for the `iocflow_enrichment_table_*` metrics.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TableLoad {
     pub table: &'static str,
     pub entries: usize,
     pub seconds: f64,
-}
-
-/// Every table, ready for lookups.
-#[derive(Debug, Default)]
-pub struct Tables {
-    pub country_mmdb: Option<Mmdb>,
-    pub asn: Option<AsnTable>,
-    pub asn_mmdb: Option<Mmdb>,
-    pub constituency: Option<Registry>,
-    pub warninglists: Option<Warninglists>,
 }
 
 fn read(path: &PathBuf) -> Result<String> {
@@ -59,49 +34,152 @@ fn read(path: &PathBuf) -> Result<String> {
     })
 }
 
-impl Tables {
-    /// Reads and indexes every configured table.
-    pub fn load(files: &TableFiles) -> Result<(Tables, Vec<TableLoad>)> {
-        let mut loads = Vec::new();
-        let mut tables = Tables::default();
-        for (table, path, slot) in [
-            ("country_mmdb", &files.country_mmdb, &mut tables.country_mmdb),
-            ("asn_mmdb", &files.asn_mmdb, &mut tables.asn_mmdb),
-        ] {
-            if let Some(path) = path {
-                let started = Instant::now();
-                let db = Mmdb::open(path)?;
-                loads.push(TableLoad { table, entries: db.len(), seconds: started.elapsed().as_secs_f64() });
-                *slot = Some(db);
+/// The files of a table: one optional path, or a list of them.
+pub trait TablePaths {
+    fn paths(&self) -> Vec<&PathBuf>;
+}
+
+impl TablePaths for Option<PathBuf> {
+    fn paths(&self) -> Vec<&PathBuf> {
+        self.iter().collect()
+    }
+}
+
+impl TablePaths for Vec<PathBuf> {
+    fn paths(&self) -> Vec<&PathBuf> {
+        self.iter().collect()
+    }
+}
+
+/// Declares the tables once: the files that hold each ([`TableFiles`], whose fields are the
+/// `[enrich]` keys), the loaded table ([`Tables`]), and how it loads (a function of its files to
+/// the table and its entry count, `None` when it has no files).
+macro_rules! tables {
+    ($( $(#[$attr:meta])* $field:ident: $Files:ty => $Table:ty, $load:expr; )*) => {
+        /// Where the tables come from (`[enrich]` in the configuration). Every table is optional.
+        #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct TableFiles {
+            $( $(#[$attr])* #[serde(default)] pub $field: $Files, )*
+        }
+
+        impl TableFiles {
+            /// Every file of every table.
+            pub fn paths(&self) -> Vec<&PathBuf> {
+                let mut paths = Vec::new();
+                $( paths.extend(TablePaths::paths(&self.$field)); )*
+                paths
+            }
+
+            /// The same files with each path replaced by what `f` makes of it (given the table's
+            /// name): resolved against a folder, or a folder expanded to its files.
+            pub fn map_paths<E>(
+                &self,
+                mut f: impl FnMut(&'static str, &PathBuf) -> std::result::Result<Vec<PathBuf>, E>,
+            ) -> std::result::Result<TableFiles, E> {
+                let mut each = |table: &'static str, paths: Vec<&PathBuf>| -> std::result::Result<Vec<PathBuf>, E> {
+                    let mut out = Vec::new();
+                    for p in paths {
+                        out.extend(f(table, p)?);
+                    }
+                    Ok(out)
+                };
+                Ok(TableFiles {
+                    $( $field: FromPaths::from_paths(each(stringify!($field), TablePaths::paths(&self.$field))?), )*
+                })
             }
         }
-        if !files.asn.is_empty() {
-            let started = Instant::now();
-            let texts: Vec<(String, String)> =
-                files.asn.iter().map(|p| Ok((p.display().to_string(), read(p)?))).collect::<Result<_>>()?;
-            let table = AsnTable::from_sources(texts.iter().map(|(n, t)| (n.as_str(), t.as_str())))?;
-            loads.push(TableLoad { table: "asn", entries: table.len(), seconds: started.elapsed().as_secs_f64() });
-            tables.asn = Some(table);
-        }
-        if let Some(path) = &files.constituency {
-            let started = Instant::now();
-            let registry = Registry::from_toml(&path.display().to_string(), &read(path)?)?;
-            let entries = registry.len();
-            loads.push(TableLoad { table: "constituency", entries, seconds: started.elapsed().as_secs_f64() });
-            tables.constituency = Some(registry);
-        }
-        if !files.warninglists.is_empty() {
-            let started = Instant::now();
-            let texts: Vec<(String, String)> =
-                files.warninglists.iter().map(|p| Ok((p.display().to_string(), read(p)?))).collect::<Result<_>>()?;
-            let lists = Warninglists::from_sources(texts.iter().map(|(n, t)| (n.as_str(), t.as_str())))?;
-            let entries = lists.entries();
-            loads.push(TableLoad { table: "warninglists", entries, seconds: started.elapsed().as_secs_f64() });
-            tables.warninglists = Some(lists);
-        }
-        Ok((tables, loads))
-    }
 
+        /// Every table, ready for lookups.
+        #[derive(Debug, Default)]
+        pub struct Tables {
+            $( pub $field: Option<$Table>, )*
+        }
+
+        impl Tables {
+            /// Reads and indexes every configured table (an error names the file and line).
+            pub fn load(files: &TableFiles) -> Result<(Tables, Vec<TableLoad>)> {
+                let mut tables = Tables::default();
+                let mut loads = Vec::new();
+                $(
+                    let started = Instant::now();
+                    let load: fn(&$Files) -> Result<Option<($Table, usize)>> = $load;
+                    if let Some((table, entries)) = load(&files.$field)? {
+                        loads.push(TableLoad { table: stringify!($field), entries, seconds: started.elapsed().as_secs_f64() });
+                        tables.$field = Some(table);
+                    }
+                )*
+                Ok((tables, loads))
+            }
+        }
+    };
+}
+
+/// A table's files rebuilt from a list of paths (see [`TableFiles::map_paths`]).
+pub trait FromPaths {
+    fn from_paths(paths: Vec<PathBuf>) -> Self;
+}
+
+impl FromPaths for Option<PathBuf> {
+    fn from_paths(paths: Vec<PathBuf>) -> Self {
+        paths.into_iter().next()
+    }
+}
+
+impl FromPaths for Vec<PathBuf> {
+    fn from_paths(paths: Vec<PathBuf>) -> Self {
+        paths
+    }
+}
+
+fn mmdb(path: &Option<PathBuf>) -> Result<Option<(Mmdb, usize)>> {
+    let Some(path) = path else { return Ok(None) };
+    let db = Mmdb::open(path)?;
+    let n = db.len();
+    Ok(Some((db, n)))
+}
+
+/// The texts of files, each with its path as its name in errors.
+fn texts(paths: &[PathBuf]) -> Result<Vec<(String, String)>> {
+    paths.iter().map(|p| Ok((p.display().to_string(), read(p)?))).collect()
+}
+
+tables! {
+    /// A MaxMind DB with `country.iso_code`: IP geolocation instead of the built-in RIR data.
+    country_mmdb: Option<PathBuf> => Mmdb, mmdb;
+    /// A MaxMind DB with `autonomous_system_number` (used where the CSV ranges know nothing).
+    asn_mmdb: Option<PathBuf> => Mmdb, mmdb;
+    /// `first_ip,last_ip,asn,organisation` CSV files (the key `asn_csv`).
+    #[serde(rename = "asn_csv")]
+    asn: Vec<PathBuf> => AsnTable, |paths| {
+        if paths.is_empty() {
+            return Ok(None);
+        }
+        let texts = texts(paths)?;
+        let table = AsnTable::from_sources(texts.iter().map(|(n, t)| (n.as_str(), t.as_str())))?;
+        let n = table.len();
+        Ok(Some((table, n)))
+    };
+    /// The constituency registry (TOML).
+    constituency: Option<PathBuf> => Registry, |path| {
+        let Some(path) = path else { return Ok(None) };
+        let registry = Registry::from_toml(&path.display().to_string(), &read(path)?)?;
+        let n = registry.len();
+        Ok(Some((registry, n)))
+    };
+    /// MISP warninglist files (JSON), or folders of them.
+    warninglists: Vec<PathBuf> => Warninglists, |paths| {
+        if paths.is_empty() {
+            return Ok(None);
+        }
+        let texts = texts(paths)?;
+        let lists = Warninglists::from_sources(texts.iter().map(|(n, t)| (n.as_str(), t.as_str())))?;
+        let n = lists.entries();
+        Ok(Some((lists, n)))
+    };
+}
+
+impl Tables {
     /// The infrastructure country: an address by the configured mmdb, else by the built-in RIR
     /// data; a host name by its ccTLD.
     pub fn country(&self, target: &Target<'_>) -> Option<Country> {

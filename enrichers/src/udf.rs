@@ -13,7 +13,7 @@ use crate::tables::{Lookup, SharedTables, Tables};
 use datafusion::arrow::array::{
     Array, ArrayRef, FixedSizeBinaryArray, ListBuilder, StringArray, StringBuilder, StructArray, UInt32Builder,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Fields};
+use datafusion::arrow::datatypes::{DataType, Fields};
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 use iocflow_model::IndicatorType;
@@ -30,49 +30,28 @@ enum Column {
     Struct,
 }
 
+crate::arrow_columns! {
+    /// The `enrichment` UDF's struct, one row per indicator row (NULL or empty: unknown).
+    pub struct EnrichmentColumns, EnrichmentBuilders {
+        /// Infrastructure country (IP geolocation, ccTLD).
+        country: "country", Utf8, nullable;
+        asn: "asn", UInt32, nullable;
+        as_org: "as_org", Utf8, nullable;
+        /// The constituent organisation, and its country.
+        org: "org", Utf8, nullable;
+        org_country: "org_country", Utf8, nullable;
+        sectors: "sectors", Utf8List, nullable;
+        /// The warninglist that calls the indicator benign.
+        benign: "benign", Utf8, nullable;
+    }
+}
+
 /// The fields of the `enrichment` UDF's struct, in order.
 pub fn enrichment_fields() -> Fields {
-    let utf8 = |name| Field::new(name, DataType::Utf8, true);
-    Fields::from(vec![
-        utf8("country"),
-        Field::new("asn", DataType::UInt32, true),
-        utf8("as_org"),
-        utf8("org"),
-        utf8("org_country"),
-        Field::new("sectors", sectors_type(), true),
-        utf8("benign"),
-    ])
+    Fields::from(EnrichmentBuilders::fields())
 }
 
-fn sectors_type() -> DataType {
-    DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
-}
-
-/// Column builders for the `enrichment` struct.
-struct EnrichmentBuilder {
-    country: StringBuilder,
-    asn: UInt32Builder,
-    as_org: StringBuilder,
-    org: StringBuilder,
-    org_country: StringBuilder,
-    sectors: ListBuilder<StringBuilder>,
-    benign: StringBuilder,
-}
-
-impl EnrichmentBuilder {
-    fn with_capacity(rows: usize) -> EnrichmentBuilder {
-        let text = || StringBuilder::with_capacity(rows, rows * 4);
-        EnrichmentBuilder {
-            country: text(),
-            asn: UInt32Builder::with_capacity(rows),
-            as_org: text(),
-            org: text(),
-            org_country: text(),
-            sectors: ListBuilder::with_capacity(StringBuilder::new(), rows),
-            benign: text(),
-        }
-    }
-
+impl EnrichmentBuilders {
     fn append(&mut self, row: Option<Lookup<'_>>) {
         let row = row.as_ref();
         self.country.append_option(row.and_then(|r| r.country).map(|c| c.as_str()));
@@ -85,17 +64,8 @@ impl EnrichmentBuilder {
         self.benign.append_option(row.and_then(|r| r.benign));
     }
 
-    fn finish(mut self) -> Result<StructArray> {
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.country.finish()),
-            Arc::new(self.asn.finish()),
-            Arc::new(self.as_org.finish()),
-            Arc::new(self.org.finish()),
-            Arc::new(self.org_country.finish()),
-            Arc::new(self.sectors.finish()),
-            Arc::new(self.benign.finish()),
-        ];
-        Ok(StructArray::try_new(enrichment_fields(), columns, None)?)
+    fn finish_struct(mut self) -> Result<StructArray> {
+        Ok(StructArray::try_new(enrichment_fields(), self.finish(), None)?)
     }
 }
 
@@ -152,7 +122,7 @@ impl ScalarUDFImpl for TableUdf {
         Ok(match self.column {
             Column::Utf8(_) => DataType::Utf8,
             Column::UInt32(_) => DataType::UInt32,
-            Column::Utf8List(_) => sectors_type(),
+            Column::Utf8List(_) => <crate::columns::Utf8List as crate::columns::ColumnKind>::data_type(),
             Column::Struct => DataType::Struct(enrichment_fields()),
         })
     }
@@ -209,11 +179,11 @@ impl ScalarUDFImpl for TableUdf {
                 Arc::new(b.finish())
             }
             Column::Struct => {
-                let mut b = EnrichmentBuilder::with_capacity(values.len());
+                let mut b = EnrichmentBuilders::with_capacity(values.len());
                 for row in rows {
                     b.append(row.map(|t| tables.lookup(&t)));
                 }
-                Arc::new(b.finish()?)
+                Arc::new(b.finish_struct()?)
             }
         };
         Ok(ColumnarValue::Array(out))

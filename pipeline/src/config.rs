@@ -371,28 +371,32 @@ pub enum BenignAction {
     Drop,
 }
 
-/// Enrichment data files (`enrichers`): every one optional.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Enrichment: the data files (`enrichers`; every one optional, paths relative to the config
+/// file), what to do with benign indicators, how often to look for changed files.
+#[derive(Debug, Clone)]
 pub struct EnrichConfig {
-    /// A MaxMind DB (`country.iso_code`) for IP geolocation instead of the built-in RIR data.
-    pub country_mmdb: Option<PathBuf>,
-    /// IP → ASN ranges, `first_ip,last_ip,asn,organisation` CSV files.
-    #[serde(default)]
-    pub asn_csv: Vec<PathBuf>,
-    /// A MaxMind DB (`autonomous_system_number`, `autonomous_system_organization`) for the
-    /// addresses the CSV ranges do not cover.
-    pub asn_mmdb: Option<PathBuf>,
-    /// The constituency registry (TOML).
-    pub constituency: Option<PathBuf>,
-    /// MISP warninglist files, or folders whose `*.json` files are warninglists.
-    #[serde(default)]
-    pub warninglists: Vec<PathBuf>,
-    #[serde(default)]
+    /// `country_mmdb`, `asn_csv`, `asn_mmdb`, `constituency`, `warninglists` (files or folders
+    /// of `*.json` files): the tables' own keys ([`TableFiles`]).
+    pub files: TableFiles,
     pub benign: BenignAction,
     /// How often the files are checked for changes, SIGHUP reloads at once (`reload_seconds`).
-    #[serde(rename = "reload_seconds", default = "default_reload", deserialize_with = "field::seconds")]
     pub reload: Duration,
+}
+
+/// `[enrich]`: its own two keys, and the tables' keys, which [`TableFiles`] reads and whose
+/// unknown ones it refuses (serde's `flatten` would let a misspelt table key pass unnoticed).
+impl<'de> Deserialize<'de> for EnrichConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let mut keys = toml::Table::deserialize(d)?;
+        let benign = keys.remove("benign").map(|v| v.try_into()).transpose().map_err(D::Error::custom)?;
+        let reload = keys.remove("reload_seconds").map(|v| v.try_into()).transpose().map_err(D::Error::custom)?;
+        Ok(EnrichConfig {
+            files: TableFiles::deserialize(toml::Value::Table(keys)).map_err(D::Error::custom)?,
+            benign: benign.unwrap_or_default(),
+            reload: reload.map_or_else(default_reload, Duration::from_secs),
+        })
+    }
 }
 
 fn default_reload() -> Duration {
@@ -401,15 +405,7 @@ fn default_reload() -> Duration {
 
 impl Default for EnrichConfig {
     fn default() -> Self {
-        EnrichConfig {
-            country_mmdb: None,
-            asn_csv: Vec::new(),
-            asn_mmdb: None,
-            constituency: None,
-            warninglists: Vec::new(),
-            benign: BenignAction::Tag,
-            reload: default_reload(),
-        }
+        EnrichConfig { files: TableFiles::default(), benign: BenignAction::Tag, reload: default_reload() }
     }
 }
 
@@ -496,28 +492,19 @@ impl Config {
     /// The enrichment data files, relative paths resolved against the config file's folder and
     /// warninglist folders expanded to their `*.json` files (sorted).
     pub(crate) fn table_files(&self) -> Result<TableFiles> {
-        let resolve = |p: &PathBuf| if p.is_absolute() { p.clone() } else { self.base_dir.join(p) };
-        let mut warninglists = Vec::new();
-        for (i, entry) in self.enrich.warninglists.iter().enumerate() {
-            let path = resolve(entry);
-            if path.is_dir() {
-                let mut files: Vec<PathBuf> = std::fs::read_dir(&path)
-                    .map_err(|e| Error::Config(format!("enrich.warninglists[{i}]: {}: {e}", path.display())))?
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|x| x == "json"))
-                    .collect();
-                files.sort();
-                warninglists.extend(files);
-            } else {
-                warninglists.push(path);
+        self.enrich.files.map_paths(|table, p| {
+            let path = if p.is_absolute() { p.clone() } else { self.base_dir.join(p) };
+            if table != "warninglists" || !path.is_dir() {
+                return Ok(vec![path]);
             }
-        }
-        Ok(TableFiles {
-            country_mmdb: self.enrich.country_mmdb.as_ref().map(resolve),
-            asn: self.enrich.asn_csv.iter().map(resolve).collect(),
-            asn_mmdb: self.enrich.asn_mmdb.as_ref().map(resolve),
-            constituency: self.enrich.constituency.as_ref().map(resolve),
-            warninglists,
+            let entries = std::fs::read_dir(&path)
+                .map_err(|e| Error::Config(format!("enrich.warninglists: {}: {e}", path.display())))?;
+            let mut files: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect();
+            files.sort();
+            Ok(files)
         })
     }
 
@@ -772,6 +759,10 @@ mod tests {
         assert!(e.contains("contry"), "{e}");
         let e = err(&format!("{MINIMAL}\n[dedupe]\nttl = 3\n"));
         assert!(e.contains("ttl"), "{e}");
+        let e = err(&format!("{MINIMAL}\n[enrich]\nconstituncy = \"r.toml\"\n"));
+        assert!(e.contains("enrich") && e.contains("constituncy"), "{e}");
+        let c = Config::parse(&format!("{MINIMAL}\n[enrich]\nasn_csv = [\"a.csv\"]\nbenign = \"drop\"\n")).unwrap();
+        assert_eq!((c.enrich.files.asn.len(), c.enrich.benign), (1, BenignAction::Drop));
     }
 
     #[test]

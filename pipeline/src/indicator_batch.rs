@@ -15,11 +15,8 @@
 //! with the columns it lacks empty, and one of a newer version without the columns it added.
 
 use crate::error::Result;
-use datafusion::arrow::array::{
-    Array, ArrayRef, BooleanArray, BooleanBuilder, FixedSizeBinaryBuilder, Int64Array, Int64Builder, ListArray,
-    ListBuilder, RecordBatch, StringArray, StringBuilder, UInt8Array, UInt8Builder, new_null_array,
-};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::array::{Array, ListBuilder, RecordBatch, StringBuilder, new_null_array};
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::ipc::reader::StreamReader;
 use datafusion::arrow::ipc::writer::StreamWriter;
 use iocflow_model::indicator::address_octets;
@@ -27,62 +24,33 @@ use iocflow_model::time::Millis;
 use iocflow_model::{Country, Report};
 use std::sync::{Arc, LazyLock};
 
-/// Column names, in schema order.
-pub mod col {
-    pub const ID: &str = "id";
-    pub const TYPE: &str = "type";
-    pub const VALUE: &str = "value";
-    pub const FEED: &str = "feed";
-    pub const PROVIDER: &str = "provider";
-    pub const TLP: &str = "tlp";
-    pub const CONFIDENCE: &str = "confidence";
-    pub const THREAT: &str = "threat";
-    pub const TAGS: &str = "tags";
-    pub const FIRST_SEEN: &str = "first_seen";
-    pub const LAST_SEEN: &str = "last_seen";
-    pub const VALID_UNTIL: &str = "valid_until";
-    pub const TARGET_COUNTRIES: &str = "target_countries";
-    pub const TARGET_SECTORS: &str = "target_sectors";
-    pub const REVOKED: &str = "revoked";
-    pub const DISTRIBUTION: &str = "distribution";
-    pub const SHARING_GROUP: &str = "sharing_group";
-    pub const REPORTED_AT: &str = "reported_at";
-    pub const ADDRESS: &str = "address";
-}
-
-/// The type of the `address` column: an IPv6 address, or an IPv4 address IPv4-mapped.
-pub(crate) fn address_type() -> DataType {
-    DataType::FixedSizeBinary(16)
-}
-
-fn utf8_list() -> DataType {
-    DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
-}
-
-static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    Arc::new(Schema::new(vec![
-        Field::new(col::ID, DataType::Utf8, false),
-        Field::new(col::TYPE, DataType::Utf8, false),
-        Field::new(col::VALUE, DataType::Utf8, false),
-        Field::new(col::FEED, DataType::Utf8, false),
-        Field::new(col::PROVIDER, DataType::Utf8, false),
-        Field::new(col::TLP, DataType::Utf8, false),
-        Field::new(col::CONFIDENCE, DataType::UInt8, true),
-        Field::new(col::THREAT, DataType::Utf8, true),
-        Field::new(col::TAGS, utf8_list(), false),
-        Field::new(col::FIRST_SEEN, DataType::Int64, true),
-        Field::new(col::LAST_SEEN, DataType::Int64, true),
-        Field::new(col::VALID_UNTIL, DataType::Int64, true),
-        Field::new(col::TARGET_COUNTRIES, utf8_list(), false),
-        Field::new(col::TARGET_SECTORS, utf8_list(), false),
-        Field::new(col::REVOKED, DataType::Boolean, false),
-        Field::new(col::DISTRIBUTION, DataType::UInt8, true),
-        Field::new(col::SHARING_GROUP, DataType::Utf8, true),
-        Field::new(col::REPORTED_AT, DataType::Int64, false),
+iocflow_enrichers::arrow_columns! {
+    /// Typed access to the columns of an indicator batch (checked once per batch).
+    pub(crate) struct IndicatorColumns, IndicatorColumnBuilders {
+        id: "id", Utf8, required;
+        kind: "type", Utf8, required;
+        value: "value", Utf8, required;
+        feed: "feed", Utf8, required;
+        provider: "provider", Utf8, required;
+        tlp: "tlp", Utf8, required;
+        confidence: "confidence", UInt8, nullable;
+        threat: "threat", Utf8, nullable;
+        tags: "tags", Utf8List, required;
+        first_seen: "first_seen", Int64, nullable;
+        last_seen: "last_seen", Int64, nullable;
+        valid_until: "valid_until", Int64, nullable;
+        target_countries: "target_countries", Utf8List, required;
+        target_sectors: "target_sectors", Utf8List, required;
+        revoked: "revoked", Boolean, required;
+        distribution: "distribution", UInt8, nullable;
+        sharing_group: "sharing_group", Utf8, nullable;
+        reported_at: "reported_at", Int64, required;
         // New columns go last and nullable (see the module doc).
-        Field::new(col::ADDRESS, address_type(), true),
-    ]))
-});
+        address: "address", Address, nullable;
+    }
+}
+
+static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| Arc::new(Schema::new(IndicatorColumnBuilders::fields())));
 
 /// The schema of an indicator batch.
 pub fn schema() -> SchemaRef {
@@ -91,25 +59,7 @@ pub fn schema() -> SchemaRef {
 
 /// Appends reports, row by row, into the columns of one batch.
 pub struct IndicatorBatchBuilder {
-    id: StringBuilder,
-    kind: StringBuilder,
-    value: StringBuilder,
-    feed: StringBuilder,
-    provider: StringBuilder,
-    tlp: StringBuilder,
-    confidence: UInt8Builder,
-    threat: StringBuilder,
-    tags: ListBuilder<StringBuilder>,
-    first_seen: Int64Builder,
-    last_seen: Int64Builder,
-    valid_until: Int64Builder,
-    target_countries: ListBuilder<StringBuilder>,
-    target_sectors: ListBuilder<StringBuilder>,
-    revoked: BooleanBuilder,
-    distribution: UInt8Builder,
-    sharing_group: StringBuilder,
-    reported_at: Int64Builder,
-    address: FixedSizeBinaryBuilder,
+    columns: IndicatorColumnBuilders,
     rows: usize,
     bytes: usize,
 }
@@ -122,55 +72,34 @@ impl Default for IndicatorBatchBuilder {
 
 impl IndicatorBatchBuilder {
     pub fn new() -> Self {
-        IndicatorBatchBuilder {
-            id: StringBuilder::new(),
-            kind: StringBuilder::new(),
-            value: StringBuilder::new(),
-            feed: StringBuilder::new(),
-            provider: StringBuilder::new(),
-            tlp: StringBuilder::new(),
-            confidence: UInt8Builder::new(),
-            threat: StringBuilder::new(),
-            tags: ListBuilder::new(StringBuilder::new()),
-            first_seen: Int64Builder::new(),
-            last_seen: Int64Builder::new(),
-            valid_until: Int64Builder::new(),
-            target_countries: ListBuilder::new(StringBuilder::new()),
-            target_sectors: ListBuilder::new(StringBuilder::new()),
-            revoked: BooleanBuilder::new(),
-            distribution: UInt8Builder::new(),
-            sharing_group: StringBuilder::new(),
-            reported_at: Int64Builder::new(),
-            address: FixedSizeBinaryBuilder::new(16),
-            rows: 0,
-            bytes: 0,
-        }
+        IndicatorBatchBuilder { columns: IndicatorColumnBuilders::with_capacity(1024), rows: 0, bytes: 0 }
     }
 
     /// Appends one report of `feed` (by `provider`), received at `reported_at`.
     pub fn push(&mut self, r: &Report, feed: &str, provider: &str, reported_at: Millis) {
         let id = r.indicator.id.to_hex();
-        self.id.append_value(&id);
-        self.kind.append_value(r.indicator.kind.as_str());
-        self.value.append_value(&r.indicator.value);
-        self.feed.append_value(feed);
-        self.provider.append_value(provider);
-        self.tlp.append_value(r.tlp.as_str());
-        self.confidence.append_option(r.confidence);
-        self.threat.append_option(r.threat.as_deref());
-        append_list(&mut self.tags, r.tags.iter().map(String::as_str));
-        self.first_seen.append_option(r.first_seen);
-        self.last_seen.append_option(r.last_seen);
-        self.valid_until.append_option(r.valid_until);
-        append_list(&mut self.target_countries, r.target_countries.iter().map(Country::as_str));
-        append_list(&mut self.target_sectors, r.target_sectors.iter().map(String::as_str));
-        self.revoked.append_value(r.revoked);
-        self.distribution.append_option(r.distribution);
-        self.sharing_group.append_option(r.sharing_group.as_deref());
-        self.reported_at.append_value(reported_at);
+        let c = &mut self.columns;
+        c.id.append_value(&id);
+        c.kind.append_value(r.indicator.kind.as_str());
+        c.value.append_value(&r.indicator.value);
+        c.feed.append_value(feed);
+        c.provider.append_value(provider);
+        c.tlp.append_value(r.tlp.as_str());
+        c.confidence.append_option(r.confidence);
+        c.threat.append_option(r.threat.as_deref());
+        append_list(&mut c.tags, r.tags.iter().map(String::as_str));
+        c.first_seen.append_option(r.first_seen);
+        c.last_seen.append_option(r.last_seen);
+        c.valid_until.append_option(r.valid_until);
+        append_list(&mut c.target_countries, r.target_countries.iter().map(Country::as_str));
+        append_list(&mut c.target_sectors, r.target_sectors.iter().map(String::as_str));
+        c.revoked.append_value(r.revoked);
+        c.distribution.append_option(r.distribution);
+        c.sharing_group.append_option(r.sharing_group.as_deref());
+        c.reported_at.append_value(reported_at);
         match r.indicator.address {
-            Some(ip) => self.address.append_value(address_octets(ip)).expect("16 bytes"),
-            None => self.address.append_null(),
+            Some(ip) => c.address.append_value(address_octets(ip)).expect("16 bytes"),
+            None => c.address.append_null(),
         }
         self.rows += 1;
         self.bytes += 96
@@ -196,30 +125,9 @@ impl IndicatorBatchBuilder {
 
     /// Finishes the batch and resets the builder for the next one.
     pub fn finish(&mut self) -> Result<RecordBatch> {
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.id.finish()),
-            Arc::new(self.kind.finish()),
-            Arc::new(self.value.finish()),
-            Arc::new(self.feed.finish()),
-            Arc::new(self.provider.finish()),
-            Arc::new(self.tlp.finish()),
-            Arc::new(self.confidence.finish()),
-            Arc::new(self.threat.finish()),
-            Arc::new(self.tags.finish()),
-            Arc::new(self.first_seen.finish()),
-            Arc::new(self.last_seen.finish()),
-            Arc::new(self.valid_until.finish()),
-            Arc::new(self.target_countries.finish()),
-            Arc::new(self.target_sectors.finish()),
-            Arc::new(self.revoked.finish()),
-            Arc::new(self.distribution.finish()),
-            Arc::new(self.sharing_group.finish()),
-            Arc::new(self.reported_at.finish()),
-            Arc::new(self.address.finish()),
-        ];
         self.rows = 0;
         self.bytes = 0;
-        Ok(RecordBatch::try_new(schema(), columns)?)
+        Ok(RecordBatch::try_new(schema(), self.columns.finish())?)
     }
 }
 
@@ -270,75 +178,6 @@ pub(crate) fn decode_ipc(bytes: &[u8]) -> Result<Vec<RecordBatch>> {
     Ok(batches)
 }
 
-/// Typed access to the columns of an indicator batch (checked once per batch).
-pub(crate) struct IndicatorColumns<'a> {
-    pub id: &'a StringArray,
-    pub kind: &'a StringArray,
-    pub value: &'a StringArray,
-    pub feed: &'a StringArray,
-    pub provider: &'a StringArray,
-    pub tlp: &'a StringArray,
-    pub confidence: &'a UInt8Array,
-    pub threat: &'a StringArray,
-    pub tags: StrLists<'a>,
-    pub first_seen: &'a Int64Array,
-    pub last_seen: &'a Int64Array,
-    pub target_countries: StrLists<'a>,
-    pub revoked: &'a BooleanArray,
-    pub sharing_group: &'a StringArray,
-    pub reported_at: &'a Int64Array,
-}
-
-impl<'a> IndicatorColumns<'a> {
-    pub fn of(batch: &'a RecordBatch) -> Option<Self> {
-        fn get<'b, T: 'static>(batch: &'b RecordBatch, name: &str) -> Option<&'b T> {
-            batch.column_by_name(name)?.as_any().downcast_ref::<T>()
-        }
-        Some(IndicatorColumns {
-            id: get(batch, col::ID)?,
-            kind: get(batch, col::TYPE)?,
-            value: get(batch, col::VALUE)?,
-            feed: get(batch, col::FEED)?,
-            provider: get(batch, col::PROVIDER)?,
-            tlp: get(batch, col::TLP)?,
-            confidence: get(batch, col::CONFIDENCE)?,
-            threat: get(batch, col::THREAT)?,
-            tags: StrLists::of(get(batch, col::TAGS)?),
-            first_seen: get(batch, col::FIRST_SEEN)?,
-            last_seen: get(batch, col::LAST_SEEN)?,
-            target_countries: StrLists::of(get(batch, col::TARGET_COUNTRIES)?),
-            revoked: get(batch, col::REVOKED)?,
-            sharing_group: get(batch, col::SHARING_GROUP)?,
-            reported_at: get(batch, col::REPORTED_AT)?,
-        })
-    }
-}
-
-/// A list-of-strings column, its values found once per batch rather than once per row.
-#[derive(Clone, Copy)]
-pub(crate) struct StrLists<'a> {
-    list: &'a ListArray,
-    /// `None` if the values are not strings: every row then reads as empty.
-    values: Option<&'a StringArray>,
-}
-
-impl<'a> StrLists<'a> {
-    pub fn of(list: &'a ListArray) -> StrLists<'a> {
-        StrLists { list, values: list.values().as_any().downcast_ref() }
-    }
-
-    /// The strings of row `i`, read in place (no slice of the column).
-    pub fn row(self, i: usize) -> impl Iterator<Item = &'a str> + Clone {
-        let offsets = self.list.value_offsets();
-        let rows = match self.values {
-            Some(_) if self.list.is_valid(i) => offsets[i] as usize..offsets[i + 1] as usize,
-            _ => 0..0,
-        };
-        let values = self.values;
-        rows.filter_map(move |j| values.filter(|v| v.is_valid(j)).map(|v| v.value(j)))
-    }
-}
-
 /// An optional value of a primitive column.
 pub(crate) fn opt<'a, T: Array, V>(a: &'a T, i: usize, get: impl Fn(&'a T, usize) -> V) -> Option<V> {
     (!a.is_null(i)).then(|| get(a, i))
@@ -347,6 +186,8 @@ pub(crate) fn opt<'a, T: Array, V>(a: &'a T, i: usize, get: impl Fn(&'a T, usize
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::arrow::array::UInt8Array;
+    use datafusion::arrow::datatypes::{DataType, Field};
     use iocflow_model::{Indicator, IndicatorType, Tlp};
 
     #[test]
@@ -372,6 +213,39 @@ mod tests {
         assert_eq!(c.reported_at.value(1), 2_000);
     }
 
+    /// The schema is a contract between versions that meet on the internal topic: written out
+    /// here field by field, as earlier versions wrote it.
+    #[test]
+    fn the_schema_is_the_one_earlier_versions_wrote() {
+        let list = DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)));
+        let expected = Schema::new(vec![
+            Field::new("id", DataType::Utf8, false),
+            Field::new("type", DataType::Utf8, false),
+            Field::new("value", DataType::Utf8, false),
+            Field::new("feed", DataType::Utf8, false),
+            Field::new("provider", DataType::Utf8, false),
+            Field::new("tlp", DataType::Utf8, false),
+            Field::new("confidence", DataType::UInt8, true),
+            Field::new("threat", DataType::Utf8, true),
+            Field::new("tags", list.clone(), false),
+            Field::new("first_seen", DataType::Int64, true),
+            Field::new("last_seen", DataType::Int64, true),
+            Field::new("valid_until", DataType::Int64, true),
+            Field::new("target_countries", list.clone(), false),
+            Field::new("target_sectors", list, false),
+            Field::new("revoked", DataType::Boolean, false),
+            Field::new("distribution", DataType::UInt8, true),
+            Field::new("sharing_group", DataType::Utf8, true),
+            Field::new("reported_at", DataType::Int64, false),
+            Field::new("address", DataType::FixedSizeBinary(16), true),
+        ]);
+        assert_eq!(schema().as_ref(), &expected);
+        // And what the builders lay out is of that schema (RecordBatch::try_new checks it).
+        let mut b = IndicatorBatchBuilder::new();
+        b.push(&Report::new(Indicator::new(IndicatorType::Ipv4, "192.0.2.1").unwrap(), Tlp::Green), "f", "p", 0);
+        assert_eq!(b.finish().unwrap().schema().as_ref(), &expected);
+    }
+
     #[test]
     fn refuses_foreign_bytes() {
         assert!(decode_ipc(b"not arrow").is_err());
@@ -391,7 +265,7 @@ mod tests {
         let older = batch.project(&(0..n - 1).collect::<Vec<_>>()).unwrap();
         let read = decode_ipc(&ipc(&older)).unwrap();
         assert_eq!(read[0].schema(), schema());
-        assert_eq!(read[0].column(n - 1).as_ref(), new_null_array(&address_type(), 1).as_ref());
+        assert_eq!(read[0].column(n - 1).as_ref(), new_null_array(schema().field(n - 1).data_type(), 1).as_ref());
         assert_eq!(read[0].project(&(0..n - 1).collect::<Vec<_>>()).unwrap(), older);
 
         let mut fields = batch.schema().fields().to_vec();

@@ -10,26 +10,13 @@
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::indicator_batch;
-use datafusion::arrow::array::{Array, ListArray, RecordBatch, StringArray, StructArray, UInt32Array};
+use datafusion::arrow::array::{RecordBatch, StructArray};
 use datafusion::common::DFSchema;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::SessionContext;
 use iocflow_enrichers::tables::{SharedTables, TableLoad, Tables};
+pub use iocflow_enrichers::udf::EnrichmentColumns;
 use std::sync::Arc;
-
-/// The enrichment columns of one batch, one row per indicator row (NULL or empty: unknown).
-pub struct Enriched {
-    /// Infrastructure country (IP geolocation, ccTLD).
-    pub country: StringArray,
-    pub asn: UInt32Array,
-    pub as_org: StringArray,
-    /// The constituent organisation, and its country.
-    pub org: StringArray,
-    pub org_country: StringArray,
-    pub sectors: ListArray,
-    /// The warninglist that calls the indicator benign.
-    pub benign: StringArray,
-}
 
 /// The compiled enrichment expression, over the tables in use.
 pub struct Enrichment {
@@ -63,22 +50,15 @@ impl Enrichment {
         &self.tables
     }
 
-    /// Evaluates the enrichment over one indicator batch.
-    pub fn evaluate(&self, batch: &RecordBatch) -> Result<Enriched> {
+    /// Evaluates the enrichment over one indicator batch: one struct row per indicator row, read
+    /// with [`EnrichmentColumns::of_struct`].
+    pub fn evaluate(&self, batch: &RecordBatch) -> Result<StructArray> {
         let array = self.expr.evaluate(batch)?.into_array(batch.num_rows())?;
-        let wrong = || Error::Config("the enrichment UDF returned an unexpected type".into());
-        let columns = array.as_any().downcast_ref::<StructArray>().ok_or_else(wrong)?;
-        let column = |name: &str| columns.column_by_name(name).ok_or_else(wrong);
-        let utf8 = |name| column(name)?.as_any().downcast_ref::<StringArray>().cloned().ok_or_else(wrong);
-        Ok(Enriched {
-            country: utf8("country")?,
-            asn: column("asn")?.as_any().downcast_ref::<UInt32Array>().cloned().ok_or_else(wrong)?,
-            as_org: utf8("as_org")?,
-            org: utf8("org")?,
-            org_country: utf8("org_country")?,
-            sectors: column("sectors")?.as_any().downcast_ref::<ListArray>().cloned().ok_or_else(wrong)?,
-            benign: utf8("benign")?,
-        })
+        array
+            .as_any()
+            .downcast_ref::<StructArray>()
+            .cloned()
+            .ok_or_else(|| Error::Config("the enrichment UDF returned an unexpected type".into()))
     }
 }
 
@@ -86,7 +66,7 @@ impl Enrichment {
 mod tests {
     use super::*;
     use crate::indicator_batch::IndicatorBatchBuilder;
-    use datafusion::arrow::array::ArrayData;
+    use datafusion::arrow::array::{Array, ArrayData, StringArray};
     use iocflow_model::{Indicator, IndicatorType, Report, Tlp};
 
     #[test]
@@ -100,7 +80,8 @@ mod tests {
             b.push(&Report::new(Indicator::new(k, v).unwrap(), Tlp::Green), "f", "p", 0);
         }
         let batch = b.finish().unwrap();
-        let e = Enrichment::over(SharedTables::default()).unwrap().evaluate(&batch).unwrap();
+        let array = Enrichment::over(SharedTables::default()).unwrap().evaluate(&batch).unwrap();
+        let e = EnrichmentColumns::of_struct(&array).unwrap();
         let got: Vec<Option<&str>> = e.country.iter().collect();
         assert_eq!(got, [Some("US"), Some("PH"), None]);
         assert!(e.country.is_null(2));
@@ -143,7 +124,8 @@ mod tests {
             b.push(&Report::new(Indicator::new(k, v).unwrap(), Tlp::Green), "f", "p", 0);
         }
         let batch = b.finish().unwrap();
-        let e = Enrichment::over(shared.clone()).unwrap().evaluate(&batch).unwrap();
+        let array = Enrichment::over(shared.clone()).unwrap().evaluate(&batch).unwrap();
+        let e = EnrichmentColumns::of_struct(&array).unwrap();
         let ctx = SessionContext::new();
         for udf in iocflow_enrichers::udf::all(&shared) {
             ctx.register_udf(udf);
@@ -154,14 +136,14 @@ mod tests {
             ctx.create_physical_expr(expr, &schema).unwrap().evaluate(&batch).unwrap().into_array(7).unwrap()
         };
         // Each column of the struct, by the one-column UDF that gives it alone.
-        let by_udf = |e: &Enriched| -> [(&str, ArrayData); 7] {
+        let by_udf = |e: &EnrichmentColumns| -> [(&str, ArrayData); 7] {
             [
                 ("infra_country", e.country.to_data()),
                 ("asn", e.asn.to_data()),
                 ("as_org", e.as_org.to_data()),
                 ("constituency_org", e.org.to_data()),
                 ("constituency_country", e.org_country.to_data()),
-                ("sectors", e.sectors.to_data()),
+                ("sectors", e.sectors.array().to_data()),
                 ("benign", e.benign.to_data()),
             ]
         };
@@ -172,7 +154,7 @@ mod tests {
         assert_eq!(orgs, [Some("Bank"), Some("Bank"), Some("Bank"), None, Some("Bank"), None, None]);
         assert_eq!(e.country.value(3), "SG");
         assert_eq!(e.benign.iter().filter(Option::is_some).count(), 1);
-        let sectors = e.sectors.value(3);
+        let sectors = e.sectors.array().value(3);
         assert_eq!(sectors.as_any().downcast_ref::<StringArray>().unwrap().value(0), "government");
 
         // A batch written before the address column is read with it empty, and the values are
@@ -186,6 +168,6 @@ mod tests {
             "addresses of the IPv4, IPv6, IP URL rows"
         );
         let again = Enrichment::over(shared.clone()).unwrap().evaluate(&read[0]).unwrap();
-        assert_eq!(by_udf(&again), by_udf(&e));
+        assert_eq!(by_udf(&EnrichmentColumns::of_struct(&again).unwrap()), by_udf(&e));
     }
 }

@@ -10,11 +10,11 @@ pub mod enrich;
 pub(crate) mod stage;
 pub(crate) mod table_reload;
 
-use crate::columnar::enrich::Enrichment;
+use crate::columnar::enrich::{Enrichment, EnrichmentColumns};
 use crate::config::Config;
 use crate::config::{BenignAction, OutputFormat};
 use crate::error::{Corrupt, Error, Result};
-use crate::indicator_batch::{IndicatorColumns, StrLists, opt};
+use crate::indicator_batch::{IndicatorColumns, opt};
 use crate::policy::cert_view::CertFilter;
 use crate::policy::route::{Candidate, Emit, Outcome, Recipient, Router, Subject};
 use crate::state::changelog;
@@ -200,7 +200,8 @@ impl ColumnarCore {
         let corrupt =
             |why: &str| Error::Corrupt(Corrupt { topic: "indicators".into(), partition, offset: -1, why: why.into() });
         let cols = IndicatorColumns::of(batch).ok_or_else(|| corrupt("unexpected columns"))?;
-        let enriched = self.enrichment.evaluate(batch)?;
+        let enrichment = self.enrichment.evaluate(batch)?;
+        let enriched = EnrichmentColumns::of_struct(&enrichment).ok_or_else(|| corrupt("unexpected enrichment"))?;
         let rows = batch.num_rows() as u64;
         for (enricher, misses) in [
             ("infra_country", enriched.country.null_count()),
@@ -213,8 +214,8 @@ impl ColumnarCore {
             counts.1 += misses as u64;
         }
         let state = self.states.entry(partition).or_default();
-        let infra = |i: usize| opt(&enriched.country, i, StringArray::value);
-        let sectors = StrLists::of(&enriched.sectors);
+        let infra = |i: usize| opt(enriched.country, i, StringArray::value);
+        let sectors = enriched.sectors;
         let first_emit = out.emits.len();
         // Room for a record per row up front: a record is a few hundred bytes, and growing the
         // list one doubling at a time copies them again.
@@ -249,12 +250,12 @@ impl ColumnarCore {
             };
             let subject = Subject {
                 infra_country: infra(i).and_then(Country::parse),
-                org_country: opt(&enriched.org_country, i, StringArray::value).and_then(Country::parse),
-                asn: opt(&enriched.asn, i, UInt32Array::value),
-                as_org: opt(&enriched.as_org, i, StringArray::value),
-                org: opt(&enriched.org, i, StringArray::value),
+                org_country: opt(enriched.org_country, i, StringArray::value).and_then(Country::parse),
+                asn: opt(enriched.asn, i, UInt32Array::value),
+                as_org: opt(enriched.as_org, i, StringArray::value),
+                org: opt(enriched.org, i, StringArray::value),
                 sectors: sectors.row(i).collect(),
-                benign: opt(&enriched.benign, i, StringArray::value),
+                benign: opt(enriched.benign, i, StringArray::value),
                 ..Subject::bare(id, kind, cols.value.value(i))
             };
             let fate =

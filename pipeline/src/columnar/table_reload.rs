@@ -16,15 +16,14 @@ use tokio::signal::unix::{SignalKind, signal};
 /// What identifies a version of the table files: each file's modification time and size.
 fn fingerprint(config: &Config) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
     let Ok(files) = config.table_files() else { return Vec::new() };
-    let paths = (files.country_mmdb.into_iter().chain(files.asn).chain(files.asn_mmdb))
-        .chain(files.constituency)
-        .chain(files.warninglists);
-    paths
+    files
+        .paths()
+        .into_iter()
         .map(|p| {
-            let meta = std::fs::metadata(&p).ok();
+            let meta = std::fs::metadata(p).ok();
             let modified = meta.as_ref().and_then(|m| m.modified().ok());
             let len = meta.map_or(0, |m| m.len());
-            (p, modified, len)
+            (p.clone(), modified, len)
         })
         .collect()
 }

@@ -14,11 +14,8 @@
 //! result rejects, as in SQL's WHERE.
 
 use crate::error::{Error, Result};
-use datafusion::arrow::array::{
-    Array, ArrayRef, BooleanArray, BooleanBuilder, ListBuilder, RecordBatch, StringBuilder,
-    TimestampMillisecondBuilder, UInt8Builder, UInt32Builder, UInt64Builder,
-};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::array::{Array, BooleanArray, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::common::DFSchema;
 use datafusion::logical_expr::ExprSchemable;
 use datafusion::physical_expr::PhysicalExpr;
@@ -26,33 +23,31 @@ use datafusion::prelude::SessionContext;
 use iocflow_sinks::cert_record::CertRecord;
 use std::sync::{Arc, LazyLock};
 
-fn utf8_list() -> DataType {
-    DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+iocflow_enrichers::arrow_columns! {
+    /// The columns of a view batch: what a CERT filter can name.
+    pub(crate) struct ViewColumns, ViewBuilders {
+        kind: "type", Utf8, required;
+        value: "value", Utf8, required;
+        country: "country", Utf8, nullable;
+        countries: "countries", Utf8List, required;
+        asn: "asn", UInt32, nullable;
+        as_org: "as_org", Utf8, nullable;
+        org: "org", Utf8, nullable;
+        sectors: "sectors", Utf8List, required;
+        tlp: "tlp", Utf8, required;
+        confidence: "confidence", UInt8, nullable;
+        threat: "threat", Utf8, nullable;
+        tags: "tags", Utf8List, required;
+        sources: "sources", Utf8List, required;
+        providers: "providers", Utf8List, required;
+        sightings: "sightings", UInt64, required;
+        first_seen: "first_seen", UtcMillis, required;
+        last_seen: "last_seen", UtcMillis, required;
+        revoked: "revoked", Boolean, required;
+    }
 }
 
-static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    let time = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
-    Arc::new(Schema::new(vec![
-        Field::new("type", DataType::Utf8, false),
-        Field::new("value", DataType::Utf8, false),
-        Field::new("country", DataType::Utf8, true),
-        Field::new("countries", utf8_list(), false),
-        Field::new("asn", DataType::UInt32, true),
-        Field::new("as_org", DataType::Utf8, true),
-        Field::new("org", DataType::Utf8, true),
-        Field::new("sectors", utf8_list(), false),
-        Field::new("tlp", DataType::Utf8, false),
-        Field::new("confidence", DataType::UInt8, true),
-        Field::new("threat", DataType::Utf8, true),
-        Field::new("tags", utf8_list(), false),
-        Field::new("sources", utf8_list(), false),
-        Field::new("providers", utf8_list(), false),
-        Field::new("sightings", DataType::UInt64, false),
-        Field::new("first_seen", time.clone(), false),
-        Field::new("last_seen", time, false),
-        Field::new("revoked", DataType::Boolean, false),
-    ]))
-});
+static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| Arc::new(Schema::new(ViewBuilders::fields())));
 
 /// The schema of a view batch: what a CERT filter can name.
 pub fn schema() -> SchemaRef {
@@ -61,62 +56,29 @@ pub fn schema() -> SchemaRef {
 
 /// Lays out records (each one CERT's view of an indicator) as a view batch.
 pub fn batch<'a>(records: impl IntoIterator<Item = &'a CertRecord>) -> Result<RecordBatch> {
-    let list = || ListBuilder::new(StringBuilder::new());
-    let (mut kind, mut value, mut country, mut as_org, mut org, mut tlp, mut threat) = (
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-    );
-    let (mut countries, mut sectors, mut tags, mut sources, mut providers) = (list(), list(), list(), list(), list());
-    let (mut asn, mut confidence, mut sightings) = (UInt32Builder::new(), UInt8Builder::new(), UInt64Builder::new());
-    let mut first_seen = TimestampMillisecondBuilder::new().with_timezone("UTC");
-    let mut last_seen = TimestampMillisecondBuilder::new().with_timezone("UTC");
-    let mut revoked = BooleanBuilder::new();
+    let records = records.into_iter();
+    let mut b = ViewBuilders::with_capacity(records.size_hint().0);
     for r in records {
-        kind.append_value(r.kind);
-        value.append_value(&r.value);
-        country.append_option(r.country.as_ref().map(iocflow_model::Country::as_str));
-        countries.append_value(r.countries.iter().map(|c| Some(c.as_str())));
-        asn.append_option(r.asn);
-        as_org.append_option(r.as_org.as_deref());
-        org.append_option(r.org.as_deref());
-        sectors.append_value(r.sectors.iter().map(Some));
-        tlp.append_value(r.tlp);
-        confidence.append_option(r.confidence);
-        threat.append_option(r.threat.as_deref());
-        tags.append_value(r.tags.iter().map(Some));
-        sources.append_value(r.sources.iter().map(|s| Some(&s.feed)));
-        providers.append_value(r.sources.iter().map(|s| Some(&s.provider)));
-        sightings.append_value(r.sightings);
-        first_seen.append_value(r.first_seen);
-        last_seen.append_value(r.last_seen);
-        revoked.append_value(r.revoked);
+        b.kind.append_value(r.kind);
+        b.value.append_value(&r.value);
+        b.country.append_option(r.country.map(|c| c.as_str()));
+        b.countries.append_value(r.countries.iter().map(|c| Some(c.as_str())));
+        b.asn.append_option(r.asn);
+        b.as_org.append_option(r.as_org.as_deref());
+        b.org.append_option(r.org.as_deref());
+        b.sectors.append_value(r.sectors.iter().map(Some));
+        b.tlp.append_value(r.tlp);
+        b.confidence.append_option(r.confidence);
+        b.threat.append_option(r.threat.as_deref());
+        b.tags.append_value(r.tags.iter().map(Some));
+        b.sources.append_value(r.sources.iter().map(|s| Some(&s.feed)));
+        b.providers.append_value(r.sources.iter().map(|s| Some(&s.provider)));
+        b.sightings.append_value(r.sightings);
+        b.first_seen.append_value(r.first_seen);
+        b.last_seen.append_value(r.last_seen);
+        b.revoked.append_value(r.revoked);
     }
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(kind.finish()),
-        Arc::new(value.finish()),
-        Arc::new(country.finish()),
-        Arc::new(countries.finish()),
-        Arc::new(asn.finish()),
-        Arc::new(as_org.finish()),
-        Arc::new(org.finish()),
-        Arc::new(sectors.finish()),
-        Arc::new(tlp.finish()),
-        Arc::new(confidence.finish()),
-        Arc::new(threat.finish()),
-        Arc::new(tags.finish()),
-        Arc::new(sources.finish()),
-        Arc::new(providers.finish()),
-        Arc::new(sightings.finish()),
-        Arc::new(first_seen.finish()),
-        Arc::new(last_seen.finish()),
-        Arc::new(revoked.finish()),
-    ];
-    Ok(RecordBatch::try_new(schema(), columns)?)
+    Ok(RecordBatch::try_new(schema(), b.finish())?)
 }
 
 /// A CERT filter, compiled.
