@@ -24,7 +24,8 @@ struct Item<'a> {
     value: Option<Cow<'a, str>>,
     #[serde(borrow)]
     tlp: Option<Cow<'a, str>>,
-    confidence: Option<f64>,
+    #[serde(borrow)]
+    confidence: Option<&'a RawValue>,
     threat: Option<String>,
     tags: Option<Vec<String>>,
     first_seen: Option<TimeValue>,
@@ -90,11 +91,7 @@ fn item(raw: &RawValue, defaults: &FeedDefaults) -> Result<Report, (Reason, Stri
     })?;
     let bad = |field: &str, why: &str| (Reason::InvalidValue, format!("field {field}: {why}"));
     let tlp = it.tlp.map_or(defaults.tlp, |l| Tlp::parse(&l).strictest(defaults.tlp));
-    let confidence = match it.confidence {
-        None => defaults.confidence,
-        Some(c) if (0.0..=100.0).contains(&c) => Some(c.round() as u8),
-        Some(c) => return Err(bad("confidence", &format!("{c} is not within 0–100"))),
-    };
+    let confidence = super::raw_confidence(it.confidence)?.or(defaults.confidence);
     let when = |field: &str, t: Option<TimeValue>| -> Result<Option<Millis>, (Reason, String)> {
         match t {
             None => Ok(None),

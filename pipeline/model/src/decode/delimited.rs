@@ -6,9 +6,12 @@
 //! `domain`, `url`, `md5_hash` …). Comment lines (by prefix) are skipped; abuse.ch exports put
 //! their header in a comment, so they are read by index.
 
-use super::{Decoded, FeedDefaults, Limits, Reason, report_of, split_tags};
-use crate::{Country, IndicatorType, time};
+use super::field_mapping::{FieldMap, MappedRecord, report};
+use super::{Decoded, FeedDefaults, Limits, Reason, split_tags};
+use crate::IndicatorType;
+use crate::time::{self, Millis};
 use serde::Deserialize;
+use std::borrow::Cow;
 
 /// A column: its header name, or its index from 0.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -73,17 +76,6 @@ fn default_comment() -> Option<char> {
     Some('#')
 }
 
-struct Columns {
-    value: usize,
-    kind: Option<usize>,
-    first_seen: Option<usize>,
-    last_seen: Option<usize>,
-    threat: Option<usize>,
-    tags: Option<usize>,
-    confidence: Option<usize>,
-    target_country: Option<usize>,
-}
-
 fn resolve(col: &Column, header: Option<&csv::StringRecord>) -> Result<usize, String> {
     match (col, header) {
         (Column::Index(i), _) => Ok(*i),
@@ -117,14 +109,16 @@ pub(super) fn decode(o: &CsvOptions, text: &str, limits: &Limits, defaults: &Fee
     };
     let h = header.as_ref();
     let opt = |c: &Option<Column>| c.as_ref().map(|c| resolve(c, h)).transpose();
-    let cols = match (|| -> Result<Columns, String> {
-        Ok(Columns {
+    let map = match (|| -> Result<FieldMap<usize>, String> {
+        Ok(FieldMap {
             value: resolve(&o.value, h)?,
-            kind: opt(&o.type_column)?,
+            kind: o.kind,
+            type_field: opt(&o.type_column)?,
             first_seen: opt(&o.first_seen)?,
             last_seen: opt(&o.last_seen)?,
             threat: opt(&o.threat)?,
-            tags: opt(&o.tags)?,
+            threat_value: o.threat_value.clone(),
+            tags: opt(&o.tags)?.into_iter().collect(),
             confidence: opt(&o.confidence)?,
             target_country: opt(&o.target_country)?,
         })
@@ -133,7 +127,7 @@ pub(super) fn decode(o: &CsvOptions, text: &str, limits: &Limits, defaults: &Fee
         Err(e) => return Decoded::rejected(Reason::MissingField, e),
     };
     for (n, row) in reader.records().enumerate() {
-        match row.map_err(|e| (Reason::InvalidCsv, e.to_string())).and_then(|row| report(o, &cols, &row, defaults)) {
+        match row.map_err(|e| (Reason::InvalidCsv, e.to_string())).and_then(|row| report(&map, &Row(&row), defaults)) {
             Ok(r) => out.reports.push(r),
             Err((reason, why)) => out.item_failed(reason, format!("row {}: {why}", n + 1)),
         }
@@ -144,35 +138,27 @@ pub(super) fn decode(o: &CsvOptions, text: &str, limits: &Limits, defaults: &Fee
     out
 }
 
-fn report(
-    o: &CsvOptions,
-    cols: &Columns,
-    row: &csv::StringRecord,
-    defaults: &FeedDefaults,
-) -> Result<crate::Report, (Reason, String)> {
-    let get = |i: Option<usize>| i.and_then(|i| row.get(i)).map(str::trim).filter(|s| !s.is_empty());
-    let value = get(Some(cols.value)).ok_or((Reason::MissingField, format!("no value in column {}", cols.value)))?;
-    let kind = match (get(cols.kind), o.kind) {
-        (Some(t), _) => IndicatorType::parse(t).map_err(|e| (Reason::UnsupportedType, e.to_string()))?,
-        (None, Some(k)) => k,
-        (None, None) => crate::indicator::detect_type(&crate::indicator::refang(value))
-            .ok_or((Reason::InvalidValue, format!("cannot tell the type of {value:?}")))?,
-    };
-    let mut r = report_of(kind, value, defaults)?;
-    r.first_seen = get(cols.first_seen).and_then(time::parse_str);
-    r.last_seen = get(cols.last_seen).and_then(time::parse_str);
-    r.threat = get(cols.threat).map(str::to_string).or_else(|| o.threat_value.clone());
-    r.tags = get(cols.tags).map(split_tags).unwrap_or_default();
-    if let Some(c) = get(cols.confidence) {
-        let c: u8 = c
-            .parse()
-            .ok()
-            .filter(|c| *c <= 100)
-            .ok_or((Reason::InvalidValue, format!("confidence {c:?} is not within 0–100")))?;
-        r.confidence = Some(c);
+/// A CSV row, its columns by index.
+struct Row<'r>(&'r csv::StringRecord);
+
+impl MappedRecord for Row<'_> {
+    type Field = usize;
+
+    fn text(&self, column: &usize) -> Option<Cow<'_, str>> {
+        self.0.get(*column).map(str::trim).filter(|s| !s.is_empty()).map(Cow::Borrowed)
     }
-    r.target_countries = get(cols.target_country).and_then(Country::parse).into_iter().collect();
-    Ok(r)
+
+    fn time(&self, column: &usize) -> Option<Millis> {
+        self.text(column).and_then(|t| time::parse_str(&t))
+    }
+
+    fn tags(&self, column: &usize) -> Vec<String> {
+        self.text(column).map(|t| split_tags(&t)).unwrap_or_default()
+    }
+
+    fn locate(column: &usize) -> String {
+        format!("column {column}")
+    }
 }
 
 #[cfg(test)]

@@ -99,7 +99,7 @@ fn event(raw: &RawValue, defaults: &FeedDefaults, out: &mut Decoded) -> Result<(
         .iter()
         .filter_map(|f| text(f).and_then(|c| Country::parse(&c)))
         .collect();
-    let confidence = text("feed.accuracy").and_then(|a| a.parse::<f64>().ok()).filter(|a| (0.0..=100.0).contains(a));
+    let confidence = text("feed.accuracy").map(|a| super::confidence(&a)).transpose()?;
     let threat = text("classification.type");
     let mut first_error = None;
     for (kind, value) in identifiers {
@@ -111,8 +111,8 @@ fn event(raw: &RawValue, defaults: &FeedDefaults, out: &mut Decoded) -> Result<(
                 r.first_seen = seen;
                 r.last_seen = seen;
                 r.target_countries = targets.clone();
-                if let Some(a) = confidence {
-                    r.confidence = Some(a.round() as u8);
+                if let Some(c) = confidence {
+                    r.confidence = Some(c);
                 }
                 out.reports.push(r);
             }

@@ -6,10 +6,13 @@
 //! by id, each an array of one object). The type is fixed per feed or read per record through
 //! `type_pointer` (ThreatFox's `ip:port`, `domain`, `url`, `md5_hash` …).
 
-use super::{Decoded, FeedDefaults, Limits, Reason, json_tags, json_time, report_of, scalar_text};
-use crate::{Country, IndicatorType};
+use super::field_mapping::{FieldMap, MappedRecord, report};
+use super::{Decoded, FeedDefaults, Limits, Reason, json_tags, json_time, scalar_text};
+use crate::IndicatorType;
+use crate::time::Millis;
 use serde::Deserialize;
 use serde_json::Value;
+use std::borrow::Cow;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,8 +68,25 @@ pub(super) fn decode(m: &JsonMapping, text: &str, limits: &Limits, defaults: &Fe
     if records.len() > limits.max_indicators {
         return Decoded::rejected(Reason::TooManyIndicators, format!("more than {} records", limits.max_indicators));
     }
+    let map = FieldMap {
+        value: m.value.clone(),
+        kind: m.kind,
+        type_field: m.type_pointer.clone(),
+        first_seen: m.first_seen.clone(),
+        last_seen: m.last_seen.clone(),
+        threat: m.threat.clone(),
+        threat_value: m.threat_value.clone(),
+        tags: m.tags.clone(),
+        confidence: m.confidence.clone(),
+        target_country: m.target_country.clone(),
+    };
     for (n, rec) in records.iter().enumerate() {
-        match report(m, rec, defaults) {
+        let reported = if rec.is_object() {
+            report(&map, &Record(rec), defaults)
+        } else {
+            Err((Reason::NotAnObject, "not a JSON object".into()))
+        };
+        match reported {
             Ok(r) => out.reports.push(r),
             Err((reason, why)) => out.item_failed(reason, format!("record {}: {why}", n + 1)),
         }
@@ -98,37 +118,27 @@ fn collect_records(pointer: Option<&str>, doc: Value, out: &mut Vec<Value>) {
     }
 }
 
-fn report(m: &JsonMapping, rec: &Value, defaults: &FeedDefaults) -> Result<crate::Report, (Reason, String)> {
-    if !rec.is_object() {
-        return Err((Reason::NotAnObject, "not a JSON object".into()));
+/// A JSON record, its fields by JSON pointer.
+struct Record<'r>(&'r Value);
+
+impl MappedRecord for Record<'_> {
+    type Field = String;
+
+    fn text(&self, pointer: &String) -> Option<Cow<'_, str>> {
+        self.0.pointer(pointer).and_then(scalar_text).map(Cow::Owned)
     }
-    let text = |p: &Option<String>| p.as_deref().and_then(|p| rec.pointer(p)).and_then(scalar_text);
-    let value = rec
-        .pointer(&m.value)
-        .and_then(scalar_text)
-        .ok_or((Reason::MissingField, format!("no value at {}", m.value)))?;
-    let kind = match (text(&m.type_pointer), m.kind) {
-        (Some(t), _) => IndicatorType::parse(&t).map_err(|e| (Reason::UnsupportedType, e.to_string()))?,
-        (None, Some(k)) => k,
-        (None, None) => crate::indicator::detect_type(&crate::indicator::refang(&value))
-            .ok_or((Reason::InvalidValue, format!("cannot tell the type of {value:?}")))?,
-    };
-    let mut r = report_of(kind, &value, defaults)?;
-    let time = |p: &Option<String>| p.as_deref().and_then(|p| rec.pointer(p)).and_then(json_time);
-    r.first_seen = time(&m.first_seen);
-    r.last_seen = time(&m.last_seen);
-    r.threat = text(&m.threat).or_else(|| m.threat_value.clone());
-    r.tags = m.tags.iter().filter_map(|p| rec.pointer(p)).flat_map(json_tags).collect();
-    if let Some(c) = text(&m.confidence) {
-        let c = c
-            .parse::<f64>()
-            .ok()
-            .filter(|c| (0.0..=100.0).contains(c))
-            .ok_or((Reason::InvalidValue, format!("confidence {c:?} is not within 0–100")))?;
-        r.confidence = Some(c.round() as u8);
+
+    fn time(&self, pointer: &String) -> Option<Millis> {
+        self.0.pointer(pointer).and_then(json_time)
     }
-    r.target_countries = text(&m.target_country).and_then(|c| Country::parse(&c)).into_iter().collect();
-    Ok(r)
+
+    fn tags(&self, pointer: &String) -> Vec<String> {
+        self.0.pointer(pointer).map(json_tags).unwrap_or_default()
+    }
+
+    fn locate(pointer: &String) -> String {
+        pointer.clone()
+    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 
 mod canonical_json;
 pub mod delimited;
+mod field_mapping;
 pub mod intelmq;
 pub mod json_mapping;
 pub mod lines;
@@ -377,6 +378,26 @@ pub(crate) fn json_tags(v: &serde_json::Value) -> Vec<String> {
     }
 }
 
+/// Reads a confidence, as every format does: a number from 0 to 100 (a fraction is rounded:
+/// `87.5` is 88). Anything else (`101`, `-1`, `high`) makes the report invalid: a feed that
+/// writes another scale is refused rather than guessed at.
+pub(crate) fn confidence(text: &str) -> Result<u8, (Reason, String)> {
+    match text.trim().parse::<f64>() {
+        Ok(c) if (0.0..=100.0).contains(&c) => Ok(c.round() as u8),
+        Ok(_) => Err((Reason::InvalidValue, format!("confidence {text} is not within 0–100"))),
+        Err(_) => Err((Reason::InvalidValue, format!("confidence {text:?} is not a number from 0 to 100"))),
+    }
+}
+
+/// A JSON confidence property (a number, or a number as a string) read by [`confidence`];
+/// absent or `null` is none.
+pub(crate) fn raw_confidence(raw: Option<&RawValue>) -> Result<Option<u8>, (Reason, String)> {
+    match raw.map(RawValue::get) {
+        None | Some("null") => Ok(None),
+        Some(text) => confidence(&raw_text(raw).unwrap_or(Cow::Borrowed(text))).map(Some),
+    }
+}
+
 /// Splits `a,b, c` into tags.
 pub(crate) fn split_tags(s: &str) -> Vec<String> {
     s.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect()
@@ -438,6 +459,71 @@ pub fn json_depth(text: &str, limit: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every format with a confidence reads the same values the same way: a number from 0 to
+    /// 100 (rounded) is the report's confidence; anything else makes the report invalid.
+    #[test]
+    fn every_format_reads_a_confidence_the_same_way() {
+        use delimited::{Column, CsvOptions};
+        use json_mapping::JsonMapping;
+        let defaults = FeedDefaults { tlp: Tlp::Green, confidence: Some(50) };
+        let csv = CsvOptions {
+            kind: Some(crate::IndicatorType::Ipv4),
+            confidence: Some(Column::Index(1)),
+            ..CsvOptions::new(Column::Index(0))
+        };
+        let mapping = JsonMapping { confidence: Some("/conf".into()), ..JsonMapping::new("/ip") };
+        // A value as JSON writes it: a number as a number, anything else as a string.
+        let json = |c: &str| if c.parse::<f64>().is_ok() { c.to_string() } else { format!("{c:?}") };
+        let records = |c: &str| -> Vec<(&str, Decoder, String)> {
+            vec![
+                (
+                    "canonical JSON",
+                    Decoder::Json(None),
+                    format!(r#"{{"type":"ipv4","value":"192.0.2.1","confidence":{}}}"#, json(c)),
+                ),
+                (
+                    "canonical JSON, as a string",
+                    Decoder::Json(None),
+                    format!(r#"{{"type":"ipv4","value":"192.0.2.1","confidence":"{c}"}}"#),
+                ),
+                (
+                    "vendor JSON",
+                    Decoder::Json(Some(mapping.clone())),
+                    format!(r#"{{"ip":"192.0.2.1","conf":{}}}"#, json(c)),
+                ),
+                ("CSV", Decoder::Csv(csv.clone()), format!("192.0.2.1,{c}\n")),
+                ("IntelMQ", Decoder::Intelmq, format!(r#"{{"source.ip":"192.0.2.1","feed.accuracy":{}}}"#, json(c))),
+                (
+                    "STIX 2.1",
+                    Decoder::Stix2,
+                    format!(
+                        r#"{{"type":"indicator","spec_version":"2.1","id":"indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f","created":"2024-01-01T00:00:00Z","modified":"2024-01-01T00:00:00Z","pattern":"[ipv4-addr:value = '192.0.2.1']","pattern_type":"stix","valid_from":"2024-01-01T00:00:00Z","confidence":{}}}"#,
+                        json(c)
+                    ),
+                ),
+            ]
+        };
+        for (c, expected) in [("87.5", Some(88)), ("101", None), ("-1", None), ("high", None)] {
+            for (format, decoder, record) in records(c) {
+                let d = decode(&decoder, record.as_bytes(), &Limits::default(), &defaults);
+                match expected {
+                    Some(confidence) => {
+                        assert_eq!(d.rejection, None, "{format} {c}");
+                        assert_eq!(
+                            d.reports.iter().map(|r| r.confidence).collect::<Vec<_>>(),
+                            [Some(confidence)],
+                            "{format} {c}"
+                        );
+                    }
+                    None => {
+                        assert!(d.reports.is_empty(), "{format} {c}: {:?}", d.reports);
+                        assert_eq!(d.rejection.map(|r| r.reason), Some(Reason::InvalidValue), "{format} {c}");
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn property_names_are_borrowed_unless_escaped() {

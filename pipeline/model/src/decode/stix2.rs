@@ -11,7 +11,7 @@ use super::{Decoded, FeedDefaults, Limits, RawObject, Reason, raw_text, raw_time
 use crate::{Report, Tlp};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
+
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -214,14 +214,7 @@ fn indicator(
             .unwrap_or(Tlp::Red);
         label = label.strictest(tlp);
     }
-    let confidence = match raw_value(o.get("confidence")) {
-        Value::Null => defaults.confidence,
-        c => Some(
-            c.as_u64()
-                .filter(|c| *c <= 100)
-                .ok_or((Reason::InvalidValue, format!("confidence {c} is not within 0–100")))? as u8,
-        ),
-    };
+    let confidence = super::raw_confidence(o.get("confidence"))?.or(defaults.confidence);
     let types: Vec<String> = texts(o.get("indicator_types")).flatten().map(Cow::into_owned).collect();
     let mut tags = types.clone();
     tags.extend(texts(o.get("labels")).flatten().map(Cow::into_owned));
