@@ -14,10 +14,15 @@ pub enum Error {
     Arrow(#[from] datafusion::arrow::error::ArrowError),
     #[error("datafusion: {0}")]
     DataFusion(#[from] datafusion::error::DataFusionError),
-    #[error(transparent)]
+    /// An enrichment table that does not load (the message names the file and line).
+    #[error("enrich: {0}")]
     Enrich(#[from] iocflow_enrichers::Error),
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
+    /// Something iocflow's own code should have ruled out: a bug to report.
+    #[error("unexpected: {0}")]
+    Unexpected(String),
+    /// A file, folder or socket that could not be used: `what` names it.
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
     /// No broker answered, or it refused the client: the message names the cause (SASL
     /// authentication, TLS verification, the address that did not answer).
     #[error("kafka: {0}")]
@@ -45,6 +50,13 @@ pub struct Corrupt {
 impl fmt::Display for Corrupt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}[{}]@{}: {}", self.topic, self.partition, self.offset, self.why)
+    }
+}
+
+impl Error {
+    /// An I/O error about `what` (a path, an address).
+    pub fn io(what: impl fmt::Display) -> impl FnOnce(std::io::Error) -> Error {
+        move |source| Error::Io { what: what.to_string(), source }
     }
 }
 

@@ -131,8 +131,8 @@ async fn execute(command: Command) -> Result<()> {
         Command::Run { config } => {
             let config = Config::load(&config)?;
             let (trigger, shutdown) = Shutdown::new();
-            let mut term = signal(SignalKind::terminate())?;
-            let mut int = signal(SignalKind::interrupt())?;
+            let mut term = signal(SignalKind::terminate()).map_err(Error::io("the SIGTERM handler"))?;
+            let mut int = signal(SignalKind::interrupt()).map_err(Error::io("the SIGINT handler"))?;
             tokio::spawn(async move {
                 tokio::select! {
                     _ = term.recv() => tracing::info!("SIGTERM"),

@@ -19,7 +19,7 @@ use rdkafka::message::Headers;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Lines per record for line-oriented formats.
@@ -70,24 +70,25 @@ pub fn process(config: &Config, feed_name: &str, input: &Path, output_dir: &Path
         .find(|f| f.name == feed_name)
         .ok_or_else(|| Error::Config(format!("no feed named {feed_name:?} (see [[feeds]] name)")))?;
     let feed = Feed::from(feed_config);
-    let bytes = std::fs::read(input)?;
+    let bytes = std::fs::read(input).map_err(Error::io(input.display()))?;
     let text = String::from_utf8_lossy(&bytes);
-    let reported_at: Millis = std::fs::metadata(input)?
-        .modified()?
+    let reported_at: Millis = std::fs::metadata(input)
+        .and_then(|m| m.modified())
+        .map_err(Error::io(input.display()))?
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as Millis);
     let header = feed_config.csv.as_ref().is_some_and(|c| c.header);
     let records = records(feed_config.format, header, &text);
     let origin_name = format!("file:{}", input.display());
 
-    std::fs::create_dir_all(output_dir)?;
+    std::fs::create_dir_all(output_dir).map_err(Error::io(output_dir.display()))?;
     let mut cert_files = config
         .certs
         .iter()
-        .map(|c| Ok(BufWriter::new(File::create(output_dir.join(format!("{}.jsonl", c.topic())))?)))
+        .map(|c| Lines::create(&output_dir.join(format!("{}.jsonl", c.topic()))))
         .collect::<Result<Vec<_>>>()?;
-    let mut withheld_file = BufWriter::new(File::create(output_dir.join("withheld.jsonl"))?);
-    let mut dlq_file = BufWriter::new(File::create(output_dir.join("dlq.jsonl"))?);
+    let mut withheld_file = Lines::create(&output_dir.join("withheld.jsonl"))?;
+    let mut dlq_file = Lines::create(&output_dir.join("dlq.jsonl"))?;
 
     let mut core = ColumnarCore::new(config)?;
     let limits = config.limits.decode_limits();
@@ -113,12 +114,31 @@ pub fn process(config: &Config, feed_name: &str, input: &Path, output_dir: &Path
             );
         }
     }
-    for f in cert_files.iter_mut() {
+    for f in cert_files.iter_mut().chain([&mut withheld_file, &mut dlq_file]) {
         f.flush()?;
     }
-    withheld_file.flush()?;
-    dlq_file.flush()?;
     Ok(summary)
+}
+
+/// An output file of JSON lines; its errors name it.
+struct Lines {
+    path: PathBuf,
+    file: BufWriter<File>,
+}
+
+impl Lines {
+    fn create(path: &Path) -> Result<Lines> {
+        let file = File::create(path).map_err(Error::io(path.display()))?;
+        Ok(Lines { path: path.to_path_buf(), file: BufWriter::new(file) })
+    }
+
+    fn line(&mut self, json: &[u8]) -> Result<()> {
+        self.file.write_all(json).and_then(|()| self.file.write_all(b"\n")).map_err(Error::io(self.path.display()))
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.file.flush().map_err(Error::io(self.path.display()))
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -126,9 +146,9 @@ fn flush(
     batch: &mut IngestBatch,
     core: &mut ColumnarCore,
     summary: &mut Summary,
-    cert_files: &mut [BufWriter<File>],
-    withheld_file: &mut BufWriter<File>,
-    dlq_file: &mut BufWriter<File>,
+    cert_files: &mut [Lines],
+    withheld_file: &mut Lines,
+    dlq_file: &mut Lines,
     config: &Config,
 ) -> Result<()> {
     let mut out = ColumnarOutput::default();
@@ -140,13 +160,11 @@ fn flush(
     }
     let encoded = core.encode(&mut out)?;
     for (k, _key, json) in &encoded.cert_records {
-        cert_files[*k].write_all(json)?;
-        cert_files[*k].write_all(b"\n")?;
+        cert_files[*k].line(json)?;
         *summary.per_cert.entry(config.certs[*k].country).or_default() += 1;
     }
     for (_key, json) in &encoded.withheld {
-        withheld_file.write_all(json)?;
-        withheld_file.write_all(b"\n")?;
+        withheld_file.line(json)?;
     }
     for (reason, n) in &out.withheld_per_reason {
         *summary.withheld.entry(reason.as_str().to_string()).or_default() += n;
@@ -165,8 +183,7 @@ fn flush(
             .collect();
         *summary.dead_letters.entry(line.get("reason").cloned().unwrap_or_default()).or_default() += 1;
         line.insert("raw".into(), String::from_utf8_lossy(&dl.payload).into_owned());
-        serde_json::to_writer(&mut *dlq_file, &line).map_err(std::io::Error::from)?;
-        dlq_file.write_all(b"\n")?;
+        dlq_file.line(&serde_json::to_vec(&line).expect("a map of strings serialises"))?;
     }
     *batch = IngestBatch::new(1);
     Ok(())

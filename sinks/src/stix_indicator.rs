@@ -12,11 +12,12 @@
 //!   `schemas/stix-extension-iocflow.json`), which is how STIX 2.1 wants custom properties
 //!   announced; the OASIS validator accepts the result in strict mode.
 
-use crate::cert_record::CertRecord;
-use iocflow_model::Tlp;
+use crate::cert_record::{CertRecord, Source};
 use iocflow_model::decode::stix2::tlp2_marking;
 use iocflow_model::time::{self, Millis};
-use serde_json::{Map, Value, json};
+use iocflow_model::{Country, IndicatorId, Name, NameSet, Tlp};
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
 use uuid::Uuid;
 
 /// The namespace of iocflow's UUIDv5 identifiers (itself a UUIDv5 of "iocflow" in the URL
@@ -51,71 +52,121 @@ pub fn pattern(kind: &str, value: &str) -> String {
     }
 }
 
+/// A CERT record as a STIX 2.1 `indicator`: its properties in the order the standard lists them,
+/// then iocflow's own. Empty lists and unknown values are left out (STIX has no nulls).
+#[derive(Serialize)]
+struct StixIndicator<'r> {
+    #[serde(rename = "type")]
+    object_type: &'static str,
+    spec_version: &'static str,
+    id: String,
+    created: String,
+    modified: String,
+    name: String,
+    description: String,
+    indicator_types: [&'static str; 1],
+    pattern: String,
+    pattern_type: &'static str,
+    pattern_version: &'static str,
+    valid_from: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confidence: Option<u8>,
+    #[serde(skip_serializing_if = "no_labels")]
+    labels: &'r NameSet,
+    revoked: bool,
+    object_marking_refs: [&'static str; 1],
+    extensions: IocflowExtension,
+    x_iocflow_id: IndicatorId,
+    x_iocflow_type: &'static str,
+    x_iocflow_value: &'r str,
+    x_iocflow_tlp: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    x_iocflow_country: Option<Country>,
+    #[serde(skip_serializing_if = "empty")]
+    x_iocflow_countries: &'r [Country],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    x_iocflow_asn: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    x_iocflow_as_org: Option<&'r str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    x_iocflow_org: Option<&'r str>,
+    #[serde(skip_serializing_if = "empty")]
+    x_iocflow_sectors: &'r [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    x_iocflow_threat: Option<&'r Name>,
+    x_iocflow_sources: &'r [Source],
+    x_iocflow_sightings: u64,
+    x_iocflow_last_seen: String,
+}
+
+fn no_labels(tags: &&NameSet) -> bool {
+    tags.is_empty()
+}
+
+fn empty<T>(list: &&[T]) -> bool {
+    list.is_empty()
+}
+
+/// `extensions`: the declaration of the `x_iocflow_*` properties, by [`EXTENSION_ID`].
+struct IocflowExtension;
+
+impl Serialize for IocflowExtension {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Kind {
+            extension_type: &'static str,
+        }
+        let mut map = s.serialize_map(Some(1))?;
+        map.serialize_entry(EXTENSION_ID, &Kind { extension_type: "toplevel-property-extension" })?;
+        map.end()
+    }
+}
+
 /// Encodes `record` as a STIX 2.1 indicator first emitted to this CERT at `created` and now at
 /// `modified`.
 pub fn encode(record: &CertRecord, created: Millis, modified: Millis) -> crate::Result<Vec<u8>> {
     let providers: Vec<&str> = record.sources.iter().map(|s| s.provider.as_str()).collect();
-    let mut o = Map::new();
-    let mut put = |k: &str, v: Value| {
-        o.insert(k.to_string(), v);
+    let indicator = StixIndicator {
+        object_type: "indicator",
+        spec_version: "2.1",
+        id: stix_id(&record.id.to_hex()),
+        created: time::format(created),
+        modified: time::format(modified.max(created)),
+        name: format!("{} {}", record.kind, record.value),
+        description: format!("Reported by {}; routed by iocflow.", providers.join(", ")),
+        indicator_types: ["malicious-activity"],
+        pattern: pattern(record.kind, &record.value),
+        pattern_type: "stix",
+        pattern_version: "2.1",
+        valid_from: time::format(record.first_seen),
+        confidence: record.confidence,
+        labels: &record.tags,
+        revoked: record.revoked,
+        object_marking_refs: [tlp2_marking(Tlp::parse(record.tlp))],
+        extensions: IocflowExtension,
+        x_iocflow_id: record.id,
+        x_iocflow_type: record.kind,
+        x_iocflow_value: &record.value,
+        x_iocflow_tlp: record.tlp,
+        x_iocflow_country: record.country,
+        x_iocflow_countries: &record.countries,
+        x_iocflow_asn: record.asn,
+        x_iocflow_as_org: record.as_org.as_deref(),
+        x_iocflow_org: record.org.as_deref(),
+        x_iocflow_sectors: &record.sectors,
+        x_iocflow_threat: record.threat.as_ref(),
+        x_iocflow_sources: &record.sources,
+        x_iocflow_sightings: record.sightings,
+        x_iocflow_last_seen: time::format(record.last_seen),
     };
-    put("type", json!("indicator"));
-    put("spec_version", json!("2.1"));
-    put("id", json!(stix_id(&record.id.to_hex())));
-    put("created", json!(time::format(created)));
-    put("modified", json!(time::format(modified.max(created))));
-    put("name", json!(format!("{} {}", record.kind, record.value)));
-    put("description", json!(format!("Reported by {}; routed by iocflow.", providers.join(", "))));
-    put("indicator_types", json!(["malicious-activity"]));
-    put("pattern", json!(pattern(record.kind, &record.value)));
-    put("pattern_type", json!("stix"));
-    put("pattern_version", json!("2.1"));
-    put("valid_from", json!(time::format(record.first_seen)));
-    if let Some(c) = record.confidence {
-        put("confidence", json!(c));
-    }
-    if !record.tags.is_empty() {
-        put("labels", json!(record.tags));
-    }
-    put("revoked", json!(record.revoked));
-    put("object_marking_refs", json!([tlp2_marking(Tlp::parse(record.tlp))]));
-    put("extensions", json!({ EXTENSION_ID: { "extension_type": "toplevel-property-extension" } }));
-    put("x_iocflow_id", json!(record.id));
-    put("x_iocflow_type", json!(record.kind));
-    put("x_iocflow_value", json!(record.value));
-    put("x_iocflow_tlp", json!(record.tlp));
-    if let Some(c) = &record.country {
-        put("x_iocflow_country", json!(c));
-    }
-    if !record.countries.is_empty() {
-        put("x_iocflow_countries", json!(record.countries));
-    }
-    if let Some(asn) = record.asn {
-        put("x_iocflow_asn", json!(asn));
-    }
-    if let Some(v) = &record.as_org {
-        put("x_iocflow_as_org", json!(v));
-    }
-    if let Some(v) = &record.org {
-        put("x_iocflow_org", json!(v));
-    }
-    if !record.sectors.is_empty() {
-        put("x_iocflow_sectors", json!(record.sectors));
-    }
-    if let Some(v) = &record.threat {
-        put("x_iocflow_threat", json!(v));
-    }
-    put("x_iocflow_sources", json!(record.sources));
-    put("x_iocflow_sightings", json!(record.sightings));
-    put("x_iocflow_last_seen", json!(time::format(record.last_seen)));
-    Ok(serde_json::to_vec(&Value::Object(o))?)
+    Ok(serde_json::to_vec(&indicator)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cert_record::{SCHEMA_VERSION, Source};
-    use iocflow_model::{Country, IndicatorId};
+    use crate::cert_record::SCHEMA_VERSION;
+    use serde_json::Value;
 
     fn record(kind: &'static str, value: &str) -> CertRecord {
         CertRecord {

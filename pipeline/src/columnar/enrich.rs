@@ -29,7 +29,7 @@ impl Enrichment {
     /// expression.
     pub fn new(config: &Config) -> Result<(Enrichment, Vec<TableLoad>)> {
         let files = config.table_files()?;
-        let (tables, loads) = Tables::load(&files).map_err(|e| Error::Config(format!("enrich: {e}")))?;
+        let (tables, loads) = Tables::load(&files)?;
         Ok((Enrichment::over(SharedTables::new(tables))?, loads))
     }
 
@@ -58,7 +58,7 @@ impl Enrichment {
             .as_any()
             .downcast_ref::<StructArray>()
             .cloned()
-            .ok_or_else(|| Error::Config("the enrichment UDF returned an unexpected type".into()))
+            .ok_or_else(|| Error::Unexpected("the enrichment UDF returned another type than its struct".into()))
     }
 }
 

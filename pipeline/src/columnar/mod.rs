@@ -197,11 +197,13 @@ impl ColumnarCore {
     /// in one vectorised evaluation and settled in arrival order; last, each row's outcome is
     /// counted and the withheld ones are written.
     pub fn process(&mut self, partition: i32, batch: &RecordBatch, out: &mut ColumnarOutput) -> Result<()> {
+        // The batch's message is the caller's to name (its topic and offset: `stage.rs`).
         let corrupt =
             |why: &str| Error::Corrupt(Corrupt { topic: "indicators".into(), partition, offset: -1, why: why.into() });
         let cols = IndicatorColumns::of(batch).ok_or_else(|| corrupt("unexpected columns"))?;
         let enrichment = self.enrichment.evaluate(batch)?;
-        let enriched = EnrichmentColumns::of_struct(&enrichment).ok_or_else(|| corrupt("unexpected enrichment"))?;
+        let enriched = EnrichmentColumns::of_struct(&enrichment)
+            .ok_or_else(|| Error::Unexpected("the enrichment struct lacks a column".into()))?;
         let rows = batch.num_rows() as u64;
         for (enricher, misses) in [
             ("infra_country", enriched.country.null_count()),

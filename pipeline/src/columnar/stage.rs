@@ -124,7 +124,13 @@ impl Stage for ColumnarStage {
         })?;
         self.ensure_restored([partition])?;
         for b in &batches {
-            self.core.process(partition, b, &mut batch.out)?;
+            // The core knows the partition; the message says where in the topic it is.
+            self.core.process(partition, b, &mut batch.out).map_err(|e| match e {
+                Error::Corrupt(c) => {
+                    Error::Corrupt(Corrupt { topic: message.topic().into(), offset: message.offset(), ..c })
+                }
+                e => e,
+            })?;
         }
         Ok(())
     }

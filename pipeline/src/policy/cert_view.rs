@@ -108,7 +108,7 @@ impl CertFilter {
         let result = result
             .as_any()
             .downcast_ref::<BooleanArray>()
-            .ok_or_else(|| Error::Config(format!("filter {:?} did not evaluate to booleans", self.sql)))?;
+            .ok_or_else(|| Error::Unexpected(format!("filter {:?} did not evaluate to booleans", self.sql)))?;
         Ok((0..result.len()).map(|i| result.is_valid(i) && result.value(i)).collect())
     }
 }

@@ -5,7 +5,7 @@
 //! label has a bounded set of values (feed and CERT names from the config, reasons from fixed
 //! vocabularies).
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::shutdown::Shutdown;
 use axum::Router;
 use axum::http::{StatusCode, header};
@@ -235,8 +235,9 @@ impl Drop for RestoreGuard<'_> {
 /// Binds the metrics address and serves `/metrics`, `/healthz` and `/readyz` until `shutdown`.
 /// Returns the bound address (useful with port 0).
 pub async fn serve(listen: &str, metrics: Metrics, health: Arc<Health>, mut shutdown: Shutdown) -> Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(listen).await?;
-    let addr = listener.local_addr()?;
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.map_err(Error::io(format!("metrics.listen {listen}")))?;
+    let addr = listener.local_addr().map_err(Error::io(listen))?;
     let app = Router::new()
         .route(
             "/metrics",
