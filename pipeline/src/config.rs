@@ -477,11 +477,16 @@ impl Config {
         self.sharing_groups.iter().filter(|g| g.members.contains(&org)).map(|g| g.uuid.to_string()).collect()
     }
 
-    /// Reads, parses and checks a configuration file.
+    /// Reads, parses and checks a configuration file: TOML, or JSON when it ends in `.json` (the
+    /// Helm chart renders its values so).
     pub fn load(path: &Path) -> Result<Config> {
         let text =
             std::fs::read_to_string(path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
-        let mut config = Config::parse(&text).map_err(|e| match e {
+        let parsed = match path.extension() {
+            Some(x) if x == "json" => Config::parse_json(&text),
+            _ => Config::parse(&text),
+        };
+        let mut config = parsed.map_err(|e| match e {
             Error::Config(m) => Error::Config(format!("{}: {m}", path.display())),
             other => other,
         })?;
@@ -508,11 +513,38 @@ impl Config {
         })
     }
 
-    /// Parses and checks a configuration text.
+    /// Parses and checks a configuration text (TOML).
     pub fn parse(text: &str) -> Result<Config> {
         let document = toml::de::Deserializer::parse(text).map_err(|e| Error::Config(e.to_string()))?;
-        let mut config: Config =
-            serde_path_to_error::deserialize(document).map_err(|e| Error::Config(explain(text, e)))?;
+        let config = serde_path_to_error::deserialize(document).map_err(|e| {
+            let inner = e.inner();
+            let line = inner.span().map(|s| text[..s.start].matches('\n').count() + 1);
+            Error::Config(explain(
+                e.path(),
+                inner.message(),
+                line,
+                text.parse::<toml::Table>().ok().map(toml::Value::Table),
+            ))
+        })?;
+        Config::checked(config)
+    }
+
+    /// Parses and checks a configuration text (JSON).
+    pub fn parse_json(text: &str) -> Result<Config> {
+        let mut document = serde_json::Deserializer::from_str(text);
+        let config = serde_path_to_error::deserialize(&mut document).map_err(|e| {
+            let inner = e.inner();
+            // serde_json's message ends "at line L column C": said once, as TOML's is.
+            let message = inner.to_string();
+            let message = message.split(" at line ").next().unwrap_or_default();
+            let names = serde_json::from_str::<serde_json::Value>(text).ok();
+            Error::Config(explain(e.path(), message, Some(inner.line()), names))
+        })?;
+        Config::checked(config)
+    }
+
+    /// The rules across keys, and the secrets resolved.
+    fn checked(mut config: Config) -> Result<Config> {
         config.check()?;
         config.resolve_secrets()?;
         Ok(config)
@@ -672,21 +704,39 @@ impl Config {
 /// A value error as the operator reads it: the key's path, with the feed's or CERT's name for an
 /// entry of `[[feeds]]` or `[[certs]]` (`certs[7] (SingCERT).country`), what is wrong, and the
 /// line.
-fn explain(text: &str, e: serde_path_to_error::Error<toml::de::Error>) -> String {
-    let mut path = e.path().to_string();
-    let inner = e.into_inner();
+fn explain<V: NamedEntries>(
+    path: &serde_path_to_error::Path,
+    message: &str,
+    line: Option<usize>,
+    document: Option<V>,
+) -> String {
+    let mut path = path.to_string();
     if let Some((list, rest)) = path.split_once('[')
         && let Some((index, after)) = rest.split_once(']')
         && let Ok(i) = index.parse::<usize>()
-        && let Ok(document) = text.parse::<toml::Table>()
-        && let Some(name) =
-            document.get(list).and_then(|l| l.get(i)).and_then(|e| e.get("name")).and_then(|n| n.as_str())
+        && let Some(name) = document.and_then(|d| d.entry_name(list, i))
     {
         path = format!("{list}[{i}] ({name}){after}");
     }
-    let line = inner.span().map(|s| text[..s.start].matches('\n').count() + 1);
     let at = line.map(|l| format!(" (line {l})")).unwrap_or_default();
-    if path == "." { format!("{}{at}", inner.message()) } else { format!("{path}: {}{at}", inner.message()) }
+    if path == "." { format!("{message}{at}") } else { format!("{path}: {message}{at}") }
+}
+
+/// A parsed document, asked for the `name` of entry `i` of list `list` (`certs`, `feeds`).
+trait NamedEntries {
+    fn entry_name(&self, list: &str, i: usize) -> Option<String>;
+}
+
+impl NamedEntries for toml::Value {
+    fn entry_name(&self, list: &str, i: usize) -> Option<String> {
+        Some(self.get(list)?.get(i)?.get("name")?.as_str()?.to_string())
+    }
+}
+
+impl NamedEntries for serde_json::Value {
+    fn entry_name(&self, list: &str, i: usize) -> Option<String> {
+        Some(self.get(list)?.get(i)?.get("name")?.as_str()?.to_string())
+    }
 }
 
 /// A small deployment for unit tests: two feeds (one with its own principal), two CERTs, an
@@ -814,6 +864,34 @@ mod tests {
         assert_eq!(c.batch.linger, std::time::Duration::from_millis(50));
         assert_eq!(c.dedupe.ttl, std::time::Duration::from_secs(7200));
         assert_eq!(c.enrich.reload, std::time::Duration::from_secs(5));
+    }
+
+    /// The same configuration as JSON (what the Helm chart renders) reads the same, and its
+    /// errors name the key as TOML's do.
+    #[test]
+    fn json_reads_as_toml_does() {
+        let json = r#"{"kafka": {"bootstrap_servers": "127.0.0.1:9092", "partitions": 4},
+            "feeds": [{"name": "industry", "topic": "feeds.industry", "format": "json", "provider": "Vendor",
+                       "tlp": "green", "confidence": 60}],
+            "certs": [{"country": "SG", "name": "SingCERT"}],
+            "enrich": {"benign": "drop", "reload_seconds": 5}}"#;
+        let c = Config::parse_json(json).unwrap();
+        let t = Config::parse(&MINIMAL.replace("[[feeds]]", "[[feeds]]\nconfidence = 60")).unwrap();
+        assert_eq!(
+            (c.app_id, c.feeds[0].tlp, c.feeds[0].confidence),
+            (t.app_id, t.feeds[0].tlp, t.feeds[0].confidence)
+        );
+        assert_eq!((c.kafka.partitions, c.certs[0].topic()), (4, t.certs[0].topic()));
+        assert_eq!((c.enrich.benign, c.enrich.reload), (BenignAction::Drop, std::time::Duration::from_secs(5)));
+        let e = Config::parse_json(&json.replace(r#""country": "SG""#, r#""country": "sg""#)).unwrap_err().to_string();
+        assert!(
+            e.contains("certs[0] (SingCERT).country: \"sg\": must be an upper-case") && e.contains("(line 4)"),
+            "{e}"
+        );
+        let e = Config::parse_json(&json.replace(r#""name": "SingCERT""#, r#""name": "SingCERT", "region": 1"#))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("certs[0] (SingCERT)") && e.contains("region"), "{e}");
     }
 
     #[test]
