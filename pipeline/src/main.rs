@@ -31,14 +31,14 @@ struct Cli {
 enum Command {
     /// Run both stages until SIGTERM.
     Run {
-        /// The configuration file (TOML).
+        /// The configuration file (TOML, or JSON when it ends in `.json`).
         #[arg(long)]
         config: PathBuf,
     },
     /// Validate the configuration and, unless --offline, the topics on the broker (and, with
     /// --admin, its ACLs against the plan).
     Check {
-        /// The configuration file (TOML).
+        /// The configuration file (TOML, or JSON when it ends in `.json`).
         #[arg(long)]
         config: PathBuf,
         /// Check the file only; do not contact the broker.
@@ -52,7 +52,7 @@ enum Command {
     /// Run one feed's file through decode → dedupe → enrich → route, without Kafka: one output
     /// file per CERT, plus the withheld records and the dead letters.
     Process {
-        /// The configuration file (TOML).
+        /// The configuration file (TOML, or JSON when it ends in `.json`).
         #[arg(long)]
         config: PathBuf,
         /// The `[[feeds]]` name whose format and defaults apply.
@@ -67,7 +67,7 @@ enum Command {
     },
     /// List (or create) every topic with partitions, retention and cleanup policy.
     Topics {
-        /// The configuration file (TOML).
+        /// The configuration file (TOML, or JSON when it ends in `.json`).
         #[arg(long)]
         config: PathBuf,
         /// Create the missing topics (as iocflow's own principal; the ACL plan grants it CREATE
@@ -78,7 +78,7 @@ enum Command {
     /// The least-privilege ACL plan of every principal: print it, apply it, or verify the
     /// broker's ACLs against it.
     Acls {
-        /// The configuration file (TOML).
+        /// The configuration file (TOML, or JSON when it ends in `.json`).
         #[arg(long)]
         config: PathBuf,
         /// How to print the plan: iocflow's lines, or `kafka-acls.sh` command lines.
@@ -254,4 +254,30 @@ fn report_acls(comparison: &Comparison) -> Result<()> {
 /// Runs blocking Kafka work (librdkafka's synchronous admin calls) off the executor.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f).await.expect("blocking Kafka work does not panic")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every command and every option says what it does in `--help`.
+    #[test]
+    fn every_command_and_option_has_a_help_line() {
+        let cli = Cli::command();
+        cli.clone().debug_assert();
+        let mut missing = Vec::new();
+        for command in cli.get_subcommands() {
+            if command.get_about().is_none() {
+                missing.push(command.get_name().to_string());
+            }
+            for arg in command.get_arguments().filter(|a| !matches!(a.get_id().as_str(), "help" | "version")) {
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{} --{}", command.get_name(), arg.get_id()));
+                }
+            }
+        }
+        assert!(cli.get_subcommands().count() >= 5);
+        assert!(missing.is_empty(), "no help line: {missing:?}");
+    }
 }
