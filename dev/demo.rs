@@ -1,6 +1,6 @@
 //! The demo behind `dev/demo`: config/asean.toml on the local broker, end to end.
 //!
-//! Uses the integration-test harness (tests/harness) for Kafka access, so the demo exercises
+//! Uses the integration tests' testkit (tests/testkit) for Kafka access, so the demo exercises
 //! exactly what the tests do.
 
 use iocflow_testkit as harness;

@@ -334,7 +334,7 @@ pub struct CertConfig {
     /// The CERT's organisation in MISP: it sees a sharing group's reports when it is a member.
     #[serde(default, deserialize_with = "field::optional_uuid")]
     pub misp_org_uuid: Option<uuid::Uuid>,
-    /// An SQL expression over the CERT's view (`cert_view.rs`), e.g.
+    /// An SQL expression over the CERT's view (`policy/cert_view.rs`), e.g.
     /// `confidence >= 60 AND array_has(sectors, 'finance')`: only views it accepts are sent.
     pub filter: Option<String>,
     #[serde(default = "default_output_format")]

@@ -5,7 +5,7 @@
 //! schema and planned by DataFusion into a physical expression at start, so the per-batch work
 //! is one vectorised evaluation with no planning; it returns every enrichment column as one
 //! struct, so each row's lookups share one parse of the indicator. CERT filters compile the same way, against the schema of a CERT's view
-//! (`cert_view.rs`).
+//! (`policy/cert_view.rs`).
 
 use crate::config::Config;
 use crate::error::{Error, Result};

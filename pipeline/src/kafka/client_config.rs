@@ -11,7 +11,7 @@ fn base(config: &Config) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &config.kafka.bootstrap_servers);
     c.set("client.id", &config.app_id);
-    // Statistics feed the lag, queue and round-trip gauges (`client_stats.rs`).
+    // Statistics feed the lag, queue and round-trip gauges (`telemetry/client_stats.rs`).
     c.set("statistics.interval.ms", "5000");
     for (k, v) in config.kafka.client.iter() {
         c.set(k, v);
