@@ -139,9 +139,21 @@ fn mmdb(path: &Option<PathBuf>) -> Result<Option<(Mmdb, usize)>> {
     Ok(Some((db, n)))
 }
 
-/// The texts of files, each with its path as its name in errors.
-fn texts(paths: &[PathBuf]) -> Result<Vec<(String, String)>> {
-    paths.iter().map(|p| Ok((p.display().to_string(), read(p)?))).collect()
+/// A table built from the texts of its files (each named by its path in errors), with its entry
+/// count; none when no file is configured.
+fn from_texts<T>(
+    paths: &[PathBuf],
+    build: impl FnOnce(Vec<(&str, &str)>) -> Result<T>,
+    entries: fn(&T) -> usize,
+) -> Result<Option<(T, usize)>> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let texts: Vec<(String, String)> =
+        paths.iter().map(|p| Ok((p.display().to_string(), read(p)?))).collect::<Result<_>>()?;
+    let table = build(texts.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect())?;
+    let n = entries(&table);
+    Ok(Some((table, n)))
 }
 
 tables! {
@@ -151,15 +163,7 @@ tables! {
     asn_mmdb: Option<PathBuf> => Mmdb, mmdb;
     /// `first_ip,last_ip,asn,organisation` CSV files (the key `asn_csv`).
     #[serde(rename = "asn_csv")]
-    asn: Vec<PathBuf> => AsnTable, |paths| {
-        if paths.is_empty() {
-            return Ok(None);
-        }
-        let texts = texts(paths)?;
-        let table = AsnTable::from_sources(texts.iter().map(|(n, t)| (n.as_str(), t.as_str())))?;
-        let n = table.len();
-        Ok(Some((table, n)))
-    };
+    asn: Vec<PathBuf> => AsnTable, |paths| from_texts(paths, |t| AsnTable::from_sources(t), AsnTable::len);
     /// The constituency registry (TOML).
     constituency: Option<PathBuf> => Registry, |path| {
         let Some(path) = path else { return Ok(None) };
@@ -169,13 +173,7 @@ tables! {
     };
     /// MISP warninglist files (JSON), or folders of them.
     warninglists: Vec<PathBuf> => Warninglists, |paths| {
-        if paths.is_empty() {
-            return Ok(None);
-        }
-        let texts = texts(paths)?;
-        let lists = Warninglists::from_sources(texts.iter().map(|(n, t)| (n.as_str(), t.as_str())))?;
-        let n = lists.entries();
-        Ok(Some((lists, n)))
+        from_texts(paths, |t| Warninglists::from_sources(t), Warninglists::entries)
     };
 }
 
@@ -234,28 +232,35 @@ impl Tables {
     }
 
     /// Every lookup for one indicator, each table asked once.
-    pub fn lookup(&self, target: &Target<'_>) -> Lookup<'_> {
+    pub fn lookup(&self, target: &Target<'_>) -> Enrichment<'_> {
         let (asn, as_org) = self.announced(target);
         let organisation = self.organisation(target, asn);
-        Lookup {
+        Enrichment {
             country: self.country(target),
             asn,
             as_org,
-            organisation,
+            org: organisation.map(|o| o.name.as_str()),
+            org_country: organisation.map(|o| o.country),
             sectors: self.sectors(target, organisation),
             benign: self.benign(target),
         }
     }
 }
 
-/// What the tables say about one indicator.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Lookup<'t> {
+/// What the tables say about one indicator: a row of the `enrichment` struct
+/// ([`EnrichmentColumns`](crate::udf::EnrichmentColumns) declares its columns), as the tables
+/// answer it and as the policy reads it back from a batch.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Enrichment<'t> {
+    /// Infrastructure country (IP geolocation, ccTLD).
     pub country: Option<Country>,
     pub asn: Option<u32>,
     pub as_org: Option<&'t str>,
-    pub organisation: Option<&'t Organisation>,
+    /// The constituent organisation it belongs to, and that organisation's country.
+    pub org: Option<&'t str>,
+    pub org_country: Option<Country>,
     pub sectors: Vec<&'t str>,
+    /// The warninglist that calls the indicator benign.
     pub benign: Option<&'t str>,
 }
 
@@ -308,7 +313,7 @@ mod tests {
     fn as_org<'t>(t: &'t Tables, kind: T, value: &str) -> Option<&'t str> {
         t.announced(&Target::of(kind, value)).1
     }
-    fn lookup<'t>(t: &'t Tables, kind: T, value: &str) -> Lookup<'t> {
+    fn lookup<'t>(t: &'t Tables, kind: T, value: &str) -> Enrichment<'t> {
         t.lookup(&Target::of(kind, value))
     }
 
@@ -367,9 +372,9 @@ mod tests {
         assert_eq!(as_org(&t, T::Cidr, "192.0.2.0/28"), Some("Example Net"));
         // The address has no prefix in the registry, but its AS belongs to the bank.
         let by_as = lookup(&t, T::Ipv4, "192.0.2.9");
-        assert_eq!(by_as.organisation.map(|o| o.country.as_str()), Some("MY"));
+        assert_eq!(by_as.org_country.map(|c| c.as_str()), Some("MY"));
         assert_eq!((by_as.asn, by_as.as_org, by_as.country), (Some(64500), Some("Example Net"), None));
-        assert_eq!(lookup(&t, T::Asn, "AS64500").organisation.map(|o| o.name.as_str()), Some("Example Bank"));
+        assert_eq!(lookup(&t, T::Asn, "AS64500").org, Some("Example Bank"));
         assert_eq!(lookup(&t, T::Email, "it@mail.bank.example").sectors, ["finance"]);
         assert_eq!(lookup(&t, T::Domain, "portal.gov.sg").sectors, ["government"], "the hint when no organisation");
         assert!(lookup(&t, T::Md5, "00").sectors.is_empty());

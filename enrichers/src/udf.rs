@@ -9,15 +9,15 @@
 //! same answers one at a time, for SQL over indicator batches and for measuring each enricher.
 
 use crate::address::Target;
-use crate::tables::{Lookup, SharedTables, Tables};
+use crate::tables::{Enrichment, SharedTables, Tables};
 use datafusion::arrow::array::{
     Array, ArrayRef, FixedSizeBinaryArray, ListBuilder, StringArray, StringBuilder, StructArray, UInt32Builder,
 };
 use datafusion::arrow::datatypes::{DataType, Fields};
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
-use iocflow_model::IndicatorType;
 use iocflow_model::indicator::address_from_octets;
+use iocflow_model::{Country, IndicatorType};
 use std::sync::Arc;
 
 /// What a table UDF writes per row.
@@ -46,22 +46,36 @@ crate::arrow_columns! {
     }
 }
 
+impl<'a> EnrichmentColumns<'a> {
+    /// Row `i`, as the tables answered it.
+    pub fn row(&self, i: usize) -> Enrichment<'a> {
+        let text = |a: &'a StringArray| a.is_valid(i).then(|| a.value(i));
+        Enrichment {
+            country: text(self.country).and_then(Country::parse),
+            asn: self.asn.is_valid(i).then(|| self.asn.value(i)),
+            as_org: text(self.as_org),
+            org: text(self.org),
+            org_country: text(self.org_country).and_then(Country::parse),
+            sectors: self.sectors.row(i).collect(),
+            benign: text(self.benign),
+        }
+    }
+}
+
 /// The fields of the `enrichment` UDF's struct, in order.
 pub fn enrichment_fields() -> Fields {
     Fields::from(EnrichmentBuilders::fields())
 }
 
 impl EnrichmentBuilders {
-    fn append(&mut self, row: Option<Lookup<'_>>) {
-        let row = row.as_ref();
-        self.country.append_option(row.and_then(|r| r.country).map(|c| c.as_str()));
-        self.asn.append_option(row.and_then(|r| r.asn));
-        self.as_org.append_option(row.and_then(|r| r.as_org));
-        let org = row.and_then(|r| r.organisation);
-        self.org.append_option(org.map(|o| o.name.as_str()));
-        self.org_country.append_option(org.map(|o| o.country.as_str()));
-        self.sectors.append_value(row.into_iter().flat_map(|r| r.sectors.iter().map(|s| Some(*s))));
-        self.benign.append_option(row.and_then(|r| r.benign));
+    fn append(&mut self, row: &Enrichment<'_>) {
+        self.country.append_option(row.country.map(|c| c.as_str()));
+        self.asn.append_option(row.asn);
+        self.as_org.append_option(row.as_org);
+        self.org.append_option(row.org);
+        self.org_country.append_option(row.org_country.map(|c| c.as_str()));
+        self.sectors.append_value(row.sectors.iter().map(|s| Some(*s)));
+        self.benign.append_option(row.benign);
     }
 
     fn finish_struct(mut self) -> Result<StructArray> {
@@ -181,7 +195,7 @@ impl ScalarUDFImpl for TableUdf {
             Column::Struct => {
                 let mut b = EnrichmentBuilders::with_capacity(values.len());
                 for row in rows {
-                    b.append(row.map(|t| tables.lookup(&t)));
+                    b.append(&row.map(|t| tables.lookup(&t)).unwrap_or_default());
                 }
                 Arc::new(b.finish_struct()?)
             }

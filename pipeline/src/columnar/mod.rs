@@ -19,7 +19,7 @@ use crate::policy::cert_view::CertFilter;
 use crate::policy::route::{Candidate, Emit, Outcome, Recipient, Router, Subject};
 use crate::state::changelog;
 use crate::state::{Bounds, Contribution, PartitionState};
-use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray, UInt8Array, UInt32Array};
+use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray, UInt8Array};
 use iocflow_enrichers::tables::{SharedTables, TableLoad};
 use iocflow_model::time::Millis;
 use iocflow_model::{Country, IndicatorId, IndicatorType, Names, Tlp};
@@ -217,7 +217,6 @@ impl ColumnarCore {
         }
         let state = self.states.entry(partition).or_default();
         let infra = |i: usize| opt(enriched.country, i, StringArray::value);
-        let sectors = enriched.sectors;
         let first_emit = out.emits.len();
         // Room for a record per row up front: a record is a few hundred bytes, and growing the
         // list one doubling at a time copies them again.
@@ -250,16 +249,7 @@ impl ColumnarCore {
                 sharing_group: opt(cols.sharing_group, i, |a, i| a.value(i).to_string()),
                 sightings: 1,
             };
-            let subject = Subject {
-                infra_country: infra(i).and_then(Country::parse),
-                org_country: opt(enriched.org_country, i, StringArray::value).and_then(Country::parse),
-                asn: opt(enriched.asn, i, UInt32Array::value),
-                as_org: opt(enriched.as_org, i, StringArray::value),
-                org: opt(enriched.org, i, StringArray::value),
-                sectors: sectors.row(i).collect(),
-                benign: opt(enriched.benign, i, StringArray::value),
-                ..Subject::bare(id, kind, cols.value.value(i))
-            };
+            let subject = Subject { enrichment: enriched.row(i), ..Subject::bare(id, kind, cols.value.value(i)) };
             let fate =
                 self.router.apply(state.entry(id), subject, contribution, (i, reported_at), emits, &mut candidates);
             fates.push(fate);

@@ -27,6 +27,7 @@
 //! batch's filter results are in, in arrival order.
 
 use crate::state::{Contribution, Emission, Emitted, Entry};
+use iocflow_enrichers::tables::Enrichment;
 use iocflow_model::time::Millis;
 use iocflow_model::{Country, IndicatorId, IndicatorType, Name, Tlp};
 use iocflow_sinks::cert_record::{CertRecord, SCHEMA_VERSION, Source};
@@ -93,38 +94,20 @@ pub struct Subject<'a> {
     pub id: IndicatorId,
     pub kind: IndicatorType,
     pub value: &'a str,
-    pub infra_country: Option<Country>,
-    /// The country of the constituent organisation it belongs to: implicated like the
-    /// infrastructure's.
-    pub org_country: Option<Country>,
-    pub asn: Option<u32>,
-    pub as_org: Option<&'a str>,
-    pub org: Option<&'a str>,
-    pub sectors: Vec<&'a str>,
-    /// The warninglist that calls it benign.
-    pub benign: Option<&'a str>,
+    /// What the tables say about it; its organisation's country is implicated like its
+    /// infrastructure's, and a warninglist hit makes it benign.
+    pub enrichment: Enrichment<'a>,
 }
 
 impl<'a> Subject<'a> {
     /// An indicator with no enrichment.
     pub fn bare(id: IndicatorId, kind: IndicatorType, value: &'a str) -> Subject<'a> {
-        Subject {
-            id,
-            kind,
-            value,
-            infra_country: None,
-            org_country: None,
-            asn: None,
-            as_org: None,
-            org: None,
-            sectors: Vec::new(),
-            benign: None,
-        }
+        Subject { id, kind, value, enrichment: Enrichment::default() }
     }
 
     /// The countries the indicator itself implicates.
     pub fn places(&self) -> [Option<Country>; 2] {
-        [self.infra_country, self.org_country]
+        [self.enrichment.country, self.enrichment.org_country]
     }
 }
 
@@ -252,7 +235,7 @@ impl Router {
         emits: &mut Vec<Emit>,
         candidates: &mut [Vec<Candidate>],
     ) -> Fate {
-        let benign = (self.drop_benign && subject.benign.is_some()).then_some(WithheldReason::Benign);
+        let benign = (self.drop_benign && subject.enrichment.benign.is_some()).then_some(WithheldReason::Benign);
         let hidden = self.withholds(&new).or(benign);
         let arriving = entry.merge(new, reported_at);
         let mut fate = Fate { hidden, ..Fate::default() };
@@ -385,7 +368,7 @@ impl<'a> Summary<'a> {
 fn record(subject: &Subject<'_>, view: &[&Contribution]) -> CertRecord {
     let mut countries: Vec<Country> = subject.places().into_iter().flatten().collect();
     // Most views are one contribution, and then its tags are the record's, shared.
-    let tags = match (subject.benign, view) {
+    let tags = match (subject.enrichment.benign, view) {
         (None, [only]) => only.tags.clone(),
         (benign, view) => benign
             .map(|list| Name::from(format!("warninglist:{list}")))
@@ -407,12 +390,12 @@ fn record(subject: &Subject<'_>, view: &[&Contribution]) -> CertRecord {
         id: subject.id,
         kind: subject.kind.as_str(),
         value: subject.value.to_string(),
-        country: subject.infra_country,
+        country: subject.enrichment.country,
         countries,
-        asn: subject.asn,
-        as_org: subject.as_org.map(str::to_string),
-        org: subject.org.map(str::to_string),
-        sectors: subject.sectors.iter().map(|s| s.to_string()).collect(),
+        asn: subject.enrichment.asn,
+        as_org: subject.enrichment.as_org.map(str::to_string),
+        org: subject.enrichment.org.map(str::to_string),
+        sectors: subject.enrichment.sectors.iter().map(|s| s.to_string()).collect(),
         tlp: view.iter().map(|c| c.tlp).max().unwrap_or(Tlp::Unknown).as_str(),
         confidence: view.iter().filter_map(|c| c.confidence).max(),
         threat: view.iter().filter(|c| c.threat.is_some()).max_by_key(|c| c.last_seen).and_then(|c| c.threat.clone()),
@@ -474,7 +457,9 @@ mod tests {
     }
 
     fn subject(infra: Option<&'static str>) -> Subject<'static> {
-        Subject { infra_country: infra.map(cc), ..Subject::bare(IndicatorId(7), IndicatorType::Domain, "x.example.sg") }
+        let mut s = Subject::bare(IndicatorId(7), IndicatorType::Domain, "x.example.sg");
+        s.enrichment.country = infra.map(cc);
+        s
     }
 
     /// Routes one report (no CERT has a filter here): its outcome and the records, by CERT.
@@ -505,7 +490,8 @@ mod tests {
         assert_eq!(one.countries, ["MY", "SG"]);
         let both = record(&subject(None), &[&a, &b]);
         assert_eq!(both.tags, ["bank", "c2", "phish"]);
-        let benign = Subject { benign: Some("Documentation"), ..subject(None) };
+        let mut benign = subject(None);
+        benign.enrichment.benign = Some("Documentation");
         assert_eq!(record(&benign, &[&a]).tags, ["bank", "phish", "warninglist:Documentation"]);
         assert_eq!(record(&benign, &[]).tags, ["warninglist:Documentation"]);
     }
