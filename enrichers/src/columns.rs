@@ -13,8 +13,8 @@ use datafusion::arrow::array::{
     UInt8Array, UInt8Builder, UInt32Array, UInt32Builder, UInt64Array, UInt64Builder,
 };
 pub use datafusion::arrow::array::{ArrayBuilder, ArrayRef, RecordBatch, StructArray};
-pub use datafusion::arrow::datatypes::Field;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
+pub use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use std::sync::Arc;
 
 /// A kind of column: its Arrow type, its builder, and how a batch's column is read back.
@@ -138,7 +138,7 @@ pub fn field<K: ColumnKind>(name: &str, nullable: bool) -> Field {
 /// ```
 ///
 /// it defines `EnrichmentBuilders` (a builder per column, public fields named as the columns;
-/// `fields()`, `with_capacity(rows)`, `finish()` → the columns in order) and
+/// `fields()`, `schema()`, `with_capacity(rows)`, `finish()` → the columns in order) and
 /// `EnrichmentColumns<'a>` (a typed reference per column; `of(&RecordBatch)` and
 /// `of_struct(&StructArray)` find them by name, `None` if one is missing or of another type).
 /// Kinds are the types of [`columns`](crate::columns); nullability is `nullable` or `required`.
@@ -162,6 +162,14 @@ macro_rules! arrow_columns {
             /// The fields of the columns, in order.
             pub fn fields() -> ::std::vec::Vec<$crate::columns::Field> {
                 vec![$( $crate::columns::field::<$crate::columns::$Kind>($name, $crate::arrow_columns!(@nullable $null)) ),*]
+            }
+
+            /// The schema of a batch of this shape (built once).
+            pub fn schema() -> $crate::columns::SchemaRef {
+                static SCHEMA: ::std::sync::LazyLock<$crate::columns::SchemaRef> = ::std::sync::LazyLock::new(|| {
+                    ::std::sync::Arc::new($crate::columns::Schema::new($Builders::fields()))
+                });
+                SCHEMA.clone()
             }
 
             /// Builders with room for `rows` rows.

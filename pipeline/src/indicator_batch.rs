@@ -16,13 +16,12 @@
 
 use crate::error::Result;
 use datafusion::arrow::array::{Array, ListBuilder, RecordBatch, StringBuilder, new_null_array};
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::ipc::reader::StreamReader;
 use datafusion::arrow::ipc::writer::StreamWriter;
 use iocflow_model::indicator::address_octets;
 use iocflow_model::time::Millis;
 use iocflow_model::{Country, Report};
-use std::sync::{Arc, LazyLock};
 
 iocflow_enrichers::arrow_columns! {
     /// Typed access to the columns of an indicator batch (checked once per batch).
@@ -50,11 +49,9 @@ iocflow_enrichers::arrow_columns! {
     }
 }
 
-static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| Arc::new(Schema::new(IndicatorColumnBuilders::fields())));
-
 /// The schema of an indicator batch.
 pub fn schema() -> SchemaRef {
-    SCHEMA.clone()
+    IndicatorColumnBuilders::schema()
 }
 
 /// Appends reports, row by row, into the columns of one batch.
@@ -187,8 +184,9 @@ pub(crate) fn opt<'a, T: Array, V>(a: &'a T, i: usize, get: impl Fn(&'a T, usize
 mod tests {
     use super::*;
     use datafusion::arrow::array::UInt8Array;
-    use datafusion::arrow::datatypes::{DataType, Field};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
     use iocflow_model::{Indicator, IndicatorType, Tlp};
+    use std::sync::Arc;
 
     #[test]
     fn round_trips_through_ipc() {

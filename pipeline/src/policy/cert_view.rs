@@ -15,13 +15,13 @@
 
 use crate::error::{Error, Result};
 use datafusion::arrow::array::{Array, BooleanArray, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::DFSchema;
 use datafusion::logical_expr::ExprSchemable;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::SessionContext;
 use iocflow_sinks::cert_record::CertRecord;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 iocflow_enrichers::arrow_columns! {
     /// The columns of a view batch: what a CERT filter can name.
@@ -47,11 +47,9 @@ iocflow_enrichers::arrow_columns! {
     }
 }
 
-static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| Arc::new(Schema::new(ViewBuilders::fields())));
-
 /// The schema of a view batch: what a CERT filter can name.
 pub fn schema() -> SchemaRef {
-    SCHEMA.clone()
+    ViewBuilders::schema()
 }
 
 /// Lays out records (each one CERT's view of an indicator) as a view batch.
