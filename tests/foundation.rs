@@ -156,6 +156,18 @@ fn check_names_the_bad_key_and_the_partition_mismatch() {
         assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains(&wrong), "{args:?}: {out:?}");
     }
 
+    // A topic that admits smaller messages than [limits] allows (an existing topic, or one made
+    // by hand at the broker's default) fails `check`; `topics --create` and `run` only warn.
+    let state = [("cleanup.policy", "compact"), ("retention.ms", "-1"), ("max.message.bytes", "4259840")];
+    alter_topic_configs(&format!("{}.state", d.app_id), &state);
+    alter_topic_config(d.feed_topic("industry"), "max.message.bytes", "1048588");
+    let small =
+        format!("{} has max.message.bytes=1048588 but [limits] needs at least 4259840", d.feed_topic("industry"));
+    let out = iocflow(&["check", "--config", cfg]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains(&small), "{out:?}");
+    let out = iocflow(&["topics", "--config", cfg, "--create"]);
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stderr).contains(&small), "{out:?}");
+
     // A passing test's deployment deletes its topics when dropped (the broker's disk).
     let keep = tempfile::tempdir().unwrap();
     let config = keep.path().join("iocflow.toml");

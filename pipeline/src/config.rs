@@ -193,7 +193,24 @@ impl Default for LimitsConfig {
     }
 }
 
+/// Room for what Kafka adds around a record's value: the record batch's header, the key, the
+/// headers of a dead letter (its reason and origin), a compression frame.
+pub const MESSAGE_OVERHEAD: usize = 64 << 10;
+
 impl LimitsConfig {
+    /// The largest value iocflow reads or writes in one Kafka message: a feed record of
+    /// `max_record_bytes`, a dead letter of `dead_letter_max_bytes`, and an indicator batch
+    /// message, which ingest splits to fit (at least 1 MiB, Kafka's own default).
+    pub fn max_value_bytes(&self) -> usize {
+        self.max_record_bytes.max(self.dead_letter_max_bytes).max(1 << 20)
+    }
+
+    /// `max.message.bytes` of every topic iocflow creates, and `message.max.bytes` of its
+    /// clients: the largest value with room for Kafka's framing.
+    pub fn max_message_bytes(&self) -> usize {
+        self.max_value_bytes() + MESSAGE_OVERHEAD
+    }
+
     pub(crate) fn decode_limits(&self) -> Limits {
         Limits {
             max_record_bytes: self.max_record_bytes,
@@ -833,6 +850,11 @@ mod tests {
         assert!(e.contains("column"), "{e}");
         let e = err(&MINIMAL.replace("[[feeds]]", "[kafka.client]\n\"enable.auto.commit\" = \"true\"\n[[feeds]]"));
         assert!(e.contains("kafka.client: \"enable.auto.commit\" is set by iocflow"), "{e}");
+        let e = err(&MINIMAL.replace("[[feeds]]", "[kafka.client]\n\"message.max.bytes\" = \"2000000\"\n[[feeds]]"));
+        assert!(
+            e.contains("kafka.client: \"message.max.bytes\" is set by iocflow from limits.max_record_bytes"),
+            "{e}"
+        );
     }
 
     /// Each value's own error names its key's path (two used to name a neighbour's), and the line.

@@ -146,6 +146,22 @@ pub(crate) fn encode_ipc(batch: &RecordBatch) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Encodes a batch as Kafka messages of at most `max_bytes` each: one message when it fits, else
+/// the batch split in halves (in order), again until each half fits. A topic refuses a message
+/// above its `max.message.bytes`, and a refused batch would stop the stage; a split one only
+/// costs a second message. A single row is never split (a row is far below any limit: a report
+/// comes from a record of at most `max_record_bytes`).
+pub(crate) fn encode_ipc_within(batch: &RecordBatch, max_bytes: usize) -> Result<Vec<Vec<u8>>> {
+    let encoded = encode_ipc(batch)?;
+    if encoded.len() <= max_bytes || batch.num_rows() <= 1 {
+        return Ok(vec![encoded]);
+    }
+    let half = batch.num_rows() / 2;
+    let mut messages = encode_ipc_within(&batch.slice(0, half), max_bytes)?;
+    messages.extend(encode_ipc_within(&batch.slice(half, batch.num_rows() - half), max_bytes)?);
+    Ok(messages)
+}
+
 /// Decodes the batches of one Kafka message, each in this version's schema: a batch of an older
 /// version (a prefix of the schema, lacking nullable columns only) gets those columns empty; one
 /// of a newer version (the schema and more columns after it) loses the columns it added.
@@ -187,6 +203,33 @@ mod tests {
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
     use iocflow_model::{Indicator, IndicatorType, Tlp};
     use std::sync::Arc;
+
+    /// A batch above the message limit goes out as several messages, each within it, holding
+    /// every row once and in order.
+    #[test]
+    fn a_batch_is_split_to_fit_the_message_limit() {
+        let mut b = IndicatorBatchBuilder::new();
+        for i in 0..1000 {
+            let r = Report::new(
+                Indicator::new(IndicatorType::Url, &format!("http://x{i}.example/{}", "p".repeat(500))).unwrap(),
+                Tlp::Green,
+            );
+            b.push(&r, "f", "P", i);
+        }
+        let batch = b.finish().unwrap();
+        let whole = encode_ipc(&batch).unwrap().len();
+        let limit = whole / 5;
+        let messages = encode_ipc_within(&batch, limit).unwrap();
+        assert!(messages.len() >= 5, "{} messages", messages.len());
+        assert!(messages.iter().all(|m| m.len() <= limit));
+        let rows: Vec<i64> = messages
+            .iter()
+            .flat_map(|m| decode_ipc(m).unwrap())
+            .flat_map(|b| IndicatorColumns::of(&b).unwrap().reported_at.values().to_vec())
+            .collect();
+        assert_eq!(rows, (0..1000).collect::<Vec<i64>>());
+        assert_eq!(encode_ipc_within(&batch, whole).unwrap().len(), 1);
+    }
 
     #[test]
     fn round_trips_through_ipc() {

@@ -149,7 +149,7 @@ async fn execute(command: Command) -> Result<()> {
                 println!("table {}: {} entries, loaded in {:.3} s", t.table, t.entries, t.seconds);
             }
             if !offline {
-                topics::verify(&config).await?;
+                topics::verify(&config, topics::Strictness::SizesFail).await?;
             }
             if let Some(admin) = admin {
                 let admin = ClientProperties::load(&admin)?;
@@ -183,14 +183,19 @@ async fn execute(command: Command) -> Result<()> {
                     println!("created {name}");
                 }
             }
-            println!("{:<32} {:>10}  {:<15} {:>9}", "topic", "partitions", "cleanup.policy", "retention");
+            println!(
+                "{:<32} {:>10}  {:<15} {:>9}  {:>17}",
+                "topic", "partitions", "cleanup.policy", "retention", "max.message.bytes"
+            );
             for t in topics::plan(&config) {
+                let retention = if t.retention_ms == 0 {
+                    "forever".to_string()
+                } else {
+                    format!("{}d", t.retention_ms / 86_400_000)
+                };
                 println!(
-                    "{:<32} {:>10}  {:<15} {:>8}d",
-                    t.name,
-                    t.partitions,
-                    t.cleanup_policy,
-                    t.retention_ms / 86_400_000
+                    "{:<32} {:>10}  {:<15} {:>9}  {:>17}",
+                    t.name, t.partitions, t.cleanup_policy, retention, t.max_message_bytes
                 );
             }
             Ok(())

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<()> {
     let config = Arc::new(config);
-    topics::verify(&config).await?;
+    topics::verify(&config, topics::Strictness::SizesWarn).await?;
     let metrics = Metrics::new();
     let health = Arc::new(Health::default());
     // The stages, the endpoint and the reloader stop on this one: asked for from outside, or

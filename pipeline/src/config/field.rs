@@ -106,11 +106,20 @@ pub fn millis_at_least_a_second<'de, D: Deserializer<'de>>(d: D) -> Result<Durat
 /// librdkafka properties iocflow sets itself: overriding them would break its delivery guarantees.
 const REFUSED_CLIENT_KEYS: [&str; 4] = ["enable.auto.commit", "isolation.level", "transactional.id", "acks"];
 
+/// librdkafka sizes iocflow derives from `[limits]`, as it does the topics' `max.message.bytes`.
+const SIZED_CLIENT_KEYS: [&str; 3] = ["message.max.bytes", "fetch.max.bytes", "receive.message.max.bytes"];
+
 /// `[kafka.client]`: any librdkafka property but those iocflow's guarantees rest on.
 pub fn client_properties<'de, D: Deserializer<'de>>(d: D) -> Result<ClientProperties, D::Error> {
     let props = ClientProperties::deserialize(d)?;
     if let Some(key) = props.keys().find(|k| REFUSED_CLIENT_KEYS.contains(k)) {
         return refuse(format!("\"{key}\" is set by iocflow from kafka.delivery and cannot be overridden"));
+    }
+    if let Some(key) = props.keys().find(|k| SIZED_CLIENT_KEYS.contains(k)) {
+        return refuse(format!(
+            "\"{key}\" is set by iocflow from limits.max_record_bytes (and the topics it creates agree with it); \
+             set that instead"
+        ));
     }
     Ok(props)
 }

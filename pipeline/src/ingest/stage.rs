@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::error::Result;
-use crate::indicator_batch::encode_ipc;
+use crate::indicator_batch::encode_ipc_within;
 use crate::ingest::{Feed, IngestBatch, Origin};
 use crate::kafka::micro_batch::{Stage, now_ms};
 use crate::kafka::outbox::{OutRecord, Outbox};
@@ -69,14 +69,17 @@ impl Stage for IngestStage {
         Ok(())
     }
 
-    /// One indicator batch per internal partition that has rows (in that partition), and the
-    /// dead letters.
+    /// One indicator batch per internal partition that has rows (in that partition; split into
+    /// several messages when one would exceed the topic's message limit), and the dead letters.
     fn outbox(&mut self, batch: &mut IngestBatch) -> Result<Outbox> {
         let mut outbox = Outbox::default();
         for (p, builder) in batch.builders.iter_mut().enumerate() {
             if builder.rows() > 0 {
-                let payload = encode_ipc(&builder.finish()?)?;
-                outbox.outputs.push(OutRecord::new(&self.indicators_topic, None, Some(payload)).in_partition(p as i32));
+                let max = self.config.limits.max_value_bytes();
+                for payload in encode_ipc_within(&builder.finish()?, max)? {
+                    let record = OutRecord::new(&self.indicators_topic, None, Some(payload)).in_partition(p as i32);
+                    outbox.outputs.push(record);
+                }
             }
         }
         for dl in std::mem::take(&mut batch.dead_letters) {

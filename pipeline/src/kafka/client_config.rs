@@ -44,7 +44,16 @@ pub fn consumer(config: &Config, stage: &str) -> ClientConfig {
         .set("session.timeout.ms", session.to_string())
         .set("heartbeat.interval.ms", (session / 4).max(250).to_string())
         .set("enable.partition.eof", "false");
+    fetch_sizes(&mut c, config);
     c
+}
+
+/// Fetches that hold the largest message iocflow's topics admit (librdkafka's defaults, 50 MB
+/// a fetch and 100 MB a response, unless `[limits]` needs more).
+fn fetch_sizes(c: &mut ClientConfig, config: &Config) {
+    let fetch = config.limits.max_message_bytes().max(52_428_800);
+    c.set("fetch.max.bytes", fetch.to_string())
+        .set("receive.message.max.bytes", (fetch + 512).max(100_000_000).to_string());
 }
 
 /// Producer settings that only tune speed: `[kafka.client]` may override them.
@@ -55,6 +64,8 @@ const PRODUCER_TUNING: [(&str, &str); 3] =
 pub fn producer(config: &Config) -> ClientConfig {
     let mut c = base(config);
     c.set("acks", "all").set("enable.idempotence", "true").set("message.timeout.ms", "60000");
+    // The largest message its topics admit (`topics.rs` sets their `max.message.bytes` alike).
+    c.set("message.max.bytes", config.limits.max_message_bytes().to_string());
     for (key, value) in PRODUCER_TUNING {
         if !config.kafka.client.contains_key(key) {
             c.set(key, value);
@@ -82,6 +93,7 @@ pub fn reader(config: &Config) -> ClientConfig {
         .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "true")
         .set("fetch.wait.max.ms", "10");
+    fetch_sizes(&mut c, config);
     c
 }
 

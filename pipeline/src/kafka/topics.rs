@@ -35,16 +35,21 @@ pub struct TopicSpec {
     pub partitions: u32,
     pub cleanup_policy: &'static str,
     pub retention_ms: u64,
+    /// The largest message the topic must admit (`max.message.bytes`): the same for every topic,
+    /// from `[limits]` ([`LimitsConfig::max_message_bytes`](crate::config::LimitsConfig::max_message_bytes)).
+    pub max_message_bytes: usize,
 }
 
 /// The topics of a deployment, in data-flow order.
 pub fn plan(config: &Config) -> Vec<TopicSpec> {
+    let max_message_bytes = config.limits.max_message_bytes();
     let spec = |name: String, role, partitions, cleanup_policy, days| TopicSpec {
         name,
         role,
         partitions,
         cleanup_policy,
         retention_ms: days * DAY_MS,
+        max_message_bytes,
     };
     let k = &config.kafka;
     let mut topics: Vec<TopicSpec> =
@@ -70,6 +75,7 @@ pub async fn create(config: &Config) -> Result<Vec<String>> {
     let admin: AdminClient<DefaultClientContext> = client_config::admin(config).create()?;
     let planned = plan(config);
     let retention: Vec<String> = planned.iter().map(|t| t.retention_ms.to_string()).collect();
+    let max_message = planned.first().map(|t| t.max_message_bytes.to_string()).unwrap_or_default();
     let new: Vec<NewTopic> = planned
         .iter()
         .zip(&retention)
@@ -81,6 +87,7 @@ pub async fn create(config: &Config) -> Result<Vec<String>> {
             )
             .set("cleanup.policy", t.cleanup_policy)
             .set("retention.ms", if t.retention_ms == 0 { "-1" } else { ms })
+            .set("max.message.bytes", &max_message)
         })
         .collect();
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
@@ -94,10 +101,7 @@ pub async fn create(config: &Config) -> Result<Vec<String>> {
     }
     // The controller has accepted them; wait until the brokers' metadata shows them, so that a
     // `run` started right after finds them.
-    let problems = inspect(config, Duration::from_secs(30)).await?;
-    if !problems.is_empty() {
-        return Err(Error::Topics(problems.join("; ")));
-    }
+    inspect(config, Duration::from_secs(30)).await?.judge(Strictness::SizesWarn)?;
     Ok(created)
 }
 
@@ -134,12 +138,46 @@ pub(crate) fn partition_counts(config: &Config, names: &[String]) -> Result<Vec<
     Ok(out)
 }
 
+/// How a topic that admits smaller messages than `[limits]` allows is treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strictness {
+    /// `iocflow check`: an error, like every other wrong setting.
+    SizesFail,
+    /// `iocflow run` and `topics --create`: a warning, so that a deployment whose topics predate
+    /// the setting still starts (and upgrades); the records too large for a topic are refused to
+    /// their producer by the broker, not lost inside iocflow.
+    SizesWarn,
+}
+
+/// What [`inspect`] found.
+#[derive(Debug, Default)]
+struct Findings {
+    /// Settings that break iocflow.
+    problems: Vec<String>,
+    /// Topics that admit smaller messages than `[limits]` allows.
+    too_small: Vec<String>,
+}
+
+impl Findings {
+    fn judge(self, strictness: Strictness) -> Result<()> {
+        let mut problems = self.problems;
+        match strictness {
+            Strictness::SizesFail => problems.extend(self.too_small),
+            Strictness::SizesWarn => {
+                for t in &self.too_small {
+                    tracing::warn!("{t}");
+                }
+            }
+        }
+        if problems.is_empty() { Ok(()) } else { Err(Error::Topics(problems.join("; "))) }
+    }
+}
+
 /// Connects, then checks that every planned topic exists with the settings iocflow relies on
 /// (`iocflow check`, and `iocflow run` before it starts).
-pub async fn verify(config: &Config) -> Result<()> {
+pub async fn verify(config: &Config, strictness: Strictness) -> Result<()> {
     connect(config).await?;
-    let problems = inspect(config, Duration::from_secs(5)).await?;
-    if problems.is_empty() { Ok(()) } else { Err(Error::Topics(problems.join("; "))) }
+    inspect(config, Duration::from_secs(5)).await?.judge(strictness)
 }
 
 /// What is wrong with the planned topics on the broker, one message each: missing topics, and
@@ -150,12 +188,15 @@ pub async fn verify(config: &Config) -> Result<()> {
 ///   indicator partition p's state;
 /// - the cleanup policy: the changelog must be compacted (it is the state), CERT topics compacted
 ///   (a revocation replaces the record of its key);
-/// - the changelog must keep its records forever (`retention.ms = -1`).
+/// - the changelog must keep its records forever (`retention.ms = -1`);
+/// - every topic should admit the largest message `[limits]` allows (`max.message.bytes`): a
+///   feed record of `max_record_bytes` refused by its topic never reaches the dead-letter topic
+///   (its producer gets the error). Reported apart ([`Findings::too_small`]): see [`Strictness`].
 ///
 /// Retention of the other topics and the partitions of feed and CERT topics are the operator's
 /// to tune. Settings iocflow may not read (no DESCRIBE_CONFIGS: an ACL set from before the plan
 /// granted it) are logged as unchecked, not failed.
-async fn inspect(config: &Config, patience: Duration) -> Result<Vec<String>> {
+async fn inspect(config: &Config, patience: Duration) -> Result<Findings> {
     let planned = plan(config);
     let names: Vec<String> = planned.iter().map(|t| t.name.clone()).collect();
     let c = config.clone();
@@ -165,12 +206,13 @@ async fn inspect(config: &Config, patience: Duration) -> Result<Vec<String>> {
     let missing: Vec<&str> =
         planned.iter().zip(&counts).filter(|(_, c)| c.is_none()).map(|(t, _)| t.name.as_str()).collect();
     if !missing.is_empty() {
-        return Ok(vec![format!("missing topics {}: run `iocflow topics --config FILE --create`", missing.join(", "))]);
+        let problem = format!("missing topics {}: run `iocflow topics --config FILE --create`", missing.join(", "));
+        return Ok(Findings { problems: vec![problem], ..Findings::default() });
     }
-    let mut problems = Vec::new();
+    let mut found = Findings::default();
     for (t, c) in planned.iter().zip(&counts) {
         if matches!(t.role, Role::Indicators | Role::State) && *c != Some(t.partitions) {
-            problems.push(format!(
+            found.problems.push(format!(
                 "{} has {} partitions but kafka.partitions = {}",
                 t.name,
                 c.unwrap_or(0),
@@ -185,7 +227,8 @@ async fn inspect(config: &Config, patience: Duration) -> Result<Vec<String>> {
         match described {
             Ok(resource) => {
                 let value = |name: &str| resource.get(name).and_then(|e| e.value.clone()).unwrap_or_default();
-                problems.extend(wrong_settings(t, &value("cleanup.policy"), &value("retention.ms")));
+                found.problems.extend(wrong_settings(t, &value("cleanup.policy"), &value("retention.ms")));
+                found.too_small.extend(too_small(t, &value("max.message.bytes")));
             }
             Err(code) => tracing::warn!(
                 "the settings of {} were not checked ({code}): iocflow's principal needs DESCRIBE_CONFIGS on it \
@@ -194,7 +237,7 @@ async fn inspect(config: &Config, patience: Duration) -> Result<Vec<String>> {
             ),
         }
     }
-    Ok(problems)
+    Ok(found)
 }
 
 /// The settings of an existing topic that break iocflow (see [`inspect`]).
@@ -208,6 +251,17 @@ fn wrong_settings(t: &TopicSpec, cleanup_policy: &str, retention_ms: &str) -> Ve
         wrong.push(format!("{} has retention.ms={retention_ms} but needs -1 (it holds the state)", t.name));
     }
     wrong
+}
+
+/// Whether an existing topic admits the largest message `[limits]` allows (see [`inspect`]).
+fn too_small(t: &TopicSpec, max_message_bytes: &str) -> Option<String> {
+    max_message_bytes.parse::<usize>().ok().filter(|m| *m < t.max_message_bytes).map(|_| {
+        format!(
+            "{} has max.message.bytes={max_message_bytes} but [limits] needs at least {} \
+             (kafka-configs.sh --alter --entity-type topics --entity-name {} --add-config max.message.bytes={})",
+            t.name, t.max_message_bytes, t.name, t.max_message_bytes
+        )
+    })
 }
 
 #[cfg(test)]
@@ -247,5 +301,13 @@ mod tests {
         // The order of a policy list does not matter; retention is the operator's to tune.
         assert!(wrong_settings(&p[6], "delete,compact", "86400000").is_empty());
         assert_eq!(wrong_settings(&p[6], "delete", "86400000").len(), 1);
+        // Every topic admits the largest record [limits] allows, with room for Kafka's framing.
+        let needed = config.limits.max_record_bytes + crate::config::MESSAGE_OVERHEAD;
+        assert!(p.iter().all(|t| t.max_message_bytes == needed));
+        let small = too_small(&p[0], "1048588").unwrap();
+        assert!(small.starts_with(&format!(
+            "feeds.industry has max.message.bytes=1048588 but [limits] needs at least {needed}"
+        )));
+        assert_eq!(too_small(&p[0], &needed.to_string()), None);
     }
 }

@@ -248,10 +248,20 @@ pub fn delete_topics_of(app_id: &str) {
 }
 
 /// Sets a topic's configuration entry on the broker (as an operator with the admin tools would).
+/// The Admin API's AlterConfigs replaces the topic's whole configuration: entries not named go
+/// back to the broker's defaults (see [`alter_topic_configs`]).
 pub fn alter_topic_config(topic: &str, key: &str, value: &str) {
+    alter_topic_configs(topic, &[(key, value)]);
+}
+
+/// Sets a topic's whole configuration to these entries (the others at the broker's defaults).
+pub fn alter_topic_configs(topic: &str, entries: &[(&str, &str)]) {
     use rdkafka::admin::{AlterConfig, ResourceSpecifier};
     let admin: AdminClient<DefaultClientContext> = client(&[]).create().unwrap();
-    let change = AlterConfig::new(ResourceSpecifier::Topic(topic)).set(key, value);
+    let mut change = AlterConfig::new(ResourceSpecifier::Topic(topic));
+    for (key, value) in entries {
+        change = change.set(key, value);
+    }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     for r in rt.block_on(admin.alter_configs(&[change], &AdminOptions::new())).unwrap() {
         r.unwrap();
@@ -383,7 +393,9 @@ pub fn produce(topic: &str, records: &[(Option<String>, Vec<u8>)]) {
 pub fn produce_at(topic: &str, records: &[(Option<String>, Vec<u8>)]) -> Vec<(i32, i64)> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let p: FutureProducer = client(&[("linger.ms", "5"), ("acks", "all")]).create().unwrap();
+        // Records up to 16 MiB leave this producer; the topic's max.message.bytes decides.
+        let p: FutureProducer =
+            client(&[("linger.ms", "5"), ("acks", "all"), ("message.max.bytes", "16777216")]).create().unwrap();
         let mut pending = Vec::with_capacity(records.len());
         for (key, value) in records {
             let mut r = FutureRecord::<str, [u8]>::to(topic).payload(value);
