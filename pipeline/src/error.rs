@@ -23,16 +23,23 @@ pub enum Error {
     /// A file, folder or socket that could not be used: `what` names it.
     #[error("{what}: {source}")]
     Io { what: String, source: std::io::Error },
-    /// No broker answered, or it refused the client: the message names the cause (SASL
-    /// authentication, TLS verification, the address that did not answer).
+    /// The broker refused the client: the message names the cause (SASL authentication, TLS
+    /// verification). Retrying cannot fix it.
     #[error("kafka: {0}")]
     Connect(String),
+    /// No broker answered at the configured address (down, not yet up, or a wrong address): the
+    /// message names the address and librdkafka's words. `iocflow run` waits it out.
+    #[error("kafka: {0}")]
+    NoBroker(String),
     /// Creating, reading or checking ACL bindings failed, or the broker's differ from the plan.
     #[error("acls: {0}")]
     Acls(String),
     /// The topics on the broker do not match what the configuration needs.
     #[error("topics: {0}")]
     Topics(String),
+    /// Topics the configuration needs are not on the broker (yet): `iocflow run` waits for them.
+    #[error("topics: {0}")]
+    MissingTopics(String),
     /// A record on an internal topic is not what iocflow writes there.
     #[error("corrupt internal record: {0}")]
     Corrupt(Corrupt),

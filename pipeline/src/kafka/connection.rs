@@ -5,9 +5,10 @@
 //! just times out with "BrokerTransportFailure". So every command that talks to Kafka (`run`,
 //! `check`, `topics --create`, `acls`) starts with [`connect`]: a client whose context keeps
 //! the most telling failure librdkafka reported, polled while it asks for metadata. A failed
-//! authentication or TLS handshake ends the wait at once (retrying cannot fix it); an unreachable
-//! broker is retried until the patience runs out. The error then says which it was, for which
-//! user and address, with librdkafka's own words.
+//! authentication or TLS handshake ends the wait at once (retrying cannot fix it: `Error::Connect`);
+//! an unreachable broker is retried until the patience runs out (`Error::NoBroker`, which
+//! `iocflow run` waits out). The error says which it was, for which user and address, with
+//! librdkafka's own words.
 
 use crate::error::{Error, Result};
 use rdkafka::client::ClientContext;
@@ -128,8 +129,11 @@ pub fn connect(settings: &ClientConfig, patience: Duration) -> Result<Connected>
         }
         let failure = client.context().failure();
         let fatal = matches!(failure, Some((Cause::Authentication | Cause::Tls, _)));
-        if fatal || Instant::now() >= deadline {
+        if fatal {
             return Err(Error::Connect(explain(settings, failure, patience)));
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::NoBroker(explain(settings, failure, patience)));
         }
     }
 }

@@ -206,8 +206,10 @@ async fn inspect(config: &Config, patience: Duration) -> Result<Findings> {
     let missing: Vec<&str> =
         planned.iter().zip(&counts).filter(|(_, c)| c.is_none()).map(|(t, _)| t.name.as_str()).collect();
     if !missing.is_empty() {
-        let problem = format!("missing topics {}: run `iocflow topics --config FILE --create`", missing.join(", "));
-        return Ok(Findings { problems: vec![problem], ..Findings::default() });
+        let names = missing.join(", ");
+        return Err(Error::MissingTopics(format!(
+            "missing topics {names}: run `iocflow topics --config FILE --create`"
+        )));
     }
     let mut found = Findings::default();
     for (t, c) in planned.iter().zip(&counts) {

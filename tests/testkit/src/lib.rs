@@ -7,6 +7,7 @@
 //! parallel on one broker without seeing each other's data.
 
 pub mod policy;
+pub mod private_broker;
 pub mod reference;
 pub mod secure;
 pub mod stream;
@@ -312,6 +313,11 @@ impl Running {
             }
         });
         Running { child, metrics_addr, log }
+    }
+
+    /// Whether the process still runs.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
     }
 
     /// SIGKILL: no drain, no commit.
