@@ -4,6 +4,8 @@
 use iocflow_testkit as harness;
 
 use harness::private_broker::PrivateBroker;
+use harness::reference::*;
+use harness::stream::*;
 use harness::*;
 use std::time::{Duration, Instant};
 
@@ -27,6 +29,7 @@ fn wait_for_status(run: &Running, path: &str, status: &str, patience: Duration) 
 fn without_a_broker_run_waits_not_ready_and_starts_when_it_answers() {
     let broker = PrivateBroker::shared();
     let _turn = PrivateBroker::exclusive();
+    broker.start();
     let d = Deployment::new("nobroker", &[("industry", "GREEN", 60)], "");
     d.create_topics();
     broker.stop();
@@ -49,5 +52,122 @@ fn without_a_broker_run_waits_not_ready_and_starts_when_it_answers() {
     let sg: Vec<String> =
         read_to_end(d.cert_topic("SG")).iter().map(|r| r.json()["value"].as_str().unwrap().to_string()).collect();
     assert_eq!(sg, ["waited.example.sg"]);
+    assert!(run.terminate().success());
+}
+
+/// The sum of a counter's series in a /metrics page (0 when it has none yet).
+fn counter(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// SIGKILLs the broker three times during a stream and restarts it after 5–20 s each time:
+/// iocflow keeps running (no exit), `/readyz` says not ready while no broker answers and ready
+/// again after, and every CERT topic ends as the reference model says. Returns the run, still
+/// going, and the stream's expected output.
+fn kill_the_broker_three_times(d: &Deployment, seed: u64) -> (Running, Expected) {
+    let broker = PrivateBroker::shared();
+    let sent = stream(seed, 6_000, 24_000);
+    let expected = reference(&sent);
+    let mut run = d.start();
+    wait_for_status(&run, "/readyz", "200", Duration::from_secs(60));
+    let producer = produce_slowly(d, &sent, 1_000, Duration::from_millis(1_000));
+    let mut rng = fastrand::Rng::with_seed(seed);
+    for kill in 1..=3 {
+        std::thread::sleep(Duration::from_millis(rng.u64(1_500..4_000)));
+        broker.kill();
+        let down = Duration::from_secs(rng.u64(5..=20));
+        eprintln!("broker kill {kill}: down for {down:?}");
+        let killed = Instant::now();
+        wait_for_status(&run, "/readyz", "503", down.max(Duration::from_secs(15)));
+        std::thread::sleep(down.saturating_sub(killed.elapsed()));
+        assert!(run.is_running(), "iocflow exited while the broker was down");
+        broker.start();
+        wait_for_status(&run, "/readyz", "200", Duration::from_secs(90));
+    }
+    producer.join().unwrap();
+    d.wait_until_idle();
+    assert!(run.is_running());
+    (run, expected)
+}
+
+#[test]
+fn exactly_once_survives_broker_kills_with_nothing_lost_or_doubled() {
+    let _turn = PrivateBroker::exclusive();
+    PrivateBroker::shared().start();
+    let d = two_feed_deployment("eos-brokerkill", "delivery = \"exactly-once\"");
+    let (run, expected) = kill_the_broker_three_times(&d, 0xb0_0001);
+    assert_cert_topics(&d, &expected);
+    assert_withheld(&d, &expected);
+    let metrics = run.http_get("/metrics");
+    let errors =
+        counter(&metrics, "iocflow_kafka_errors_total") + counter(&metrics, "iocflow_transactions_aborted_total");
+    assert!(errors > 0.0, "no error counted through three broker kills:\n{metrics}");
+    assert!(run.terminate().success());
+}
+
+#[test]
+fn at_least_once_survives_broker_kills_with_nothing_lost() {
+    let _turn = PrivateBroker::exclusive();
+    PrivateBroker::shared().start();
+    let d = two_feed_deployment("alo-brokerkill", "");
+    let (run, expected) = kill_the_broker_three_times(&d, 0xb0_0002);
+    let duplicates = assert_none_lost(&d, &expected);
+    eprintln!("at-least-once through three broker kills: none lost, {duplicates} sent twice");
+    let metrics = run.http_get("/metrics");
+    assert!(counter(&metrics, "iocflow_kafka_errors_total") > 0.0, "no error counted:\n{metrics}");
+    assert!(run.terminate().success());
+}
+
+/// The broker paused (SIGSTOP) for longer than `transaction_timeout_ms` (10 s in the test
+/// deployments) and the session timeout (6 s), then resumed: the coordinator aborts the
+/// transaction that was open, and iocflow's batch is done again; every CERT topic holds each
+/// record once. The consumer group may have fenced iocflow's static member meanwhile (its
+/// session expired while a join was in flight): then its consumer is unusable, and iocflow exits
+/// 1 naming it instead of hanging while it looks healthy; its restart (Kubernetes restarts the
+/// pod) finishes the work, still exactly once.
+#[test]
+fn exactly_once_survives_a_broker_stalled_past_the_transaction_timeout() {
+    let _turn = PrivateBroker::exclusive();
+    let broker = PrivateBroker::shared();
+    broker.start();
+    let d = two_feed_deployment("eos-stall", "delivery = \"exactly-once\"");
+    let sent = stream(0xb0_0003, 4_000, 12_000);
+    let expected = reference(&sent);
+    let mut run = d.start();
+    wait_for_status(&run, "/readyz", "200", Duration::from_secs(60));
+    let producer = produce_slowly(&d, &sent, 1_000, Duration::from_millis(500));
+    // Mid-stream: once the stages have committed a few transactions.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while counter(&run.http_get("/metrics"), "iocflow_transactions_total") < 6.0 {
+        assert!(Instant::now() < deadline, "no transactions committed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    broker.pause();
+    std::thread::sleep(Duration::from_secs(15));
+    broker.resume();
+    producer.join().unwrap();
+    // Either it carries on, or it exits 1 with the fencing named (within the time it takes to
+    // rejoin), and a restart carries on.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while run.is_running() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let run = if run.is_running() {
+        eprintln!("stalled broker: iocflow carried on");
+        run
+    } else {
+        let status = run.child.wait().unwrap();
+        let log = run.log.lock().unwrap().join("\n");
+        assert!(!status.success() && log.contains("fenced"), "exited {status:?}:\n{log}");
+        eprintln!("stalled broker: iocflow's static consumer was fenced; it exited 1 and is restarted");
+        d.start()
+    };
+    d.wait_until_idle();
+    assert_cert_topics(&d, &expected);
+    assert_withheld(&d, &expected);
     assert!(run.terminate().success());
 }

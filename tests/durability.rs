@@ -7,37 +7,10 @@ use iocflow_testkit as harness;
 use harness::reference::*;
 use harness::stream::*;
 use harness::*;
-use std::collections::BTreeMap;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 const EXACTLY_ONCE: &str = "delivery = \"exactly-once\"";
-
-fn deployment(test: &str, kafka_extra: &str) -> Deployment {
-    let d = Deployment::new(test, &[("industry", "GREEN", 60), ("member", "AMBER", 80)], kafka_extra);
-    d.create_topics();
-    d
-}
-
-/// A stream of `n` reports over `distinct` indicators (so with duplicates).
-fn stream(seed: u64, distinct: usize, n: usize) -> Vec<Sent> {
-    let mut rng = fastrand::Rng::with_seed(seed);
-    let pool = pool(&mut rng, distinct);
-    reports(&mut rng, &pool, n)
-}
-
-/// Produces the stream in slices with pauses between them, so that kills land mid-stream.
-fn produce_slowly(d: &Deployment, sent: &[Sent], slice: usize, pause: Duration) -> JoinHandle<()> {
-    let slices: Vec<Vec<Sent>> = sent.chunks(slice).map(<[Sent]>::to_vec).collect();
-    let topics = (d.feed_topic("industry").to_string(), d.feed_topic("member").to_string());
-    std::thread::spawn(move || {
-        for slice in slices {
-            produce(&topics.0, &records_of(&slice, "industry", 50));
-            produce(&topics.1, &records_of(&slice, "member", 10));
-            std::thread::sleep(pause);
-        }
-    })
-}
 
 /// Waits until a freshly started iocflow has delivered a columnar batch (or 10 s, when there is
 /// nothing left to do), then a random while more, and kills it, so that kills land in the middle
@@ -56,20 +29,9 @@ fn kill_while_working(run: Running, rng: &mut fastrand::Rng, producer: &JoinHand
     mid_stream
 }
 
-/// Per CERT topic and key: how many records there are.
-fn counts(d: &Deployment) -> BTreeMap<(String, String), usize> {
-    let mut out = BTreeMap::new();
-    for (cc, topic) in &d.certs {
-        for r in read_to_end(topic) {
-            *out.entry((cc.clone(), r.key.unwrap())).or_default() += 1;
-        }
-    }
-    out
-}
-
 #[test]
 fn exactly_once_survives_repeated_sigkill_with_nothing_lost_or_doubled() {
-    let d = deployment("eos-kill", EXACTLY_ONCE);
+    let d = two_feed_deployment("eos-kill", EXACTLY_ONCE);
     let sent = stream(0x0e05_0001, 30_000, 100_000);
     let expected = reference(&sent);
     let producer = produce_slowly(&d, &sent, 4_000, Duration::from_millis(1_500));
@@ -101,7 +63,7 @@ fn exactly_once_survives_repeated_sigkill_with_nothing_lost_or_doubled() {
 
 #[test]
 fn two_replicas_share_the_work_and_one_dies() {
-    let d = deployment("eos-replicas", EXACTLY_ONCE);
+    let d = two_feed_deployment("eos-replicas", EXACTLY_ONCE);
     let sent = stream(0x0e05_0002, 10_000, 30_000);
     let expected = reference(&sent);
     let producer = produce_slowly(&d, &sent, 2_000, Duration::from_millis(700));
@@ -120,7 +82,7 @@ fn two_replicas_share_the_work_and_one_dies() {
 
 #[test]
 fn replaying_the_input_within_the_ttl_sends_nothing_new() {
-    let d = deployment("eos-replay", EXACTLY_ONCE);
+    let d = two_feed_deployment("eos-replay", EXACTLY_ONCE);
     let sent = stream(0x0e05_0003, 2_000, 5_000);
     let expected = reference(&sent);
     produce(d.feed_topic("industry"), &records_of(&sent, "industry", 50));
@@ -128,7 +90,7 @@ fn replaying_the_input_within_the_ttl_sends_nothing_new() {
     let run = d.start();
     d.wait_until_idle();
     assert!(run.terminate().success());
-    let before = counts(&d);
+    let before = record_counts(&d);
     assert_eq!(before.len(), expected.cert.len());
 
     // A clean restart reading every feed again from the beginning.
@@ -137,13 +99,13 @@ fn replaying_the_input_within_the_ttl_sends_nothing_new() {
     let run = d.start();
     d.wait_until_idle();
     assert!(run.terminate().success());
-    assert_eq!(counts(&d), before, "a replay within the TTL sent CERT records again");
+    assert_eq!(record_counts(&d), before, "a replay within the TTL sent CERT records again");
     assert_cert_topics(&d, &expected);
 }
 
 #[test]
 fn at_least_once_survives_repeated_sigkill_with_nothing_lost() {
-    let d = deployment("alo-kill", "");
+    let d = two_feed_deployment("alo-kill", "");
     let sent = stream(0x0a10_0001, 30_000, 100_000);
     let expected = reference(&sent);
     let producer = produce_slowly(&d, &sent, 4_000, Duration::from_millis(1_500));
@@ -153,14 +115,8 @@ fn at_least_once_survives_repeated_sigkill_with_nothing_lost() {
     let run = d.start();
     producer.join().unwrap();
     d.wait_until_idle();
-    let got = counts(&d);
-    let mut duplicates = 0;
-    for ((cc, id), feeds) in &expected.cert {
-        let n = got.get(&(cc.clone(), id.clone())).copied().unwrap_or(0);
-        assert!(n >= feeds.len(), "{cc} {id}: {n} records, {} sources: lost", feeds.len());
-        duplicates += n - feeds.len();
-    }
-    assert_eq!(got.len(), expected.cert.len(), "records no CERT should have");
+    let duplicates = assert_none_lost(&d, &expected);
+    let got = record_counts(&d);
     eprintln!(
         "at-least-once: {} reports, 6 SIGKILLs, none lost, {duplicates} duplicate CERT records of {}",
         sent.len(),

@@ -96,7 +96,6 @@ impl ColumnarCore {
             })
             .collect();
         let ttl_ms = config.dedupe.ttl.as_millis() as Millis;
-        let partitions = config.kafka.partitions.max(1) as usize;
         let (enrichment, table_loads) = Enrichment::new(config)?;
         Ok(ColumnarCore {
             router: Router::new(recipients, ttl_ms, config.enrich.benign == BenignAction::Drop),
@@ -105,11 +104,7 @@ impl ColumnarCore {
             enrichment,
             table_loads,
             states: HashMap::new(),
-            bounds: Bounds {
-                max_entries: (config.dedupe.max_entries / partitions).max(1),
-                max_bytes: (config.dedupe.max_bytes / partitions).max(1),
-                ttl_ms,
-            },
+            bounds: Bounds::of(config),
         })
     }
 

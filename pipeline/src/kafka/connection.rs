@@ -164,6 +164,31 @@ fn explain(settings: &ClientConfig, failure: Option<(Cause, String)>, patience: 
     }
 }
 
+/// Whether an error is the cluster being away for a while (a broker down or restarting, a leader
+/// or coordinator moving, a request timing out): librdkafka reconnects and retries by itself, so
+/// a reader waits it out instead of failing.
+pub(crate) fn is_transient(error: &KafkaError) -> bool {
+    use RDKafkaErrorCode::*;
+    error.rdkafka_error_code().is_some_and(|code| {
+        matches!(
+            code,
+            AllBrokersDown
+                | BrokerTransportFailure
+                | Resolve
+                | OperationTimedOut
+                | RequestTimedOut
+                | NetworkException
+                | LeaderNotAvailable
+                | NotLeaderForPartition
+                | NotCoordinator
+                | CoordinatorLoadInProgress
+                | CoordinatorNotAvailable
+                | NotEnoughReplicas
+                | NotEnoughReplicasAfterAppend
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

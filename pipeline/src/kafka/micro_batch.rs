@@ -21,6 +21,7 @@ use crate::telemetry::client_stats::ClientStats;
 use crate::telemetry::metrics::{Health, Metrics};
 use iocflow_model::time::Millis;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
@@ -141,7 +142,8 @@ pub(crate) fn now_ms() -> Millis {
 
 /// Waits for the next message until `deadline` or shutdown; `None` closes the micro-batch.
 /// Consumer errors (a broker restarting, a transport failure) are logged and waited out:
-/// librdkafka reconnects by itself, and nothing was consumed that could be lost.
+/// librdkafka reconnects by itself, and nothing was consumed that could be lost. A fatal one
+/// (a static member fenced after a broker stalled past the session timeout) fails the stage.
 async fn next_message<'c, C: ConsumerContext + 'static>(
     consumer: &'c StreamConsumer<C>,
     deadline: Instant,
@@ -156,6 +158,11 @@ async fn next_message<'c, C: ConsumerContext + 'static>(
             _ = shutdown.wait() => return Ok(None),
             m = consumer.recv() => match m {
                 Ok(m) => return Ok(Some(m)),
+                // A fatal error leaves the consumer unusable: polling on would hang the stage
+                // while it still looks healthy. The stage fails and the process exits (its
+                // restart rejoins with the same static member id); the batch's offsets were
+                // never stored or committed, so nothing is lost.
+                Err(e @ KafkaError::MessageConsumptionFatal(_)) => return Err(e.into()),
                 Err(e) => tracing::warn!("consumer: {e}"),
             },
             _ = tokio::time::sleep_until(deadline) => return Ok(None),

@@ -10,6 +10,7 @@
 use crate::telemetry::client_stats::ClientStats;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
 use rdkafka::statistics::Statistics;
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -54,6 +55,13 @@ impl ClientContext for StageContext {
     fn stats(&self, statistics: Statistics) {
         if let Some(s) = &self.stats {
             s.record(&statistics);
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        match &self.stats {
+            Some(s) => s.error(&error, reason),
+            None => tracing::error!(target: "librdkafka", "{error}: {reason}"),
         }
     }
 }

@@ -10,7 +10,7 @@
 
 use crate::config::Config;
 use crate::error::{Corrupt, Error, Result};
-use crate::kafka::client_config;
+use crate::kafka::{client_config, connection};
 use crate::state::{Entry, PartitionState};
 use iocflow_model::IndicatorId;
 use rdkafka::client::ClientContext;
@@ -65,7 +65,10 @@ pub fn restore(config: &Config, partitions: &[i32]) -> Result<BTreeMap<i32, Part
     }
     consumer.assign(&tpl)?;
     let mut open: BTreeSet<i32> = partitions.iter().copied().collect();
-    let deadline = Instant::now() + config.kafka.transaction_timeout + Duration::from_secs(30);
+    // The end is reached within a transaction timeout of its last writer's death (its open
+    // transaction aborts); while the broker is away, the wait is extended: that is no stuck end.
+    let patience = config.kafka.transaction_timeout + Duration::from_secs(30);
+    let mut deadline = Instant::now() + patience;
     while !open.is_empty() {
         if Instant::now() > deadline {
             return Err(Error::Topics(format!("restoring {topic} partitions {open:?} did not reach the end")));
@@ -74,6 +77,11 @@ pub fn restore(config: &Config, partitions: &[i32]) -> Result<BTreeMap<i32, Part
             None => {}
             Some(Err(KafkaError::PartitionEOF(p))) => {
                 open.remove(&p);
+            }
+            Some(Err(e)) if connection::is_transient(&e) => {
+                tracing::warn!("restoring {topic}: {e}; waiting for the broker");
+                deadline = deadline.max(Instant::now() + patience);
+                std::thread::sleep(Duration::from_millis(200));
             }
             Some(Err(e)) => return Err(e.into()),
             Some(Ok(m)) => {

@@ -166,6 +166,19 @@ pub struct Bounds {
     pub ttl_ms: Millis,
 }
 
+impl Bounds {
+    /// One partition's share of `[dedupe]`: the bounds are per deployment, the state per
+    /// partition.
+    pub fn of(config: &crate::config::Config) -> Bounds {
+        let partitions = config.kafka.partitions.max(1) as usize;
+        Bounds {
+            max_entries: (config.dedupe.max_entries / partitions).max(1),
+            max_bytes: (config.dedupe.max_bytes / partitions).max(1),
+            ttl_ms: config.dedupe.ttl.as_millis() as Millis,
+        }
+    }
+}
+
 /// What changed since the last call to [`PartitionState::take_changes`]: entries to write,
 /// entries forgotten (tombstones).
 #[derive(Debug, Default)]
@@ -184,10 +197,99 @@ struct Slot {
     dirty: bool,
 }
 
+/// A partition's entries in [`SHARDS`] hash tables of unequal shares.
+///
+/// A hash table grows by doubling in one step, rehashing every entry: one table of 5 M entries
+/// stalls the batch that crosses 4 M for about a second (`benches/benches/state_growth.rs`).
+/// Split into tables of equal shares, they would all cross their thresholds in the same few
+/// batches. So table i gets a share of the ids proportional to 2^(i/256): the shares span a
+/// factor of two, the tables reach their doubling thresholds one after another across every
+/// doubling of the whole, and a batch pays for about one small table's growth
+/// (1/256 to 1/128 of the entries). No table is allocated before it is needed.
+#[derive(Debug)]
+struct Shards {
+    tables: Box<[HashMap<IndicatorId, Slot>]>,
+    len: usize,
+}
+
+/// How many tables a partition's entries are spread over (at most 256: [`shard_of`]).
+const SHARDS: usize = 256;
+
+/// The table of an id, from its top 16 bits (ids are uniform hashes): the bits read as u in
+/// [0, 1) go to table ⌊256 · log2(1 + u)⌋, so table i's share grows as 2^(i/256). A table of
+/// 65,536 bytes, looked up once per id.
+fn shard_of(id: &IndicatorId) -> usize {
+    static TABLE: std::sync::LazyLock<Box<[u8]>> = std::sync::LazyLock::new(|| {
+        (0..1u32 << 16)
+            .map(|x| {
+                let u = (f64::from(x) + 0.5) / 65536.0;
+                ((1.0 + u).log2() * SHARDS as f64).min((SHARDS - 1) as f64) as u8
+            })
+            .collect()
+    });
+    usize::from(TABLE[(id.0 >> 112) as usize])
+}
+
+impl Default for Shards {
+    fn default() -> Self {
+        Shards { tables: (0..SHARDS).map(|_| HashMap::default()).collect(), len: 0 }
+    }
+}
+
+impl Shards {
+    fn table(&self, id: &IndicatorId) -> &HashMap<IndicatorId, Slot> {
+        &self.tables[shard_of(id)]
+    }
+
+    fn table_mut(&mut self, id: &IndicatorId) -> &mut HashMap<IndicatorId, Slot> {
+        &mut self.tables[shard_of(id)]
+    }
+
+    /// The slot of `id`, created empty if new.
+    fn slot(&mut self, id: IndicatorId) -> &mut Slot {
+        let Shards { tables, len } = self;
+        match tables[shard_of(&id)].entry(id) {
+            std::collections::hash_map::Entry::Occupied(held) => held.into_mut(),
+            std::collections::hash_map::Entry::Vacant(new) => {
+                *len += 1;
+                new.insert(Slot::default())
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn get(&self, id: &IndicatorId) -> Option<&Slot> {
+        self.table(id).get(id)
+    }
+
+    fn get_mut(&mut self, id: &IndicatorId) -> Option<&mut Slot> {
+        self.table_mut(id).get_mut(id)
+    }
+
+    fn insert(&mut self, id: IndicatorId, slot: Slot) -> Option<Slot> {
+        let old = self.table_mut(&id).insert(id, slot);
+        self.len += usize::from(old.is_none());
+        old
+    }
+
+    fn remove(&mut self, id: &IndicatorId) -> Option<Slot> {
+        let old = self.table_mut(id).remove(id);
+        self.len -= usize::from(old.is_some());
+        old
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&IndicatorId, &Slot)> {
+        self.tables.iter().flat_map(|t| t.iter())
+    }
+}
+
 /// The state of one partition.
 #[derive(Debug, Default)]
 pub struct PartitionState {
-    entries: HashMap<IndicatorId, Slot>,
+    entries: Shards,
     /// The entries changed since the last `take_changes`, each once (a flag in its slot, so
     /// marking costs no second hash lookup per report).
     dirty: Vec<IndicatorId>,
@@ -202,7 +304,7 @@ pub struct PartitionState {
 impl PartitionState {
     /// The entry of `id`, created if new, marked as changed.
     pub fn entry(&mut self, id: IndicatorId) -> &mut Entry {
-        let slot = self.entries.entry(id).or_default();
+        let slot = self.entries.slot(id);
         if !slot.dirty {
             slot.dirty = true;
             self.dirty.push(id);
@@ -319,6 +421,28 @@ impl PartitionState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The tables' shares span a factor of two (so they grow one after another, not together),
+    /// and the count follows inserts and removals.
+    #[test]
+    fn entries_spread_over_tables_of_unequal_shares() {
+        let mut shards = Shards::default();
+        let ids: Vec<IndicatorId> = (0..400_000u64)
+            .map(|i| IndicatorId::of(iocflow_model::IndicatorType::Domain, &format!("d{i}.example")))
+            .collect();
+        for id in &ids {
+            shards.slot(*id);
+        }
+        assert_eq!(shards.len(), ids.len());
+        let sizes: Vec<usize> = shards.tables.iter().map(HashMap::len).collect();
+        let (first, last) = (sizes[..16].iter().sum::<usize>() as f64, sizes[240..].iter().sum::<usize>() as f64);
+        assert!((1.8..2.2).contains(&(last / first)), "{first} {last}");
+        assert!(sizes.windows(2).filter(|w| w[1] < w[0]).count() < 200, "shares grow with the index");
+        for id in &ids[..1000] {
+            assert!(shards.remove(id).is_some());
+        }
+        assert_eq!((shards.len(), shards.remove(&ids[0]).is_none()), (ids.len() - 1000, true));
+    }
 
     fn contribution(feed: &str, seen: Millis) -> Contribution {
         Contribution {

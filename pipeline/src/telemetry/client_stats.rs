@@ -8,6 +8,7 @@
 
 use crate::telemetry::metrics::{Health, Metrics};
 use rdkafka::client::ClientContext;
+use rdkafka::error::KafkaError;
 use rdkafka::producer::FutureProducer;
 use rdkafka::statistics::Statistics;
 use std::collections::BTreeSet;
@@ -77,6 +78,16 @@ impl ClientStats {
     }
 }
 
+impl ClientStats {
+    /// Counts (and logs, as librdkafka's default context would) an error librdkafka reported to
+    /// this client. The error code is the label: a bounded set.
+    pub fn error(&self, error: &KafkaError, reason: &str) {
+        let code = error.rdkafka_error_code().map_or_else(|| "Other".to_string(), |c| format!("{c:?}"));
+        self.metrics.kafka_errors.with_label_values(&[self.client.as_str(), code.as_str()]).inc();
+        tracing::error!(target: "librdkafka", client = %self.client, "{error}: {reason}");
+    }
+}
+
 /// A producer context that exports the producer's statistics.
 #[derive(Clone, Default)]
 pub struct ProducerStats(pub Option<Arc<ClientStats>>);
@@ -85,6 +96,13 @@ impl ClientContext for ProducerStats {
     fn stats(&self, statistics: Statistics) {
         if let Some(s) = &self.0 {
             s.record(&statistics);
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        match &self.0 {
+            Some(s) => s.error(&error, reason),
+            None => tracing::error!(target: "librdkafka", "{error}: {reason}"),
         }
     }
 }

@@ -44,6 +44,8 @@ pub struct Metrics {
     pub consumer_lag: IntGaugeVec,
     pub kafka_queue_messages: IntGaugeVec,
     pub kafka_broker_rtt: GaugeVec,
+    /// Errors librdkafka reported to a client (a broker gone, a request timed out …).
+    pub kafka_errors: IntCounterVec,
 }
 
 /// Registers a new metric with the registry and hands it back (a clone shares its values).
@@ -100,6 +102,13 @@ impl Metrics {
                 "iocflow_report_outcomes_total",
                 "Each decoded report's one outcome: emitted, suppressed, withheld or unrouted.",
                 &["outcome"],
+            ),
+            kafka_errors: counters(
+                "iocflow_kafka_errors_total",
+                "Errors librdkafka reported, per client (stage and role) and error code: a broker down or \
+                 unreachable, requests timing out. Retried by librdkafka and iocflow; a rise says the cluster \
+                 is in trouble.",
+                &["client", "error"],
             ),
             transactions: counters(
                 "iocflow_transactions_total",

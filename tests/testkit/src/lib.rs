@@ -401,7 +401,10 @@ pub fn produce_at(topic: &str, records: &[(Option<String>, Vec<u8>)]) -> Vec<(i3
     rt.block_on(async {
         // Records up to 16 MiB leave this producer; the topic's max.message.bytes decides.
         let p: FutureProducer =
-            client(&[("linger.ms", "5"), ("acks", "all"), ("message.max.bytes", "16777216")]).create().unwrap();
+            // Idempotent: a retry after a broker restart does not write a record twice.
+            client(&[("linger.ms", "5"), ("acks", "all"), ("enable.idempotence", "true"), ("message.max.bytes", "16777216")])
+                .create()
+                .unwrap();
         let mut pending = Vec::with_capacity(records.len());
         for (key, value) in records {
             let mut r = FutureRecord::<str, [u8]>::to(topic).payload(value);

@@ -179,3 +179,28 @@ pub fn assert_withheld(d: &Deployment, expected: &Expected) {
         .collect();
     assert_eq!(withheld, want);
 }
+
+/// Per CERT topic and key: how many records there are (at-least-once may send a view twice).
+pub fn record_counts(d: &Deployment) -> BTreeMap<(String, String), usize> {
+    let mut out = BTreeMap::new();
+    for (cc, topic) in &d.certs {
+        for r in read_to_end(topic) {
+            *out.entry((cc.clone(), r.key.unwrap())).or_default() += 1;
+        }
+    }
+    out
+}
+
+/// At-least-once: every record the reference model expects is there at least as often as it
+/// has sources (none lost), and no other; returns how many are extra (sent twice).
+pub fn assert_none_lost(d: &Deployment, expected: &Expected) -> usize {
+    let got = record_counts(d);
+    let mut duplicates = 0;
+    for ((cc, id), feeds) in &expected.cert {
+        let n = got.get(&(cc.clone(), id.clone())).copied().unwrap_or(0);
+        assert!(n >= feeds.len(), "{cc} {id}: {n} records, {} sources: lost", feeds.len());
+        duplicates += n - feeds.len();
+    }
+    assert_eq!(got.len(), expected.cert.len(), "records no CERT should have");
+    duplicates
+}

@@ -3,7 +3,10 @@
 //! duplicates, other labels and feed-given targets.
 
 use super::reference::{Ind, Sent, stricter};
+use super::{Deployment, produce};
 use std::collections::BTreeMap;
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// Address blocks whose registry country is known (checked against the built-in RIR data).
 const V4: &[(&str, Option<&str>)] = &[
@@ -127,4 +130,33 @@ pub fn reports(rng: &mut fastrand::Rng, pool: &[Ind], n: usize) -> Vec<Sent> {
 pub fn records_of(sent: &[Sent], feed: &str, per_record: usize) -> Vec<(Option<String>, Vec<u8>)> {
     let lines: Vec<&str> = sent.iter().filter(|s| s.feed == feed).map(|s| s.json.as_str()).collect();
     lines.chunks(per_record).map(|c| (None, c.join("\n").into_bytes())).collect()
+}
+
+/// A stream of `n` reports over `distinct` indicators (so with duplicates), from `seed`.
+pub fn stream(seed: u64, distinct: usize, n: usize) -> Vec<Sent> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let pool = pool(&mut rng, distinct);
+    reports(&mut rng, &pool, n)
+}
+
+/// A deployment with the two feeds of these streams (`industry` GREEN 60, `member` AMBER 80),
+/// its topics created; `kafka_extra` goes into `[kafka]`.
+pub fn two_feed_deployment(test: &str, kafka_extra: &str) -> Deployment {
+    let d = Deployment::new(test, &[("industry", "GREEN", 60), ("member", "AMBER", 80)], kafka_extra);
+    d.create_topics();
+    d
+}
+
+/// Produces the stream to the two feeds in slices with pauses between them (50 and 10 reports a
+/// record), so that faults land mid-stream.
+pub fn produce_slowly(d: &Deployment, sent: &[Sent], slice: usize, pause: Duration) -> JoinHandle<()> {
+    let slices: Vec<Vec<Sent>> = sent.chunks(slice).map(<[Sent]>::to_vec).collect();
+    let topics = (d.feed_topic("industry").to_string(), d.feed_topic("member").to_string());
+    std::thread::spawn(move || {
+        for slice in slices {
+            produce(&topics.0, &records_of(&slice, "industry", 50));
+            produce(&topics.1, &records_of(&slice, "member", 10));
+            std::thread::sleep(pause);
+        }
+    })
 }

@@ -1,0 +1,83 @@
+//! Growth without stalls: 5 M distinct indicators through one partition's columnar core, 4,096
+//! a batch (process, then the changelog a stage would write), timing every batch. A hash table
+//! that grows by doubling rehashes everything in the batch that crosses each power of two; the
+//! state spreads its entries over 256 tables that double on their own (`state/mod.rs`,
+//! `Shards`), so growth is spread over many batches. The baseline, in the same run: the longest
+//! single insert into one plain table of the same entries grown from empty (its last doubling).
+//!
+//! `cargo bench -p iocflow-benches --bench state_growth` (5 M); under `cargo test` a smoke size.
+
+use iocflow::columnar::{ColumnarCore, ColumnarOutput};
+use iocflow::indicator_batch::IndicatorBatchBuilder;
+use iocflow_benches::asean_config_text;
+use iocflow_model::{Indicator, IndicatorType, Report, Tlp};
+use std::time::{Duration, Instant};
+
+const BATCH: usize = 4096;
+const TLDS: [&str; 6] = ["sg", "my", "th", "vn", "com", "de"];
+
+fn batch(first: usize) -> datafusion::arrow::array::RecordBatch {
+    let mut b = IndicatorBatchBuilder::new();
+    for k in first..first + BATCH {
+        let value = format!("n{k}.growth.example.{}", TLDS[k % TLDS.len()]);
+        let report = Report::new(Indicator::new(IndicatorType::Domain, &value).unwrap(), Tlp::Green);
+        b.push(&report, "bench", "Bench", 1_714_557_600_000 + k as i64);
+    }
+    b.finish().unwrap()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p) as usize]
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let indicators = if full { 5_000_000 } else { 50_000 };
+    let config = iocflow::config::Config::parse(&asean_config_text(&format!(
+        "[dedupe]\nmax_entries = {}\nmax_bytes = {}\nttl_hours = 10000\n",
+        indicators + indicators / 10,
+        u64::MAX / 4
+    )))
+    .unwrap();
+    let mut core = ColumnarCore::new(&config).unwrap();
+    let mut pauses = Vec::with_capacity(indicators / BATCH + 1);
+    let started = Instant::now();
+    for first in (0..indicators).step_by(BATCH) {
+        let input = batch(first);
+        let mut out = ColumnarOutput::default();
+        let t = Instant::now();
+        core.process(0, &input, &mut out).unwrap();
+        let changelog = core.take_changelog();
+        pauses.push(t.elapsed());
+        drop(std::hint::black_box((out, changelog)));
+    }
+    let total = started.elapsed();
+
+    // The baseline: a table of the same entries (id → an 80-byte slot, about a state entry's
+    // inline size) grown from empty; its longest insert is its last doubling.
+    let mut grown: foldhash::HashMap<u128, [u64; 10]> = foldhash::HashMap::default();
+    let mut longest_insert = Duration::ZERO;
+    for k in 0..indicators as u128 {
+        let t = Instant::now();
+        grown.insert(k.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835), [k as u64; 10]);
+        longest_insert = longest_insert.max(t.elapsed());
+    }
+    drop(std::hint::black_box(grown));
+
+    let mut sorted = pauses.clone();
+    sorted.sort();
+    let max = *sorted.last().unwrap();
+    println!(
+        "state_growth: {indicators} indicators in {} batches of {BATCH} ({:.1} s): batch pause median {:.1} ms, \
+         p99 {:.1} ms, max {:.1} ms (batch {}); a plain table grown to the same size: longest insert {:.1} ms; \
+         max pause / that = {:.2}",
+        pauses.len(),
+        total.as_secs_f64(),
+        percentile(&sorted, 0.5).as_secs_f64() * 1e3,
+        percentile(&sorted, 0.99).as_secs_f64() * 1e3,
+        max.as_secs_f64() * 1e3,
+        pauses.iter().position(|p| *p == max).unwrap(),
+        longest_insert.as_secs_f64() * 1e3,
+        max.as_secs_f64() / longest_insert.as_secs_f64().max(1e-9),
+    );
+}
