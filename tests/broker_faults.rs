@@ -125,10 +125,9 @@ fn at_least_once_survives_broker_kills_with_nothing_lost() {
 /// The broker paused (SIGSTOP) for longer than `transaction_timeout_ms` (10 s in the test
 /// deployments) and the session timeout (6 s), then resumed: the coordinator aborts the
 /// transaction that was open, and iocflow's batch is done again; every CERT topic holds each
-/// record once. The consumer group may have fenced iocflow's static member meanwhile (its
-/// session expired while a join was in flight): then its consumer is unusable, and iocflow exits
-/// 1 naming it instead of hanging while it looks healthy; its restart (Kubernetes restarts the
-/// pod) finishes the work, still exactly once.
+/// record once. The consumer group may fence iocflow's static member meanwhile (its session
+/// expired while a join was in flight), which makes its consumer unusable: a new one rejoins,
+/// and iocflow keeps running.
 #[test]
 fn exactly_once_survives_a_broker_stalled_past_the_transaction_timeout() {
     let _turn = PrivateBroker::exclusive();
@@ -150,23 +149,10 @@ fn exactly_once_survives_a_broker_stalled_past_the_transaction_timeout() {
     std::thread::sleep(Duration::from_secs(15));
     broker.resume();
     producer.join().unwrap();
-    // Either it carries on, or it exits 1 with the fencing named (within the time it takes to
-    // rejoin), and a restart carries on.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while run.is_running() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    let run = if run.is_running() {
-        eprintln!("stalled broker: iocflow carried on");
-        run
-    } else {
-        let status = run.child.wait().unwrap();
-        let log = run.log.lock().unwrap().join("\n");
-        assert!(!status.success() && log.contains("fenced"), "exited {status:?}:\n{log}");
-        eprintln!("stalled broker: iocflow's static consumer was fenced; it exited 1 and is restarted");
-        d.start()
-    };
     d.wait_until_idle();
+    assert!(run.is_running(), "iocflow exited after the stall");
+    let rejoined = run.log.lock().unwrap().iter().filter(|l| l.contains("a new consumer rejoins")).count();
+    eprintln!("stalled broker: {rejoined} consumer(s) fenced and replaced");
     assert_cert_topics(&d, &expected);
     assert_withheld(&d, &expected);
     assert!(run.terminate().success());

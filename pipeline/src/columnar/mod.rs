@@ -162,6 +162,11 @@ impl ColumnarCore {
         self.states.values().map(PartitionState::len).sum()
     }
 
+    /// Forgets every partition's state.
+    pub(crate) fn drop_all_partitions(&mut self) {
+        self.states.clear();
+    }
+
     /// Forgets a partition's state (it moved to another replica).
     pub fn drop_partition(&mut self, partition: i32) {
         self.states.remove(&partition);

@@ -185,4 +185,9 @@ impl Stage for ColumnarStage {
         }
         Ok(())
     }
+
+    /// Forgets every partition's state: the new consumer's partitions are restored afresh.
+    fn forget_partitions(&mut self) {
+        self.core.drop_all_partitions();
+    }
 }

@@ -12,7 +12,7 @@
 //! committed, then the next poll runs (rebalance callbacks run inside polls).
 
 use crate::config::Config;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::kafka::client_config;
 use crate::kafka::outbox::{Delivered, Outbox, Sink};
 use crate::kafka::rebalance::StageContext;
@@ -56,6 +56,9 @@ pub(crate) trait Stage {
     fn rolled_back(&mut self, _offsets: &InputOffsets) -> Result<()> {
         Ok(())
     }
+    /// The consumer was replaced (see [`run`]): forget whatever was kept per input partition,
+    /// since the new consumer may be given partitions that another replica advanced meanwhile.
+    fn forget_partitions(&mut self) {}
 }
 
 /// A stage's Kafka side: its consumer in the stage's group, subscribed to its input, and the
@@ -63,6 +66,8 @@ pub(crate) trait Stage {
 pub(crate) struct StageClients {
     pub consumer: StreamConsumer<StageContext>,
     sink: Sink,
+    /// Makes a consumer like the first: after a fatal consumer error, a new one rejoins.
+    resubscribe: Box<dyn Fn() -> Result<StreamConsumer<StageContext>> + Send>,
 }
 
 impl StageClients {
@@ -75,11 +80,23 @@ impl StageClients {
         metrics: &Metrics,
         health: Arc<Health>,
     ) -> Result<StageClients> {
-        let stats = ClientStats::consumer(stage, metrics.clone(), health);
-        let consumer: StreamConsumer<StageContext> =
-            client_config::consumer(config, stage).create_with_context(StageContext::with_stats(stats))?;
-        consumer.subscribe(topics)?;
-        Ok(StageClients { consumer, sink: Sink::new(config, stage, metrics)? })
+        let (settings, topics, stats_metrics) = (
+            client_config::consumer(config, stage),
+            topics.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+            metrics.clone(),
+        );
+        let subscribe = move || -> Result<StreamConsumer<StageContext>> {
+            let stats = ClientStats::consumer(stage, stats_metrics.clone(), health.clone());
+            let consumer: StreamConsumer<StageContext> =
+                settings.create_with_context(StageContext::with_stats(stats))?;
+            consumer.subscribe(&topics.iter().map(String::as_str).collect::<Vec<_>>())?;
+            Ok(consumer)
+        };
+        Ok(StageClients {
+            consumer: subscribe()?,
+            sink: Sink::new(config, stage, metrics)?,
+            resubscribe: Box::new(subscribe),
+        })
     }
 }
 
@@ -91,7 +108,7 @@ pub(crate) async fn run<S: Stage>(
     metrics: Metrics,
     mut shutdown: Shutdown,
 ) -> Result<()> {
-    let StageClients { consumer, mut sink } = clients;
+    let StageClients { mut consumer, mut sink, resubscribe } = clients;
     let mut committed = InputOffsets::default();
     loop {
         stage.prepare(&consumer)?;
@@ -100,12 +117,31 @@ pub(crate) async fn run<S: Stage>(
         let generation = consumer.context().generation();
         let mut batch = stage.begin();
         let mut offsets = InputOffsets::default();
+        let mut fatal = None;
         while !stage.full(&batch) {
-            let Some(message) = next_message(&consumer, deadline, &mut shutdown).await? else {
-                break;
+            let message = match next_message(&consumer, deadline, &mut shutdown).await {
+                Ok(Some(message)) => message,
+                Ok(None) => break,
+                Err(Error::Kafka(e @ KafkaError::MessageConsumptionFatal(_))) => {
+                    fatal = Some(e);
+                    break;
+                }
+                Err(e) => return Err(e),
             };
             offsets.record(&message);
             stage.collect(&mut batch, &message)?;
+        }
+        if let Some(e) = fatal {
+            // The consumer is unusable (a static member fenced after its session expired while
+            // a broker stalled): nothing of this batch was delivered or committed. It is undone,
+            // and a new consumer rejoins under the same member id and reads from the committed
+            // offsets.
+            tracing::error!("{} consumer: {e}; a new consumer rejoins the group", S::NAME);
+            stage.rolled_back(&offsets)?;
+            stage.forget_partitions();
+            drop(batch);
+            consumer = resubscribe()?;
+            continue;
         }
         if !offsets.is_empty() {
             let delivered = if consumer.context().generation() != generation {
@@ -143,7 +179,7 @@ pub(crate) fn now_ms() -> Millis {
 /// Waits for the next message until `deadline` or shutdown; `None` closes the micro-batch.
 /// Consumer errors (a broker restarting, a transport failure) are logged and waited out:
 /// librdkafka reconnects by itself, and nothing was consumed that could be lost. A fatal one
-/// (a static member fenced after a broker stalled past the session timeout) fails the stage.
+/// (a static member fenced after a broker stalled past the session timeout) is returned.
 async fn next_message<'c, C: ConsumerContext + 'static>(
     consumer: &'c StreamConsumer<C>,
     deadline: Instant,
@@ -159,9 +195,7 @@ async fn next_message<'c, C: ConsumerContext + 'static>(
             m = consumer.recv() => match m {
                 Ok(m) => return Ok(Some(m)),
                 // A fatal error leaves the consumer unusable: polling on would hang the stage
-                // while it still looks healthy. The stage fails and the process exits (its
-                // restart rejoins with the same static member id); the batch's offsets were
-                // never stored or committed, so nothing is lost.
+                // while it still looks healthy. [`run`] replaces the consumer.
                 Err(e @ KafkaError::MessageConsumptionFatal(_)) => return Err(e.into()),
                 Err(e) => tracing::warn!("consumer: {e}"),
             },
