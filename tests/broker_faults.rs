@@ -9,6 +9,13 @@ use harness::stream::*;
 use harness::*;
 use std::time::{Duration, Instant};
 
+/// This test's turn on the private broker, started (a test before may have left it down).
+fn turn_on_the_private_broker() -> std::sync::MutexGuard<'static, ()> {
+    let turn = PrivateBroker::exclusive();
+    PrivateBroker::shared().start();
+    turn
+}
+
 /// Polls `path` on a running iocflow until it answers with `status`, for at most `patience`.
 fn wait_for_status(run: &Running, path: &str, status: &str, patience: Duration) {
     let deadline = Instant::now() + patience;
@@ -27,9 +34,8 @@ fn wait_for_status(run: &Running, path: &str, status: &str, patience: Duration) 
 /// broker"; the chart's probes: `/healthz` for liveness, `/readyz` for readiness).
 #[test]
 fn without_a_broker_run_waits_not_ready_and_starts_when_it_answers() {
+    let _turn = turn_on_the_private_broker();
     let broker = PrivateBroker::shared();
-    let _turn = PrivateBroker::exclusive();
-    broker.start();
     let d = Deployment::new("nobroker", &[("industry", "GREEN", 60)], "");
     d.create_topics();
     broker.stop();
@@ -96,23 +102,19 @@ fn kill_the_broker_three_times(d: &Deployment, seed: u64) -> (Running, Expected)
 
 #[test]
 fn exactly_once_survives_broker_kills_with_nothing_lost_or_doubled() {
-    let _turn = PrivateBroker::exclusive();
-    PrivateBroker::shared().start();
+    let _turn = turn_on_the_private_broker();
     let d = two_feed_deployment("eos-brokerkill", "delivery = \"exactly-once\"");
     let (run, expected) = kill_the_broker_three_times(&d, 0xb0_0001);
     assert_cert_topics(&d, &expected);
     assert_withheld(&d, &expected);
     let metrics = run.http_get("/metrics");
-    let errors =
-        counter(&metrics, "iocflow_kafka_errors_total") + counter(&metrics, "iocflow_transactions_aborted_total");
-    assert!(errors > 0.0, "no error counted through three broker kills:\n{metrics}");
+    assert!(counter(&metrics, "iocflow_kafka_errors_total") > 0.0, "no error counted:\n{metrics}");
     assert!(run.terminate().success());
 }
 
 #[test]
 fn at_least_once_survives_broker_kills_with_nothing_lost() {
-    let _turn = PrivateBroker::exclusive();
-    PrivateBroker::shared().start();
+    let _turn = turn_on_the_private_broker();
     let d = two_feed_deployment("alo-brokerkill", "");
     let (run, expected) = kill_the_broker_three_times(&d, 0xb0_0002);
     let duplicates = assert_none_lost(&d, &expected);
@@ -130,9 +132,8 @@ fn at_least_once_survives_broker_kills_with_nothing_lost() {
 /// and iocflow keeps running.
 #[test]
 fn exactly_once_survives_a_broker_stalled_past_the_transaction_timeout() {
-    let _turn = PrivateBroker::exclusive();
+    let _turn = turn_on_the_private_broker();
     let broker = PrivateBroker::shared();
-    broker.start();
     let d = two_feed_deployment("eos-stall", "delivery = \"exactly-once\"");
     let sent = stream(0xb0_0003, 4_000, 12_000);
     let expected = reference(&sent);
