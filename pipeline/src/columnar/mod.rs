@@ -95,16 +95,16 @@ impl ColumnarCore {
                 filtered: f.is_some(),
             })
             .collect();
-        let ttl_ms = config.dedupe.ttl.as_millis() as Millis;
+        let bounds = Bounds::of(config);
         let (enrichment, table_loads) = Enrichment::new(config)?;
         Ok(ColumnarCore {
-            router: Router::new(recipients, ttl_ms, config.enrich.benign == BenignAction::Drop),
+            router: Router::new(recipients, bounds.ttl_ms, config.enrich.benign == BenignAction::Drop),
             filters,
             formats: config.certs.iter().map(|c| c.format).collect(),
             enrichment,
             table_loads,
             states: HashMap::new(),
-            bounds: Bounds::of(config),
+            bounds,
         })
     }
 

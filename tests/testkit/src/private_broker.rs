@@ -70,6 +70,9 @@ impl PrivateBroker {
                 break port;
             }
         };
+        // The shared broker's jars, fetched and checked once: every command of this broker uses them.
+        let shared_jars = Command::new(repo().join("dev/kafka")).arg("fetch").env_remove("KAFKA_BOOTSTRAP").status();
+        assert!(shared_jars.is_ok_and(|s| s.success()), "dev/kafka fetch");
         PrivateBroker { dir: tempfile::tempdir().unwrap(), port }
     }
 
@@ -78,8 +81,6 @@ impl PrivateBroker {
     }
 
     fn dev_kafka(&self, command: &str) -> std::process::Output {
-        let shared_jars = Command::new(repo().join("dev/kafka")).arg("fetch").env_remove("KAFKA_BOOTSTRAP").status();
-        assert!(shared_jars.is_ok_and(|s| s.success()), "dev/kafka fetch");
         let jars = std::env::var("IOCFLOW_KAFKA_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/iocflow/kafka"))
