@@ -1,5 +1,5 @@
-//! Faults that come from outside iocflow: records as large as the limits allow, and (below)
-//! brokers that are missing or go away.
+//! Faults that come from outside iocflow: records as large as the limits allow, and records on
+//! the internal topic that iocflow did not write (brokers that go away: `broker_faults.rs`).
 
 use iocflow_testkit as harness;
 
@@ -86,5 +86,55 @@ fn records_as_large_as_the_limit_are_routed_and_larger_ones_dead_lettered() {
     assert_eq!(dead.len(), 1, "{:?}", dead.iter().map(|r| &r.headers).collect::<Vec<_>>());
     assert_eq!(dead[0].headers["iocflow.reason"], "too_large");
     assert_eq!(dead[0].key.as_deref(), Some("huge"));
+    assert!(run.terminate().success());
+}
+
+/// One canonical-JSON feed record per domain.
+fn canonical_records(domains: &[String]) -> Vec<(Option<String>, Vec<u8>)> {
+    domains.iter().map(|d| (Some(d.clone()), format!(r#"[{{"type":"domain","value":"{d}"}}]"#).into_bytes())).collect()
+}
+
+/// Bytes on `<app>.indicators` that are not an indicator batch (a stray producer writing there,
+/// here: noise and a feed record sent to the wrong topic) are dead-lettered with their origin,
+/// counted, and the stage goes on: the reports before and after them all reach the CERT. In
+/// exactly-once mode, so the dead letter is part of the transaction that consumes the record.
+#[test]
+fn a_corrupt_internal_record_is_dead_lettered_and_the_stage_goes_on() {
+    let d = Deployment::new("corrupt", &[("canon", "GREEN", 70)], "delivery = \"exactly-once\"");
+    d.create_topics();
+    let (before, after) = (domains("before", 50), domains("after", 50));
+    produce(d.feed_topic("canon"), &canonical_records(&before));
+    let mut run = d.start();
+    d.wait_until_idle();
+
+    let indicators = format!("{}.indicators", d.app_id);
+    let stray: Vec<(Option<String>, Vec<u8>)> = vec![
+        (Some("noise".into()), (0..2000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()),
+        (Some("misrouted".into()), br#"[{"type":"domain","value":"wrong-topic.example.sg"}]"#.to_vec()),
+    ];
+    let landed = produce_at(&indicators, &stray);
+    produce(d.feed_topic("canon"), &canonical_records(&after));
+    d.wait_until_idle();
+    assert!(run.is_running(), "the corrupt records stopped iocflow");
+
+    let received: BTreeSet<String> =
+        read_to_end(d.cert_topic("SG")).iter().map(|r| r.json()["value"].as_str().unwrap().to_string()).collect();
+    let expected: BTreeSet<String> = before.iter().chain(&after).cloned().collect();
+    assert_eq!(received, expected);
+
+    let dead = read_to_end(&d.dlq_topic());
+    assert_eq!(dead.len(), 2, "{:?}", dead.iter().map(|r| &r.headers).collect::<Vec<_>>());
+    for ((key, value), (partition, offset)) in stray.iter().zip(&landed) {
+        let letter = dead.iter().find(|r| r.key == *key).expect("a dead letter per stray record");
+        assert_eq!(&letter.value, value, "the stray bytes, unchanged");
+        let h = &letter.headers;
+        assert_eq!(h["iocflow.reason"], "corrupt_internal_record");
+        assert_eq!(h["iocflow.origin.topic"], indicators);
+        assert_eq!(h["iocflow.origin.partition"], partition.to_string());
+        assert_eq!(h["iocflow.origin.offset"], offset.to_string());
+        assert!(!h["iocflow.detail"].is_empty());
+    }
+    let metrics = run.http_get("/metrics");
+    assert!(metrics.lines().any(|l| l == "iocflow_internal_records_corrupt_total 2"), "{metrics}");
     assert!(run.terminate().success());
 }

@@ -53,6 +53,18 @@ pub struct Encoded {
     pub withheld: Vec<(String, Vec<u8>)>,
 }
 
+/// What a micro-batch changed in the state, as changelog records, and how many indicators the
+/// bounds forgot.
+#[derive(Debug, Default)]
+pub struct Changelog {
+    pub entries: Vec<ChangelogEntry>,
+    /// Indicators not seen for `dedupe.ttl`.
+    pub expired: u64,
+    /// Indicators forgotten, least recently seen first, to stay within `dedupe.max_entries` and
+    /// `dedupe.max_bytes`.
+    pub evicted: u64,
+}
+
 /// One record of the changelog `<app>.state`, in the partition of the indicator it holds.
 #[derive(Debug)]
 pub struct ChangelogEntry {
@@ -61,6 +73,14 @@ pub struct ChangelogEntry {
     pub key: Vec<u8>,
     /// The whole entry; `None` (a tombstone) when the indicator was forgotten.
     pub value: Option<Vec<u8>>,
+}
+
+/// An indicator batch whose every row can be processed: its typed columns, and each row's id
+/// and type.
+pub struct CheckedBatch<'a> {
+    batch: &'a RecordBatch,
+    cols: IndicatorColumns<'a>,
+    rows: Vec<(IndicatorId, IndicatorType)>,
 }
 
 /// The columnar decision path, per internal partition, without Kafka.
@@ -135,17 +155,19 @@ impl ColumnarCore {
 
     /// Enforces the state bounds and hands out the changelog entries of everything that changed:
     /// the whole entry per changed indicator, a tombstone per forgotten one.
-    pub fn take_changelog(&mut self) -> Vec<ChangelogEntry> {
-        let mut out = Vec::new();
+    pub fn take_changelog(&mut self) -> Changelog {
+        let mut out = Changelog::default();
         for (p, state) in &mut self.states {
             let changes = state.take_changes(self.bounds);
+            out.expired += changes.expired;
+            out.evicted += changes.evicted;
             let entry = |id: IndicatorId, value: Option<Vec<u8>>| ChangelogEntry {
                 partition: *p,
                 key: id.to_hex().into_bytes(),
                 value,
             };
-            out.extend(changes.updated.into_iter().map(|(id, e)| entry(id, Some(changelog::encode(e)))));
-            out.extend(changes.removed.into_iter().map(|id| entry(id, None)));
+            out.entries.extend(changes.updated.into_iter().map(|(id, e)| entry(id, Some(changelog::encode(e)))));
+            out.entries.extend(changes.removed.into_iter().map(|id| entry(id, None)));
         }
         out
     }
@@ -189,18 +211,45 @@ impl ColumnarCore {
         Ok(encoded)
     }
 
-    /// Runs one indicator batch of `partition` through state, enrichment and routing; the
-    /// decided records are added to `out` (see [`encode`](ColumnarCore::encode)).
+    /// Checks that `batch` is an indicator batch as the ingest stage writes it (its columns, and
+    /// an id and a type iocflow knows on every row) before anything of it touches the state: a
+    /// batch that is not is refused whole, with the reason.
+    pub fn check<'a>(&self, batch: &'a RecordBatch) -> Result<CheckedBatch<'a>, String> {
+        let cols = IndicatorColumns::of(batch).ok_or("unexpected columns")?;
+        let rows = (0..batch.num_rows())
+            .map(|i| {
+                let id = IndicatorId::from_hex(cols.id.value(i)).ok_or_else(|| format!("row {i}: bad id"))?;
+                let kind = IndicatorType::parse(cols.kind.value(i)).map_err(|_| format!("row {i}: bad type"))?;
+                Ok((id, kind))
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(CheckedBatch { batch, cols, rows })
+    }
+
+    /// [`check`](ColumnarCore::check)s one indicator batch of `partition` and runs it through
+    /// [`process_checked`](ColumnarCore::process_checked).
+    pub fn process(&mut self, partition: i32, batch: &RecordBatch, out: &mut ColumnarOutput) -> Result<()> {
+        let checked = self.check(batch).map_err(|why| {
+            // The batch's message is the caller's to name (its topic and offset: `stage.rs`).
+            Error::Corrupt(Corrupt { topic: "indicators".into(), partition, offset: -1, why })
+        })?;
+        self.process_checked(partition, checked, out)
+    }
+
+    /// Runs one checked indicator batch of `partition` through state, enrichment and routing;
+    /// the decided records are added to `out` (see [`encode`](ColumnarCore::encode)).
     ///
     /// Three passes: every row is merged into the state and routed to the CERTs without a filter
     /// (in arrival order); each filtered CERT's candidate records are then judged by its filter
     /// in one vectorised evaluation and settled in arrival order; last, each row's outcome is
     /// counted and the withheld ones are written.
-    pub fn process(&mut self, partition: i32, batch: &RecordBatch, out: &mut ColumnarOutput) -> Result<()> {
-        // The batch's message is the caller's to name (its topic and offset: `stage.rs`).
-        let corrupt =
-            |why: &str| Error::Corrupt(Corrupt { topic: "indicators".into(), partition, offset: -1, why: why.into() });
-        let cols = IndicatorColumns::of(batch).ok_or_else(|| corrupt("unexpected columns"))?;
+    pub fn process_checked(
+        &mut self,
+        partition: i32,
+        checked: CheckedBatch<'_>,
+        out: &mut ColumnarOutput,
+    ) -> Result<()> {
+        let CheckedBatch { batch, cols, rows: ids } = checked;
         let enrichment = self.enrichment.evaluate(batch)?;
         let enriched = EnrichmentColumns::of_struct(&enrichment)
             .ok_or_else(|| Error::Unexpected("the enrichment struct lacks a column".into()))?;
@@ -228,10 +277,7 @@ impl ColumnarCore {
         let (mut feeds, mut providers, mut threats, mut tags) =
             (Names::default(), Names::default(), Names::default(), Names::default());
         let mut fates = Vec::with_capacity(batch.num_rows());
-        let mut ids = Vec::with_capacity(batch.num_rows());
-        for i in 0..batch.num_rows() {
-            let id = IndicatorId::from_hex(cols.id.value(i)).ok_or_else(|| corrupt("bad id"))?;
-            let kind = IndicatorType::parse(cols.kind.value(i)).map_err(|_| corrupt("bad type"))?;
+        for (i, &(id, kind)) in ids.iter().enumerate() {
             let reported_at = cols.reported_at.value(i);
             out.earliest = Some(out.earliest.map_or(reported_at, |e| e.min(reported_at)));
             let contribution = Contribution {
@@ -253,7 +299,6 @@ impl ColumnarCore {
             let fate =
                 self.router.apply(state.entry(id), subject, contribution, (i, reported_at), emits, &mut candidates);
             fates.push(fate);
-            ids.push((id, kind));
         }
         for (k, pending) in candidates.into_iter().enumerate() {
             if pending.is_empty() {
@@ -394,6 +439,33 @@ mod tests {
         assert_eq!(out.outcomes["unrouted"], 2);
         assert_eq!(out.enrich_lookups["constituency"], (2, 2));
         assert_eq!(out.enrich_lookups["asn"], (3, 1));
+    }
+
+    /// A batch with one row iocflow cannot read is refused whole: the rows before it do not
+    /// touch the state, and the error says which row and why.
+    #[test]
+    fn a_batch_with_an_unreadable_row_is_refused_before_it_touches_the_state() {
+        use datafusion::arrow::array::ArrayRef;
+        let dir = tempfile::tempdir().unwrap();
+        let mut core = core(dir.path(), "tag");
+        let mut b = IndicatorBatchBuilder::new();
+        for v in ["a.example.sg", "b.example.sg"] {
+            b.push(&Report::new(Indicator::new(IndicatorType::Domain, v).unwrap(), Tlp::Clear), "f", "P", 1_000);
+        }
+        let good = b.finish().unwrap();
+        let kind = good.schema().index_of("type").unwrap();
+        let mut columns = good.columns().to_vec();
+        columns[kind] = std::sync::Arc::new(StringArray::from(vec!["domain", "gopher-url"])) as ArrayRef;
+        let bad = RecordBatch::try_new(good.schema(), columns).unwrap();
+        let mut out = ColumnarOutput::default();
+        match core.process(3, &bad, &mut out) {
+            Err(Error::Corrupt(c)) => assert_eq!((c.partition, c.why.as_str()), (3, "row 1: bad type")),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(core.state_entries(), 0);
+        assert!(out.emits.is_empty());
+        core.process(3, &good, &mut out).unwrap();
+        assert_eq!((core.state_entries(), out.emits.len()), (2, 2));
     }
 
     #[test]

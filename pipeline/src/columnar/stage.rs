@@ -1,6 +1,6 @@
-//! The columnar stage bound to Kafka: indicator batches in; CERT records, withheld records and
-//! changelog records out, through the micro-batch loop both stages share
-//! (`kafka/micro_batch.rs`).
+//! The columnar stage bound to Kafka: indicator batches in; CERT records, withheld records,
+//! changelog records, and dead letters for internal records that are not indicator batches
+//! out, through the micro-batch loop both stages share (`kafka/micro_batch.rs`).
 //!
 //! On top of the loop it keeps each assigned partition's state in place: a partition that moves
 //! away is forgotten, one that arrives is restored from the changelog before its first batch,
@@ -9,14 +9,17 @@
 
 use crate::columnar::{ColumnarCore, ColumnarOutput};
 use crate::config::Config;
-use crate::error::{Corrupt, Error, Result};
+use crate::error::{Corrupt, Result};
 use crate::indicator_batch::decode_ipc;
+use crate::ingest::EncodedDeadLetter;
 use crate::kafka::micro_batch::{InputOffsets, Stage, now_ms};
 use crate::kafka::outbox::{OutRecord, Outbox};
 use crate::kafka::rebalance::StageContext;
 use crate::state::{PartitionState, changelog};
 use crate::telemetry::metrics::{Health, Metrics};
 use iocflow_enrichers::tables::SharedTables;
+use iocflow_model::decode::{Reason, Rejection};
+use iocflow_sinks::dead_letter::DeadLetter;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use std::sync::Arc;
@@ -32,16 +35,23 @@ pub(crate) struct ColumnarStage {
     /// Per CERT, its label in the metrics (the lower-case country).
     cert_names: Vec<String>,
     withheld_topic: Arc<str>,
+    dlq_topic: Arc<str>,
     state_topic: Arc<str>,
     metrics: Metrics,
     health: Arc<Health>,
 }
 
-/// One micro-batch: what its messages decided, and how many there were.
+/// One micro-batch: what its messages decided, how many there were, and those that were not
+/// indicator batches.
 #[derive(Default)]
 pub(crate) struct ColumnarBatch {
     out: ColumnarOutput,
     messages: usize,
+    /// Dead letters of the messages that were not indicator batches (taken by the outbox).
+    corrupt: Vec<EncodedDeadLetter>,
+    corrupt_count: u64,
+    /// Indicators the state bounds forgot: (expired, evicted).
+    forgotten: (u64, u64),
 }
 
 impl ColumnarStage {
@@ -54,6 +64,7 @@ impl ColumnarStage {
             cert_topics: config.certs.iter().map(|c| c.topic().into()).collect(),
             cert_names: config.certs.iter().map(|c| c.country.lower()).collect(),
             withheld_topic: config.withheld_topic().into(),
+            dlq_topic: config.dlq_topic().into(),
             state_topic: config.state_topic().into(),
             config,
             metrics,
@@ -111,26 +122,43 @@ impl Stage for ColumnarStage {
         batch.messages >= MAX_MESSAGES
     }
 
+    /// Decodes and checks the message's indicator batches, then runs them through the core. A
+    /// message that is not an indicator batch becomes a dead letter, whole, before any of it
+    /// touches the state: stopping here would stop every replica that gets the partition in turn.
     fn collect(&mut self, batch: &mut ColumnarBatch, message: &BorrowedMessage<'_>) -> Result<()> {
         batch.messages += 1;
         let partition = message.partition();
-        let batches = decode_ipc(message.payload().unwrap_or_default()).map_err(|e| {
-            Error::Corrupt(Corrupt {
-                topic: message.topic().into(),
-                partition,
-                offset: message.offset(),
-                why: e.to_string(),
-            })
-        })?;
-        self.ensure_restored([partition])?;
-        for b in &batches {
-            // The core knows the partition; the message says where in the topic it is.
-            self.core.process(partition, b, &mut batch.out).map_err(|e| match e {
-                Error::Corrupt(c) => {
-                    Error::Corrupt(Corrupt { topic: message.topic().into(), offset: message.offset(), ..c })
+        let payload = message.payload().unwrap_or_default();
+        let decoded = decode_ipc(payload).map_err(|e| e.to_string());
+        let checked = decoded.as_ref().map_err(String::clone).and_then(|batches| {
+            batches.iter().map(|b| self.core.check(b)).collect::<std::result::Result<Vec<_>, String>>()
+        });
+        let checked = match checked {
+            Ok(checked) => checked,
+            Err(why) => {
+                let corrupt = Corrupt { topic: message.topic().into(), partition, offset: message.offset(), why };
+                tracing::error!(%corrupt, "an internal record that is not an indicator batch: dead-lettered");
+                let rejection =
+                    Rejection { reason: Reason::CorruptInternalRecord, detail: corrupt.why.clone(), failed_items: 1 };
+                let (payload, headers) = DeadLetter {
+                    feed: message.topic(),
+                    topic: message.topic(),
+                    partition,
+                    offset: message.offset(),
+                    key: message.key(),
+                    raw: payload,
+                    rejection: &rejection,
                 }
-                e => e,
-            })?;
+                .encode(self.config.limits.dead_letter_max_bytes);
+                let key = message.key().map(<[u8]>::to_vec);
+                batch.corrupt.push(EncodedDeadLetter { key, payload, headers });
+                batch.corrupt_count += 1;
+                return Ok(());
+            }
+        };
+        self.ensure_restored([partition])?;
+        for b in checked {
+            self.core.process_checked(partition, b, &mut batch.out)?;
         }
         Ok(())
     }
@@ -145,9 +173,13 @@ impl Stage for ColumnarStage {
         for (key, payload) in encoded.withheld {
             outbox.outputs.push(OutRecord::new(&self.withheld_topic, Some(key.into_bytes()), Some(payload)));
         }
-        outbox.changelog = self
-            .core
-            .take_changelog()
+        for dl in std::mem::take(&mut batch.corrupt) {
+            outbox.outputs.push(OutRecord::new(&self.dlq_topic, dl.key, Some(dl.payload)).with_headers(dl.headers));
+        }
+        let changelog = self.core.take_changelog();
+        batch.forgotten = (changelog.expired, changelog.evicted);
+        outbox.changelog = changelog
+            .entries
             .into_iter()
             .map(|c| OutRecord::new(&self.state_topic, Some(c.key), c.value).in_partition(c.partition))
             .collect();
@@ -170,6 +202,9 @@ impl Stage for ColumnarStage {
             m.enrichment_lookups.with_label_values(&[enricher, "hit"]).inc_by(*hits);
             m.enrichment_lookups.with_label_values(&[enricher, "miss"]).inc_by(*misses);
         }
+        m.internal_records_corrupt.inc_by(batch.corrupt_count);
+        m.state_forgotten.with_label_values(&["expired"]).inc_by(batch.forgotten.0);
+        m.state_forgotten.with_label_values(&["evicted"]).inc_by(batch.forgotten.1);
         m.state_entries.set(self.core.state_entries() as i64);
         m.state_bytes.set(self.core.state_bytes() as i64);
         if let Some(earliest) = out.earliest {

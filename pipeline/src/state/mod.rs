@@ -180,11 +180,16 @@ impl Bounds {
 }
 
 /// What changed since the last call to [`PartitionState::take_changes`]: entries to write,
-/// entries forgotten (tombstones).
+/// entries forgotten (tombstones), and why those were forgotten.
 #[derive(Debug, Default)]
 pub struct Changes<'a> {
     pub updated: Vec<(IndicatorId, &'a Entry)>,
     pub removed: Vec<IndicatorId>,
+    /// Of `removed`, those not seen for the TTL.
+    pub expired: u64,
+    /// Of `removed`, those forgotten (least recently seen first) to keep the state within
+    /// `max_entries` and `max_bytes`.
+    pub evicted: u64,
 }
 
 /// An entry as the state holds it.
@@ -369,8 +374,9 @@ impl PartitionState {
             self.bytes = self.bytes + now - slot.size;
             slot.size = now;
         }
-        self.evict(bounds);
-        let mut changes = Changes { removed: std::mem::take(&mut self.removed), ..Changes::default() };
+        let (expired, evicted) = self.evict(bounds);
+        let mut changes =
+            Changes { removed: std::mem::take(&mut self.removed), expired, evicted, ..Changes::default() };
         for id in self.dirty.drain(..) {
             // (unless the bounds just forgot it)
             if let Some(slot) = self.entries.get(&id) {
@@ -381,33 +387,38 @@ impl PartitionState {
     }
 
     /// Expired entries are swept when a bound is exceeded or once record time has moved on by
-    /// 1/64 of the TTL, not on every batch: the sweep scans the whole partition.
-    fn evict(&mut self, b: Bounds) {
+    /// 1/64 of the TTL, not on every batch: the sweep scans the whole partition. Returns how
+    /// many entries expired and how many were evicted over the bounds.
+    fn evict(&mut self, b: Bounds) -> (u64, u64) {
         let over = |s: &Self| s.entries.len() > b.max_entries || s.bytes > b.max_bytes;
         let due = self.swept_at.is_none_or(|at| self.latest.saturating_sub(at) >= b.ttl_ms / 64);
         if !over(self) && !due {
-            return;
+            return (0, 0);
         }
         self.swept_at = Some(self.latest);
         let horizon = self.latest.saturating_sub(b.ttl_ms);
         let expired: Vec<IndicatorId> =
             self.entries.iter().filter(|(_, s)| s.entry.last_seen < horizon).map(|(id, _)| *id).collect();
+        let expired_count = expired.len() as u64;
         for id in expired {
             self.forget(id);
         }
         if !over(self) {
-            return;
+            return (expired_count, 0);
         }
         let mut ages: Vec<(Millis, IndicatorId)> =
             self.entries.iter().map(|(id, s)| (s.entry.last_seen, *id)).collect();
         ages.sort_unstable();
         let (keep_entries, keep_bytes) = (b.max_entries - b.max_entries / 10, b.max_bytes - b.max_bytes / 10);
+        let mut evicted = 0;
         for (_, id) in ages {
             if self.entries.len() <= keep_entries && self.bytes <= keep_bytes {
                 break;
             }
             self.forget(id);
+            evicted += 1;
         }
+        (expired_count, evicted)
     }
 
     fn forget(&mut self, id: IndicatorId) {
@@ -516,9 +527,11 @@ mod tests {
         let c = s.take_changes(Bounds { ttl_ms: 89, ..LOOSE });
         // Seen at 0..=9 is older than 99 - 89: expired, and written as tombstones.
         assert_eq!(c.removed.len(), 10);
+        assert_eq!((c.expired, c.evicted), (10, 0));
         assert_eq!(c.updated.len(), 90);
         let c = s.take_changes(Bounds { max_entries: 50, ..LOOSE });
         assert_eq!(c.removed.len(), 45, "down to 90 % of the bound");
+        assert_eq!((c.expired, c.evicted), (0, 45));
         assert_eq!(s.len(), 45);
         assert!(s.get(&IndicatorId(99)).is_some());
         assert!(s.get(&IndicatorId(54)).is_none());

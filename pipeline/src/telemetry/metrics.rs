@@ -26,6 +26,8 @@ pub struct Metrics {
     pub registry: Registry,
     pub records_received: IntCounterVec,
     pub records_dead_lettered: IntCounterVec,
+    /// Records on the internal topic that were not indicator batches (dead-lettered).
+    pub internal_records_corrupt: IntCounter,
     pub reports_decoded: IntCounterVec,
     pub indicators_emitted: IntCounterVec,
     pub indicators_suppressed: IntCounter,
@@ -38,6 +40,7 @@ pub struct Metrics {
     pub enrichment_table_load_seconds: GaugeVec,
     pub state_entries: IntGauge,
     pub state_bytes: IntGauge,
+    pub state_forgotten: IntCounterVec,
     pub batch_duration: HistogramVec,
     pub end_to_end_latency: Histogram,
     /// librdkafka statistics (`client_stats.rs`), every `statistics.interval.ms`.
@@ -79,6 +82,21 @@ impl Metrics {
                 "iocflow_records_dead_lettered_total",
                 "Feed records written to the dead-letter topic.",
                 &["feed", "reason"],
+            ),
+            internal_records_corrupt: register(
+                r,
+                IntCounter::new(
+                    "iocflow_internal_records_corrupt_total",
+                    "Records on the internal indicators topic that are not indicator batches (a stray producer, \
+                     a bug), written to the dead-letter topic with their origin instead of stopping the stage.",
+                ),
+            ),
+            state_forgotten: counters(
+                "iocflow_state_forgotten_total",
+                "Indicators the state forgot: `expired` (not seen for dedupe.ttl) or `evicted` (least recently \
+                 seen, to stay within dedupe.max_entries and dedupe.max_bytes). A report of a forgotten indicator \
+                 is sent again as new.",
+                &["reason"],
             ),
             reports_decoded: counters("iocflow_reports_decoded_total", "Reports decoded from feed records.", &["feed"]),
             indicators_emitted: counters(
@@ -289,6 +307,8 @@ mod tests {
         let collectors: Vec<&dyn Collector> = vec![
             &m.records_received,
             &m.records_dead_lettered,
+            &m.internal_records_corrupt,
+            &m.state_forgotten,
             &m.reports_decoded,
             &m.indicators_emitted,
             &m.indicators_suppressed,

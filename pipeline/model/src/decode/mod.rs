@@ -122,10 +122,13 @@ pub enum Reason {
     UnsupportedType,
     UnsupportedPattern,
     InvalidValue,
+    /// Not a feed record: a record on iocflow's internal topic that is not an indicator batch
+    /// (a stray producer, a bug). Counted in `iocflow_internal_records_corrupt_total`.
+    CorruptInternalRecord,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 13] = [
         Reason::TooLarge,
         Reason::InvalidUtf8,
         Reason::InvalidJson,
@@ -138,6 +141,7 @@ impl Reason {
         Reason::UnsupportedType,
         Reason::UnsupportedPattern,
         Reason::InvalidValue,
+        Reason::CorruptInternalRecord,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -154,6 +158,7 @@ impl Reason {
             Reason::UnsupportedType => "unsupported_type",
             Reason::UnsupportedPattern => "unsupported_pattern",
             Reason::InvalidValue => "invalid_value",
+            Reason::CorruptInternalRecord => "corrupt_internal_record",
         }
     }
 }
