@@ -26,6 +26,7 @@ use iocflow_model::{Country, IndicatorId, IndicatorType, Names, Tlp};
 use iocflow_sinks::stix_indicator;
 use iocflow_sinks::withheld::{WithheldReason, WithheldRecord};
 use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 /// What one or more batches decided: the records for the CERTs and the withheld audit records,
 /// not yet encoded ([`ColumnarCore::encode`]), and the counts for the metrics.
@@ -42,6 +43,8 @@ pub struct ColumnarOutput {
     pub earliest: Option<Millis>,
     /// Per enricher, the rows it resolved and those it could not.
     pub enrich_lookups: BTreeMap<&'static str, (u64, u64)>,
+    /// Time the state's tables spent growing for new indicators.
+    pub state_growth: Duration,
 }
 
 /// The records of a [`ColumnarOutput`], encoded and ready to send.
@@ -356,6 +359,7 @@ impl ColumnarCore {
         for e in &out.emits[first_emit..] {
             *out.emitted_per_cert.entry(e.cert).or_default() += 1;
         }
+        out.state_growth += state.take_growth();
         Ok(())
     }
 }

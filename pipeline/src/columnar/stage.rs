@@ -205,6 +205,9 @@ impl Stage for ColumnarStage {
         m.internal_records_corrupt.inc_by(batch.corrupt_count);
         m.state_forgotten.with_label_values(&["expired"]).inc_by(batch.forgotten.0);
         m.state_forgotten.with_label_values(&["evicted"]).inc_by(batch.forgotten.1);
+        if !out.state_growth.is_zero() {
+            m.state_growth.observe(out.state_growth.as_secs_f64());
+        }
         m.state_entries.set(self.core.state_entries() as i64);
         m.state_bytes.set(self.core.state_bytes() as i64);
         if let Some(earliest) = out.earliest {

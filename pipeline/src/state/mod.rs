@@ -18,6 +18,7 @@ use iocflow_model::time::Millis;
 use iocflow_model::{Country, IndicatorId, Name, NameSet, Tlp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 /// One feed's contribution to an indicator: its latest report, and how often it was seen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -215,6 +216,8 @@ struct Slot {
 struct Shards {
     tables: Box<[HashMap<IndicatorId, Slot>]>,
     len: usize,
+    /// Time spent growing tables (for a new entry) since the last [`PartitionState::take_growth`].
+    growth: Duration,
 }
 
 /// How many tables a partition's entries are spread over (at most 256: [`shard_of`]).
@@ -237,7 +240,7 @@ fn shard_of(id: &IndicatorId) -> usize {
 
 impl Default for Shards {
     fn default() -> Self {
-        Shards { tables: (0..SHARDS).map(|_| HashMap::default()).collect(), len: 0 }
+        Shards { tables: (0..SHARDS).map(|_| HashMap::default()).collect(), len: 0, growth: Duration::ZERO }
     }
 }
 
@@ -250,12 +253,18 @@ impl Shards {
         &mut self.tables[shard_of(id)]
     }
 
-    /// The slot of `id`, created empty if new.
+    /// The slot of `id`, created empty if new. A full table grows (doubles) before a new entry
+    /// goes in; that is timed, as it is the one step whose cost grows with the state.
     fn slot(&mut self, id: IndicatorId) -> &mut Slot {
-        let Shards { tables, len } = self;
-        match tables[shard_of(&id)].entry(id) {
+        let Shards { tables, len, growth } = self;
+        let table = &mut tables[shard_of(&id)];
+        let full = (table.len() == table.capacity()).then(Instant::now);
+        match table.entry(id) {
             std::collections::hash_map::Entry::Occupied(held) => held.into_mut(),
             std::collections::hash_map::Entry::Vacant(new) => {
+                if let Some(started) = full {
+                    *growth += started.elapsed();
+                }
                 *len += 1;
                 new.insert(Slot::default())
             }
@@ -307,6 +316,11 @@ pub struct PartitionState {
 }
 
 impl PartitionState {
+    /// The time its tables spent growing since the last call.
+    pub fn take_growth(&mut self) -> Duration {
+        std::mem::take(&mut self.entries.growth)
+    }
+
     /// The entry of `id`, created if new, marked as changed.
     pub fn entry(&mut self, id: IndicatorId) -> &mut Entry {
         let slot = self.entries.slot(id);

@@ -41,6 +41,7 @@ pub struct Metrics {
     pub state_entries: IntGauge,
     pub state_bytes: IntGauge,
     pub state_forgotten: IntCounterVec,
+    pub state_growth: Histogram,
     pub batch_duration: HistogramVec,
     pub end_to_end_latency: Histogram,
     /// librdkafka statistics (`client_stats.rs`), every `statistics.interval.ms`.
@@ -179,6 +180,17 @@ impl Metrics {
                         "From a feed record's timestamp to the delivery of what it caused, per batch.",
                     )
                     .buckets(buckets(0.005)),
+                ),
+            ),
+            state_growth: register(
+                r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "iocflow_state_growth_seconds",
+                        "Per columnar batch that grew a state table for new indicators, the time the growth took \
+                         (the state's tables double one at a time, so no batch pays for the whole).",
+                    )
+                    .buckets(buckets(0.0001)),
                 ),
             ),
             consumer_lag: gauges(
@@ -323,6 +335,7 @@ mod tests {
             &m.state_bytes,
             &m.batch_duration,
             &m.end_to_end_latency,
+            &m.state_growth,
             &m.consumer_lag,
             &m.kafka_queue_messages,
             &m.kafka_broker_rtt,
