@@ -11,7 +11,7 @@
 //! on linger or size; at-least-once flushes the producer and then stores the offsets (committed
 //! every second, and at the end); exactly-once puts the outputs and offsets in one transaction.
 
-use crate::measure::{Sample, TopicCensus};
+use crate::harness::measure::{Sample, TopicCensus};
 use iocflow::config::{Config, Delivery};
 use iocflow::kafka::client_config;
 use rdkafka::ClientContext;

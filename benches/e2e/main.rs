@@ -25,12 +25,11 @@
 use iocflow_testkit as harness;
 
 mod baseline;
-mod measure;
 
 use baseline::{Plan, Stage, StageRun, create_topics, run_stages};
+use harness::measure::{Census, broker_pid, census, cpu_seconds, peak_rss_mib, quantile, threads_cpu_seconds};
 use iocflow::config::Config;
 use iocflow_benches::{Item, formats, items};
-use measure::{Census, broker_pid, census, counter_sum, cpu_seconds, peak_rss_mib, quantile, threads_cpu_seconds};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -188,28 +187,6 @@ fn load(records: &[(String, Vec<u8>)]) {
     }
 }
 
-/// The reports iocflow has given an outcome so far.
-fn outcomes(run: &harness::Running) -> f64 {
-    let body = run.http_get("/metrics");
-    counter_sum(&body, "iocflow_report_outcomes_total")
-}
-
-/// Waits until `expected` reports have an outcome; fails when nothing moves for a minute.
-fn wait_for_outcomes(run: &harness::Running, expected: usize) {
-    let (mut last, mut moved) = (-1.0, Instant::now());
-    loop {
-        let n = outcomes(run);
-        if n >= expected as f64 {
-            return;
-        }
-        if n != last {
-            (last, moved) = (n, Instant::now());
-        }
-        assert!(moved.elapsed() < Duration::from_secs(60), "iocflow stalled at {n} of {expected} outcomes");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// What one mode measured.
 struct Measured {
     mode: String,
@@ -259,7 +236,7 @@ fn measure_mode(o: &Options, mode: &str) -> Measured {
     let cpu0 = broker_cpu();
     let started = Instant::now();
     let run = harness::Running::start(&d.path, &[]);
-    wait_for_outcomes(&run, stream.len());
+    run.wait_for_outcomes(stream.len());
     let iocflow_seconds = started.elapsed().as_secs_f64();
     let broker_iocflow = broker_cpu().zip(cpu0).map(|(b, a)| b - a);
     let pid = run.child.id();
@@ -373,7 +350,7 @@ fn measure_latency(o: &Options, mode: &str, rate: f64) -> Latency {
     let warm = items(o.per_record, 0, 3_000_000, 7);
     let topic = d.feed_topics()[0].clone();
     harness::produce(&topic, &[(None, formats::json(&warm).into_bytes())]);
-    wait_for_outcomes(&run, warm.len());
+    run.wait_for_outcomes(warm.len());
 
     let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let received: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
@@ -430,7 +407,7 @@ fn measure_latency(o: &Options, mode: &str, rate: f64) -> Latency {
         baseline::send(&producer, BaseRecord::to(&topic).payload(body.as_bytes()));
     }
     producer.flush(Duration::from_secs(30)).expect("flush");
-    wait_for_outcomes(&run, warm.len() + stream.len());
+    run.wait_for_outcomes(warm.len() + stream.len());
     // Outcomes count after the commit: what follows is the reader catching up.
     std::thread::sleep(Duration::from_secs(2));
     stop.store(true, Ordering::Relaxed);

@@ -6,6 +6,7 @@
 //! `KAFKA_BOOTSTRAP` when set. Every test gets its own `app_id` and topic names, so tests run in
 //! parallel on one broker without seeing each other's data.
 
+pub mod measure;
 pub mod policy;
 pub mod private_broker;
 pub mod reference;
@@ -359,6 +360,28 @@ impl Running {
     /// GETs a path on the metrics endpoint.
     pub fn http_get(&self, path: &str) -> String {
         http_get(&self.metrics_addr(), path)
+    }
+
+    /// The reports iocflow has given an outcome so far (counted once their batch's outputs are
+    /// committed).
+    pub fn outcomes(&self) -> f64 {
+        measure::counter_sum(&self.http_get("/metrics"), "iocflow_report_outcomes_total")
+    }
+
+    /// Waits until `expected` reports have an outcome; fails when nothing moves for a minute.
+    pub fn wait_for_outcomes(&self, expected: usize) {
+        let (mut last, mut moved) = (-1.0, Instant::now());
+        loop {
+            let n = self.outcomes();
+            if n >= expected as f64 {
+                return;
+            }
+            if n != last {
+                (last, moved) = (n, Instant::now());
+            }
+            assert!(moved.elapsed() < Duration::from_secs(60), "iocflow stalled at {n} of {expected} outcomes");
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! What the harness measures besides time: a process's CPU and peak memory from `/proc`, the
+//! What the benchmarks measure besides time: a process's CPU and peak memory from `/proc`, the
 //! counters on iocflow's metrics endpoint, the messages and bytes on a set of topics, and
 //! latency percentiles.
 
@@ -98,16 +98,16 @@ impl Census {
 /// Reads `topics` (committed records only) from the beginning to their end, keeping counts
 /// and up to `samples` records per topic.
 pub fn census(topics: &[String], samples: usize) -> Census {
-    let c = crate::harness::committed_reader("iocflow-e2e-census");
+    let c = crate::committed_reader("iocflow-e2e-census");
     let mut census = Census::default();
     for topic in topics {
-        let partitions = crate::harness::partitions_of(&c, topic);
+        let partitions = crate::partitions_of(&c, topic);
         let mut tpl = TopicPartitionList::new();
         for p in &partitions {
             tpl.add_partition_offset(topic, *p, Offset::Beginning).expect("a partition");
         }
         let mut t = TopicCensus { partitions: partitions.len() as i32, ..Default::default() };
-        crate::harness::visit_topic_to_end(&c, &tpl, Duration::from_secs(600), |m| {
+        crate::visit_topic_to_end(&c, &tpl, Duration::from_secs(600), |m| {
             t.messages += 1;
             t.bytes += (m.key().map_or(0, <[u8]>::len) + m.payload().map_or(0, <[u8]>::len)) as u64;
             if t.samples.len() < samples {

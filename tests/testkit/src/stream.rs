@@ -3,7 +3,7 @@
 //! duplicates, other labels and feed-given targets.
 
 use super::reference::{Ind, Sent, stricter};
-use super::{Deployment, produce};
+use super::{Deployment, TestFeed, produce};
 use std::collections::BTreeMap;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -47,19 +47,32 @@ pub const TLDS: &[(&str, Option<&str>)] = &[
     ("com", None),
 ];
 
+/// `n` indicators; the IPv4 addresses come from a few hundred, so some entries name the same
+/// indicator (see [`distinct_pool`]).
 pub fn pool(rng: &mut fastrand::Rng, n: usize) -> Vec<Ind> {
+    pool_of(rng, n, false)
+}
+
+/// `n` indicators, each one distinct: IPv6 addresses where [`pool`] draws an IPv4 one.
+pub fn distinct_pool(rng: &mut fastrand::Rng, n: usize) -> Vec<Ind> {
+    pool_of(rng, n, true)
+}
+
+fn pool_of(rng: &mut fastrand::Rng, n: usize, distinct: bool) -> Vec<Ind> {
     (0..n)
         .map(|i| {
             let host = i % 250 + 1;
             match rng.u64(..4) {
-                0 => {
+                0 if !distinct => {
                     let (prefix, cc) = V4[rng.usize(..V4.len())];
                     let v = format!("{prefix}{host}");
                     Ind { kind: "ipv4", raw: v.replace('.', "[.]"), canonical: v, country: cc }
                 }
-                1 => {
+                0 | 1 => {
                     let (prefix, cc) = V6[rng.usize(..V6.len())];
-                    let v = format!("{prefix}{:x}", i + 1);
+                    // The (i + 1)-th address of the block, written as std writes it (compressed).
+                    let base: std::net::Ipv6Addr = format!("{prefix}0").parse().expect("a block");
+                    let v = std::net::Ipv6Addr::from(u128::from(base) + i as u128 + 1).to_string();
                     Ind { kind: "ipv6", raw: v.to_uppercase(), canonical: v, country: cc }
                 }
                 2 => {
@@ -88,15 +101,31 @@ pub fn pool(rng: &mut fastrand::Rng, n: usize) -> Vec<Ind> {
         .collect()
 }
 
-/// Reports over `pool`, two feeds. The label and targets are fixed per (indicator, feed), as a
-/// feed restates the same thing when it repeats an indicator.
+/// `n` reports of indicators drawn from `pool` at random (so with duplicates), two feeds.
 pub fn reports(rng: &mut fastrand::Rng, pool: &[Ind], n: usize) -> Vec<Sent> {
+    reports_of(rng, pool, n, |rng, _| rng.usize(..pool.len()))
+}
+
+/// One report of each indicator of `pool`, in order, two feeds.
+pub fn report_each(rng: &mut fastrand::Rng, pool: &[Ind]) -> Vec<Sent> {
+    reports_of(rng, pool, pool.len(), |_, j| j)
+}
+
+/// `n` reports, the j-th of the indicator `pick(rng, j)` of `pool`, two feeds. The label and
+/// targets are fixed per (indicator, feed), as a feed restates the same thing when it repeats an
+/// indicator.
+fn reports_of(
+    rng: &mut fastrand::Rng,
+    pool: &[Ind],
+    n: usize,
+    mut pick: impl FnMut(&mut fastrand::Rng, usize) -> usize,
+) -> Vec<Sent> {
     type Own = Option<(&'static str, &'static str)>; // (as written, effective label)
     // Keyed by the canonical value: two pool entries may name the same indicator.
     let mut fixed: BTreeMap<(String, &str), (Own, Vec<&'static str>)> = BTreeMap::new();
     (0..n)
-        .map(|_| {
-            let i = rng.usize(..pool.len());
+        .map(|j| {
+            let i = pick(rng, j);
             let (feed, default) = if rng.u64(..10) < 7 { ("industry", "GREEN") } else { ("member", "AMBER") };
             let (own, targets) = fixed
                 .entry((pool[i].canonical.clone(), feed))
@@ -142,7 +171,14 @@ pub fn stream(seed: u64, distinct: usize, n: usize) -> Vec<Sent> {
 /// A deployment with the two feeds of these streams (`industry` GREEN 60, `member` AMBER 80),
 /// its topics created; `kafka_extra` goes into `[kafka]`.
 pub fn two_feed_deployment(test: &str, kafka_extra: &str) -> Deployment {
-    let d = Deployment::new(test, &[("industry", "GREEN", 60), ("member", "AMBER", 80)], kafka_extra);
+    two_feed_deployment_with(test, kafka_extra, "")
+}
+
+/// [`two_feed_deployment`] with `tail` at the end of its config (e.g. a `[dedupe]` table).
+pub fn two_feed_deployment_with(test: &str, kafka_extra: &str, tail: &str) -> Deployment {
+    let feeds = [("industry", "GREEN", 60), ("member", "AMBER", 80)]
+        .map(|(name, tlp, confidence)| TestFeed::new(name, tlp, confidence, "json", ""));
+    let d = Deployment::with_policy(test, feeds.to_vec(), kafka_extra, |_| String::new(), tail);
     d.create_topics();
     d
 }
