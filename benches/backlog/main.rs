@@ -24,7 +24,8 @@
 //! (and writes it to `--report FILE`): peak RSS against 2 × M, and above the smallest M's.
 //!
 //! Usage: `backlog [--indicators N] [--max-mib 1,64] [--modes at-least-once,exactly-once]
-//! [--report FILE]`
+//! [--client key=value,…] [--report FILE]` (`--client` sets librdkafka properties in
+//! `[kafka.client]`, e.g. `queued.max.messages.kbytes=16384`).
 
 use iocflow_testkit as harness;
 
@@ -39,6 +40,9 @@ struct Options {
     max_mib: Vec<usize>,
     modes: Vec<String>,
     report: Option<String>,
+    /// librdkafka properties for `[kafka.client]` (`--client key=value,key=value`), to see what
+    /// the in-flight settings do.
+    client: Vec<(String, String)>,
 }
 
 fn options() -> Options {
@@ -47,6 +51,7 @@ fn options() -> Options {
         max_mib: vec![1, 64],
         modes: vec!["at-least-once".into(), "exactly-once".into()],
         report: None,
+        client: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -56,6 +61,13 @@ fn options() -> Options {
             "--max-mib" => o.max_mib = value().split(',').map(|m| m.parse().expect("--max-mib M,M")).collect(),
             "--modes" => o.modes = value().split(',').map(str::to_string).collect(),
             "--report" => o.report = Some(value()),
+            "--client" => {
+                o.client = value()
+                    .split(',')
+                    .map(|kv| kv.split_once('=').expect("--client key=value,…"))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            }
             "--bench" => {}
             other => panic!("unknown option {other}"),
         }
@@ -78,9 +90,15 @@ struct Measured {
     extra: usize,
 }
 
-fn run_once(mode: &str, max_mib: usize, sent: &[harness::reference::Sent], expected: &Expected) -> Measured {
+fn run_once(o: &Options, mode: &str, max_mib: usize, sent: &[harness::reference::Sent], expected: &Expected) -> Measured {
     let n = sent.len();
-    let tail = format!("[dedupe]\nmax_bytes = {}\nmax_entries = {}\n", max_mib << 20, 2 * n + 1000);
+    let mut tail = format!("[dedupe]\nmax_bytes = {}\nmax_entries = {}\n", max_mib << 20, 2 * n + 1000);
+    if !o.client.is_empty() {
+        tail += "[kafka.client]\n";
+        for (k, v) in &o.client {
+            tail += &format!("{k:?} = {v:?}\n");
+        }
+    }
     let d = two_feed_deployment_with("backlog", &format!("delivery = \"{mode}\""), &tail);
     eprintln!("backlog {mode}, max_bytes {max_mib} MiB: loading {n} reports");
     produce(d.feed_topic("industry"), &records_of(sent, "industry", 100));
@@ -119,11 +137,12 @@ fn run_once(mode: &str, max_mib: usize, sent: &[harness::reference::Sent], expec
 
 fn report(o: &Options, measured: &[Measured]) -> String {
     let mut out = format!(
-        "{} reports of distinct indicators waiting in the feed topics; peak RSS of `iocflow run` (VmHWM).\n\n\
+        "{} reports of distinct indicators waiting in the feed topics; peak RSS of `iocflow run` (VmHWM){}.\n\n\
          | mode | max_bytes | seconds | peak RSS | 2 × max_bytes | above the smallest run | state estimate at end | \
          entries at end | evicted | expired | CERT records expected (all delivered) | sent twice |\n\
          |---|---|---|---|---|---|---|---|---|---|---|---|\n",
-        o.indicators
+        o.indicators,
+        if o.client.is_empty() { String::new() } else { format!("; [kafka.client] {:?}", o.client) }
     );
     for m in measured {
         let smallest = measured.iter().filter(|x| x.mode == m.mode).min_by_key(|x| x.max_mib).expect("this run");
@@ -158,7 +177,7 @@ fn main() {
     let mut measured = Vec::new();
     for mode in &o.modes {
         for &max_mib in &o.max_mib {
-            let m = run_once(mode, max_mib, &sent, &expected);
+            let m = run_once(&o, mode, max_mib, &sent, &expected);
             // Every indicator entered the state once: it is still there, or it was counted out.
             assert_eq!(m.entries + m.evicted + m.expired, sent.len() as f64, "indicators unaccounted for");
             assert!(m.state_mib <= max_mib as f64, "the state's estimate is above its bound");
