@@ -124,3 +124,72 @@ fn at_least_once_survives_repeated_sigkill_with_nothing_lost() {
     );
     assert!(run.terminate().success());
 }
+
+/// The changelog's latest value per key (tombstones dropped), as compaction would leave it.
+fn latest_state(d: &Deployment) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut latest = std::collections::BTreeMap::new();
+    for r in read_to_end(&format!("{}.state", d.app_id)) {
+        let key = r.key.expect("changelog records are keyed");
+        if r.value.is_empty() {
+            latest.remove(&key);
+        } else {
+            latest.insert(key, r.value);
+        }
+    }
+    latest
+}
+
+/// An upgrade from the JSON changelog: a state topic written as versions before the binary
+/// entries wrote it (`changelog_format = "json"`) restores under the binary default, so no CERT
+/// is sent an unchanged view again; `state dump` prints an entry whatever its format; and the
+/// rollback path (`changelog_format = "json"`, `state rewrite`) leaves only JSON entries.
+#[test]
+fn a_json_state_topic_restores_after_the_upgrade_and_rewrites_back_for_a_rollback() {
+    let d = two_feed_deployment_with("upgrade", EXACTLY_ONCE, "[dedupe]\nchangelog_format = \"json\"\n");
+    let sent = stream(0x0e05_0023, 3_000, 12_000);
+    let (before, after) = sent.split_at(6_000);
+    let feeds = [("industry", 50), ("member", 10)];
+    for (feed, per_record) in feeds {
+        produce(d.feed_topic(feed), &records_of(before, feed, per_record));
+    }
+    let run = d.start();
+    d.wait_until_idle();
+    assert!(run.terminate().success());
+    let written = latest_state(&d);
+    assert!(!written.is_empty() && written.values().all(|v| v[0] == b'{'), "the old format is JSON");
+
+    // The upgrade: the same deployment, the default (binary) format.
+    let config = std::fs::read_to_string(&d.config_path).unwrap();
+    std::fs::write(&d.config_path, config.replace("changelog_format = \"json\"", "")).unwrap();
+    for (feed, per_record) in feeds {
+        produce(d.feed_topic(feed), &records_of(after, feed, per_record));
+    }
+    let run = d.start();
+    d.wait_until_idle();
+    assert!(run.terminate().success());
+    // Exact: an indicator of the first half reported again with no new source is not sent again,
+    // so its state was read back from the JSON entries.
+    assert_cert_topics(&d, &reference(&sent));
+    let state = latest_state(&d);
+    assert!(state.values().any(|v| v[0] == 1), "the new entries are binary");
+    assert!(state.values().any(|v| v[0] == b'{'), "entries not changed since are still JSON");
+
+    // An operator reads one entry as JSON, whatever its format.
+    let (id, binary) = state.iter().find(|(_, v)| v[0] == 1).unwrap();
+    let config = d.config_path.to_str().unwrap();
+    let out = iocflow(&["state", "dump", "--config", config, "--id", id]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["id"], id.as_str());
+    assert!(!line["entry"]["contributions"].as_array().unwrap().is_empty(), "{line}");
+    assert!(binary.len() * 3 < serde_json::to_vec(&line["entry"]).unwrap().len(), "binary is smaller");
+
+    // The rollback path: write JSON again, then rewrite what is there.
+    let text = std::fs::read_to_string(&d.config_path).unwrap();
+    std::fs::write(&d.config_path, text.replace("[dedupe]\n", "[dedupe]\nchangelog_format = \"json\"\n")).unwrap();
+    let out = iocflow(&["state", "rewrite", "--config", config]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rewritten = latest_state(&d);
+    assert_eq!(rewritten.keys().collect::<Vec<_>>(), state.keys().collect::<Vec<_>>());
+    assert!(rewritten.values().all(|v| v[0] == b'{'), "after the rewrite every entry is JSON");
+}

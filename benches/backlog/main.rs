@@ -90,7 +90,13 @@ struct Measured {
     extra: usize,
 }
 
-fn run_once(o: &Options, mode: &str, max_mib: usize, sent: &[harness::reference::Sent], expected: &Expected) -> Measured {
+fn run_once(
+    o: &Options,
+    mode: &str,
+    max_mib: usize,
+    sent: &[harness::reference::Sent],
+    expected: &Expected,
+) -> Measured {
     let n = sent.len();
     let mut tail = format!("[dedupe]\nmax_bytes = {}\nmax_entries = {}\n", max_mib << 20, 2 * n + 1000);
     if !o.client.is_empty() {

@@ -44,17 +44,25 @@ fn columnar(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
-    // The changelog: the whole entry of every indicator the batch changed, as JSON.
-    g.bench_function("changelog/4096 (the entries a fresh batch changed)", |b| {
-        b.iter_batched(
-            || process_fresh((ColumnarCore::new(&config).unwrap(), build())).0,
-            |mut core: ColumnarCore| {
-                let records = core.take_changelog();
-                (core, records)
-            },
-            BatchSize::LargeInput,
-        )
-    });
+    // The changelog: the whole entry of every indicator the batch changed, binary (the default)
+    // and JSON (what versions before it wrote, and `changelog_format = "json"`) side by side.
+    let mut json = config.clone();
+    json.dedupe.changelog_format = iocflow::config::ChangelogFormat::Json;
+    for (name, config) in [("binary", &config), ("JSON", &json)] {
+        g.bench_function(format!("changelog/4096 (the entries a fresh batch changed, {name})"), |b| {
+            b.iter_batched(
+                || process_fresh((ColumnarCore::new(config).unwrap(), build())).0,
+                |mut core: ColumnarCore| {
+                    let records = core.take_changelog();
+                    (core, records)
+                },
+                BatchSize::LargeInput,
+            )
+        });
+        let entries = process_fresh((ColumnarCore::new(config).unwrap(), build())).0.take_changelog().entries;
+        let bytes: usize = entries.iter().map(|e| e.value.as_ref().map_or(0, Vec::len)).sum();
+        println!("changelog ({name}): {:.0} bytes an entry", bytes as f64 / entries.len() as f64);
+    }
     g.finish();
 }
 

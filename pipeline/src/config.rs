@@ -306,6 +306,20 @@ pub struct DedupeConfig {
     /// Estimated memory the state may hold per replica.
     #[serde(default = "default_max_bytes_state")]
     pub max_bytes: usize,
+    /// How changelog entries are written (`binary`, the default, or `json`); both are read.
+    #[serde(default)]
+    pub changelog_format: ChangelogFormat,
+}
+
+/// The format of the changelog entries iocflow writes (`state/changelog.rs`). Both are read
+/// whatever this says, so a deployment can change it at any time; `json` is what versions before
+/// the binary entries read, for a rollback to them (README, "Upgrade").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangelogFormat {
+    #[default]
+    Binary,
+    Json,
 }
 
 fn default_max_bytes_state() -> usize {
@@ -321,7 +335,12 @@ fn default_max_entries() -> usize {
 
 impl Default for DedupeConfig {
     fn default() -> Self {
-        DedupeConfig { ttl: default_ttl(), max_entries: default_max_entries(), max_bytes: default_max_bytes_state() }
+        DedupeConfig {
+            ttl: default_ttl(),
+            max_entries: default_max_entries(),
+            max_bytes: default_max_bytes_state(),
+            changelog_format: ChangelogFormat::default(),
+        }
     }
 }
 

@@ -25,7 +25,7 @@ pub(crate) mod policy;
 pub mod process;
 pub mod run;
 pub mod shutdown;
-pub(crate) mod state;
+pub mod state;
 pub(crate) mod telemetry;
 
 pub use error::{Error, Result};

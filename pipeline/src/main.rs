@@ -7,6 +7,7 @@ use iocflow::kafka::client_properties::ClientProperties;
 use iocflow::kafka::{acl_admin, topics};
 use iocflow::shutdown::Shutdown;
 use iocflow::{Error, Result};
+use iocflow_model::IndicatorId;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tokio::signal::unix::{SignalKind, signal};
@@ -97,6 +98,35 @@ enum Command {
         #[arg(long, value_name = "PROPS")]
         admin: Option<PathBuf>,
     },
+    /// Read or rewrite the dedupe state in `<app>.state` (committed records, to the end).
+    State {
+        #[command(subcommand)]
+        action: StateAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum StateAction {
+    /// Print each indicator's entry as one JSON line (`{"partition", "id", "entry"}`), whatever
+    /// format the changelog holds it in.
+    Dump {
+        /// The configuration file (TOML, or JSON when it ends in `.json`).
+        #[arg(long)]
+        config: PathBuf,
+        /// Only these partitions of `<app>.state` (all by default).
+        #[arg(long, value_delimiter = ',')]
+        partition: Vec<i32>,
+        /// Only this indicator: its id (32 hex digits, as the CERT records' `id`).
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Write every entry again in `dedupe.changelog_format` (to roll back to a version that reads
+    /// JSON entries only: README, "Upgrade"). Stop every replica first.
+    Rewrite {
+        /// The configuration file (TOML, or JSON when it ends in `.json`).
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -174,6 +204,34 @@ async fn execute(command: Command) -> Result<()> {
                 println!("  dead letter {reason:<15} {n:>8}");
             }
             println!("output in {}", output_dir.display());
+            Ok(())
+        }
+        Command::State { action: StateAction::Dump { config, partition, id } } => {
+            let config = Config::load(&config)?;
+            let only = match id.as_deref() {
+                Some(hex) => Some(
+                    IndicatorId::from_hex(hex)
+                        .ok_or_else(|| Error::Config(format!("--id {hex:?}: an indicator id is 32 hex digits")))?,
+                ),
+                None => None,
+            };
+            // With --id, only its partition is read.
+            let partitions = match only {
+                Some(id) => vec![id.partition(config.kafka.partitions) as i32],
+                None => partition,
+            };
+            let written = blocking(move || {
+                iocflow::state::changelog::dump(&config, &partitions, only, &mut std::io::stdout().lock())
+            })
+            .await?;
+            eprintln!("{written} entries");
+            Ok(())
+        }
+        Command::State { action: StateAction::Rewrite { config } } => {
+            let config = Config::load(&config)?;
+            let format = config.dedupe.changelog_format;
+            let written = blocking(move || iocflow::state::changelog::rewrite(&config)).await?;
+            println!("rewrote {written} entries as {format:?}");
             Ok(())
         }
         Command::Topics { config, create } => {

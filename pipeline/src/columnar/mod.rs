@@ -12,7 +12,7 @@ pub(crate) mod table_reload;
 
 use crate::columnar::enrich::{Enrichment, EnrichmentColumns};
 use crate::config::Config;
-use crate::config::{BenignAction, OutputFormat};
+use crate::config::{BenignAction, ChangelogFormat, OutputFormat};
 use crate::error::{Corrupt, Error, Result};
 use crate::indicator_batch::{IndicatorColumns, opt};
 use crate::policy::cert_view::CertFilter;
@@ -98,6 +98,7 @@ pub struct ColumnarCore {
     enrichment: Enrichment,
     states: HashMap<i32, PartitionState>,
     bounds: Bounds,
+    changelog_format: ChangelogFormat,
 }
 
 impl ColumnarCore {
@@ -128,6 +129,7 @@ impl ColumnarCore {
             table_loads,
             states: HashMap::new(),
             bounds,
+            changelog_format: config.dedupe.changelog_format,
         })
     }
 
@@ -169,7 +171,9 @@ impl ColumnarCore {
                 key: id.to_hex().into_bytes(),
                 value,
             };
-            out.entries.extend(changes.updated.into_iter().map(|(id, e)| entry(id, Some(changelog::encode(e)))));
+            let format = self.changelog_format;
+            out.entries
+                .extend(changes.updated.into_iter().map(|(id, e)| entry(id, Some(changelog::encode(e, format)))));
             out.entries.extend(changes.removed.into_iter().map(|id| entry(id, None)));
         }
         out

@@ -665,7 +665,7 @@ mod tests {
         let c = candidates[SG].pop().unwrap();
         r.settle(&mut e, SG, c, false, &mut fate, &mut emits);
         assert_eq!(fate.outcome(), Outcome::Withheld(WithheldReason::NoRecipient));
-        assert!(emits.is_empty() && e.emitted.len() == 0);
+        assert!(emits.is_empty() && e.emitted.is_empty());
     }
 
     #[test]

@@ -2,13 +2,13 @@
 //! rebuilt wherever the partition goes.
 //!
 //! One record per changed indicator per micro-batch: key = the indicator id (32 hex digits),
-//! value = the whole entry as JSON, or a tombstone when the entry is forgotten. The topic is
+//! value = the whole entry, or a tombstone when the entry is forgotten. The topic is
 //! compacted, so it holds one record per live indicator, and it has exactly the partitions of
 //! `<app>.indicators`: changelog partition p holds the state of indicator partition p. In
 //! exactly-once mode the records commit in the same transaction as the outputs and the input
 //! offsets, so the state read back always matches what the CERTs were sent.
 
-use crate::config::Config;
+use crate::config::{ChangelogFormat, Config};
 use crate::error::{Corrupt, Error, Result};
 use crate::kafka::{client_config, connection};
 use crate::state::{Entry, PartitionState};
@@ -19,6 +19,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 /// A client context for which the end of a partition is news, not an error to log.
@@ -34,17 +35,42 @@ impl ClientContext for QuietEof {
 
 impl ConsumerContext for QuietEof {}
 
-/// The value of a changelog record.
-pub fn encode(entry: &Entry) -> Vec<u8> {
-    // Room for its contributions (about 250 bytes each) and emissions (about 100 each), so the
-    // writer does not grow the buffer on the way (490 bytes an entry on average end to end).
-    let typical = 64 + 256 * entry.contributions.len() + 128 * entry.emitted.len();
-    iocflow_sinks::json(entry, typical).expect("an entry always serialises")
+/// The first byte of a binary entry: its layout's version. The rest is the entry in postcard
+/// (serde's field order, integers as varints, strings with their length), so the layout is the
+/// `Entry` struct's: a field added at the end, or an enum variant added last, needs a new version
+/// (and a reader for this one); JSON entries begin with `{`, which no version will take.
+const BINARY_V1: u8 = 1;
+
+/// The value of a changelog record, in `format`.
+pub fn encode(entry: &Entry, format: ChangelogFormat) -> Vec<u8> {
+    match format {
+        ChangelogFormat::Binary => {
+            let mut out = Vec::with_capacity(32 + 64 * entry.contributions.len() + 32 * entry.emitted.len());
+            out.push(BINARY_V1);
+            postcard::to_extend(entry, out).expect("an entry always serialises")
+        }
+        ChangelogFormat::Json => {
+            // Room for its contributions (about 250 bytes each) and emissions (about 100 each), so
+            // the writer does not grow the buffer on the way.
+            let typical = 64 + 256 * entry.contributions.len() + 128 * entry.emitted.len();
+            iocflow_sinks::json(entry, typical).expect("an entry always serialises")
+        }
+    }
 }
 
-/// Reads a changelog value back.
-pub fn decode(bytes: &[u8]) -> std::result::Result<Entry, serde_json::Error> {
-    serde_json::from_slice(bytes)
+/// Reads a changelog value back, binary or JSON (as versions before the binary entries wrote).
+pub fn decode(bytes: &[u8]) -> std::result::Result<Entry, String> {
+    match bytes.first() {
+        Some(b'{') => serde_json::from_slice(bytes).map_err(|e| format!("a JSON entry: {e}")),
+        Some(&BINARY_V1) => postcard::from_bytes(&bytes[1..]).map_err(|e| format!("a binary entry (v1): {e}")),
+        Some(v) => Err(format!("an entry of unknown version {v} (written by a newer iocflow?)")),
+        None => Err("an empty entry".into()),
+    }
+}
+
+/// A changelog value as JSON, whatever its format (`iocflow state dump`).
+pub fn to_json(bytes: &[u8]) -> std::result::Result<serde_json::Value, String> {
+    serde_json::to_value(decode(bytes)?).map_err(|e| e.to_string())
 }
 
 /// Rebuilds the state of `partitions` from the changelog, reading committed records to the end
@@ -96,12 +122,75 @@ pub fn restore(config: &Config, partitions: &[i32]) -> Result<BTreeMap<i32, Part
                 let state = states.get_mut(&m.partition()).ok_or_else(|| corrupt("unexpected partition".into()))?;
                 match m.payload() {
                     None => state.restore_removal(&id),
-                    Some(v) => state.restore(id, decode(v).map_err(|e| corrupt(e.to_string()))?),
+                    Some(v) => state.restore(id, decode(v).map_err(corrupt)?),
                 }
             }
         }
     }
     Ok(states)
+}
+
+/// Writes the committed state of `partitions` (all when empty) as JSON lines to `out`, one per
+/// indicator (`{"partition", "id", "entry"}`), or only `only`'s; returns how many it wrote.
+/// What `iocflow state dump` prints: the entries as iocflow restores them, whatever their format.
+pub fn dump(config: &Config, partitions: &[i32], only: Option<IndicatorId>, out: &mut impl Write) -> Result<usize> {
+    let all: Vec<i32> = (0..config.kafka.partitions as i32).collect();
+    let states = restore(config, if partitions.is_empty() { &all } else { partitions })?;
+    let mut written = 0;
+    for (p, state) in &states {
+        for (id, entry) in state.iter().filter(|(id, _)| only.is_none_or(|o| o == **id)) {
+            let line = serde_json::json!({"partition": p, "id": id.to_hex(), "entry": entry});
+            writeln!(out, "{line}").map_err(Error::io("standard output"))?;
+            written += 1;
+        }
+    }
+    Ok(written)
+}
+
+/// Writes every live entry of the changelog again, in the config's `dedupe.changelog_format`
+/// (`iocflow state rewrite`): after it, compaction leaves only entries of that format. Run it with
+/// no replica running (a replica's writes could interleave); it returns how many it wrote.
+pub fn rewrite(config: &Config) -> Result<usize> {
+    use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+    /// The first delivery that failed, if any.
+    #[derive(Default)]
+    struct Deliveries(std::sync::Mutex<Option<String>>);
+    impl ClientContext for Deliveries {}
+    impl ProducerContext for Deliveries {
+        type DeliveryOpaque = ();
+        fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+            if let Err((e, _)) = result {
+                self.0.lock().expect("not poisoned").get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+    let all: Vec<i32> = (0..config.kafka.partitions as i32).collect();
+    let states = restore(config, &all)?;
+    let producer: BaseProducer<Deliveries> =
+        client_config::producer(config).create_with_context(Deliveries::default())?;
+    let topic = config.state_topic();
+    let mut written = 0;
+    for (p, state) in &states {
+        for (id, entry) in state.iter() {
+            let (key, value) = (id.to_hex(), encode(entry, config.dedupe.changelog_format));
+            loop {
+                let record = BaseRecord::<str, [u8]>::to(&topic).partition(*p).key(&key).payload(&value);
+                match producer.send(record) {
+                    Ok(()) => break,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                        producer.poll(Duration::from_millis(100));
+                    }
+                    Err((e, _)) => return Err(e.into()),
+                }
+            }
+            written += 1;
+        }
+    }
+    producer.flush(Duration::from_secs(120))?;
+    if let Some(failed) = producer.context().0.lock().expect("not poisoned").take() {
+        return Err(Error::Unexpected(format!("rewriting {topic}: a record was not delivered: {failed}")));
+    }
+    Ok(written)
 }
 
 #[cfg(test)]
@@ -135,13 +224,31 @@ mod tests {
             let sent = Emission { sources: vec!["f".into()], confidence: Some(70), revoked: false, at: 2, first_at: 1 };
             e.emitted.set(Country::parse(cc).unwrap(), sent);
         }
-        let bytes = encode(&e);
+        let bytes = encode(&e, ChangelogFormat::Json);
         assert_eq!(decode(&bytes).unwrap(), e);
         // What CERTs were sent is a JSON object by country, as it always was in the changelog.
         let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(json["emitted"]["SG"]["at"], 2, "{json}");
         assert_eq!(e.emitted.iter().map(|(cc, _)| cc.as_str()).collect::<Vec<_>>(), ["SG", "TH"]);
         assert!(bytes.len() < 500, "{} bytes", bytes.len());
+
+        let binary = encode(&e, ChangelogFormat::Binary);
+        assert_eq!(binary[0], BINARY_V1);
+        assert_eq!(decode(&binary).unwrap(), e);
+        assert_eq!(to_json(&binary).unwrap(), json, "printed as the JSON entry would be");
+        assert!(binary.len() * 3 < bytes.len(), "{} binary bytes, {} JSON", binary.len(), bytes.len());
+    }
+
+    #[test]
+    fn unknown_versions_and_truncated_entries_are_refused_with_the_reason() {
+        let binary = encode(&Entry::default(), ChangelogFormat::Binary);
+        assert!(decode(&[7, 0, 0]).unwrap_err().contains("unknown version 7"));
+        assert!(decode(&[]).unwrap_err().contains("empty"));
+        let e = Entry { last_seen: 1 << 40, ..Entry::default() };
+        let long = encode(&e, ChangelogFormat::Binary);
+        assert!(decode(&long[..long.len() - 1]).unwrap_err().contains("binary entry (v1)"));
+        assert_eq!(decode(&binary).unwrap(), Entry::default());
+        assert!(decode(b"{\"contributions\":").unwrap_err().contains("JSON entry"));
     }
 
     #[test]

@@ -89,6 +89,10 @@ impl Emitted {
         self.0.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (Country, &Emission)> {
         self.0.iter().map(|(c, e)| (*c, e))
     }
@@ -344,6 +348,15 @@ impl PartitionState {
 
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.len() == 0
+    }
+
+    /// Every entry held, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&IndicatorId, &Entry)> {
+        self.entries.iter().map(|(id, slot)| (id, &slot.entry))
     }
 
     /// Estimated bytes held (as of the last `take_changes`).
