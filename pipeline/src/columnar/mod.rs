@@ -154,7 +154,7 @@ impl ColumnarCore {
     }
 
     /// Estimated bytes of state, over all partitions.
-    pub(crate) fn state_bytes(&self) -> usize {
+    pub fn state_bytes(&self) -> usize {
         self.states.values().map(PartitionState::bytes).sum()
     }
 
@@ -187,7 +187,7 @@ impl ColumnarCore {
     }
 
     /// Indicators held in state, over all partitions.
-    pub(crate) fn state_entries(&self) -> usize {
+    pub fn state_entries(&self) -> usize {
         self.states.values().map(PartitionState::len).sum()
     }
 
