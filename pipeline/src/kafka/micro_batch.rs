@@ -13,9 +13,9 @@
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::kafka::client_config;
 use crate::kafka::outbox::{Delivered, Outbox, Sink};
 use crate::kafka::rebalance::StageContext;
+use crate::kafka::{client_config, connection};
 use crate::shutdown::Shutdown;
 use crate::telemetry::client_stats::ClientStats;
 use crate::telemetry::metrics::{Health, Metrics};
@@ -160,7 +160,7 @@ pub(crate) async fn run<S: Stage>(
                 }
                 Delivered::RolledBack => {
                     stage.rolled_back(&offsets)?;
-                    rewind(&consumer)?;
+                    rewind(&consumer, &mut shutdown).await?;
                 }
             }
         }
@@ -265,13 +265,33 @@ impl InputOffsets {
 }
 
 /// Moves every assigned partition back to its committed offset (the beginning where none is
-/// committed), after a batch was rolled back or thrown away.
-fn rewind<C: ConsumerContext + 'static>(consumer: &StreamConsumer<C>) -> Result<()> {
+/// committed), after a batch was rolled back or thrown away. The broker may be away just then
+/// (a transaction that timed out because it went away is the usual reason to get here): its
+/// transient errors are waited out, until shutdown (nothing of the batch was committed, so a
+/// restart reads it again too).
+async fn rewind<C: ConsumerContext + 'static>(consumer: &StreamConsumer<C>, shutdown: &mut Shutdown) -> Result<()> {
+    loop {
+        // Blocking (up to a minute while the broker is away): off the runtime's workers, so the
+        // other stage and the metrics endpoint keep going meanwhile.
+        match tokio::task::block_in_place(|| rewind_once(consumer)) {
+            Err(Error::Kafka(e)) if connection::is_transient(&e) => {
+                tracing::warn!("rewinding to the committed offsets: {e}; retrying");
+                tokio::select! {
+                    _ = shutdown.wait() => return Ok(()),
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+            done => return done,
+        }
+    }
+}
+
+fn rewind_once<C: ConsumerContext + 'static>(consumer: &StreamConsumer<C>) -> Result<()> {
     let assigned = consumer.assignment()?;
     if assigned.count() == 0 {
         return Ok(());
     }
-    let committed = consumer.committed_offsets(assigned, std::time::Duration::from_secs(30))?;
+    let committed = consumer.committed_offsets(assigned, Duration::from_secs(30))?;
     let mut target = TopicPartitionList::new();
     for e in committed.elements() {
         let offset = match e.offset() {
@@ -280,6 +300,6 @@ fn rewind<C: ConsumerContext + 'static>(consumer: &StreamConsumer<C>) -> Result<
         };
         target.add_partition_offset(e.topic(), e.partition(), offset)?;
     }
-    consumer.seek_partitions(target, std::time::Duration::from_secs(30))?;
+    consumer.seek_partitions(target, Duration::from_secs(30))?;
     Ok(())
 }
