@@ -28,19 +28,48 @@ struct Item<'a> {
     confidence: Option<&'a RawValue>,
     threat: Option<String>,
     tags: Option<Vec<String>>,
-    first_seen: Option<TimeValue>,
-    last_seen: Option<TimeValue>,
-    valid_until: Option<TimeValue>,
+    #[serde(borrow)]
+    first_seen: Option<TimeValue<'a>>,
+    #[serde(borrow)]
+    last_seen: Option<TimeValue<'a>>,
+    #[serde(borrow)]
+    valid_until: Option<TimeValue<'a>>,
     target_countries: Option<Vec<String>>,
     target_sectors: Option<Vec<String>>,
     revoked: Option<bool>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum TimeValue {
+/// A time as a number (epoch seconds or milliseconds) or as text (RFC 3339 …), borrowed from the
+/// record when it can be. Read by a visitor rather than as an untagged enum: serde buffers an
+/// untagged enum's value to try each variant, and most reports carry a time.
+enum TimeValue<'a> {
     Number(i64),
-    Text(String),
+    Text(Cow<'a, str>),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for TimeValue<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = TimeValue<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a timestamp (a number or a string)")
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<TimeValue<'a>, E> {
+                Ok(TimeValue::Number(n))
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<TimeValue<'a>, E> {
+                i64::try_from(n).map(TimeValue::Number).map_err(|_| E::custom("a timestamp out of range"))
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, s: &'de str) -> Result<TimeValue<'a>, E> {
+                Ok(TimeValue::Text(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<TimeValue<'a>, E> {
+                Ok(TimeValue::Text(Cow::Owned(s.to_string())))
+            }
+        }
+        d.deserialize_any(Visit(std::marker::PhantomData))
+    }
 }
 
 pub(super) fn decode(text: &str, limits: &Limits, defaults: &FeedDefaults) -> Decoded {
