@@ -3,6 +3,7 @@
 
 use iocflow_testkit as harness;
 
+use harness::measure::counter_sum;
 use harness::private_broker::PrivateBroker;
 use harness::reference::*;
 use harness::stream::*;
@@ -61,19 +62,10 @@ fn without_a_broker_run_waits_not_ready_and_starts_when_it_answers() {
     assert!(run.terminate().success());
 }
 
-/// The sum of a counter's series in a /metrics page (0 when it has none yet).
-fn counter(metrics: &str, name: &str) -> f64 {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 /// SIGKILLs the broker three times during a stream and restarts it after 5–20 s each time:
 /// iocflow keeps running (no exit), `/readyz` says not ready while no broker answers and ready
-/// again after, and every CERT topic ends as the reference model says. Returns the run, still
-/// going, and the stream's expected output.
+/// again after, and its metrics count the errors. Returns the run, still going, and the stream's
+/// expected output, for the caller to compare every CERT topic with.
 fn kill_the_broker_three_times(d: &Deployment, seed: u64) -> (Running, Expected) {
     let broker = PrivateBroker::shared();
     let sent = stream(seed, 6_000, 24_000);
@@ -97,6 +89,8 @@ fn kill_the_broker_three_times(d: &Deployment, seed: u64) -> (Running, Expected)
     producer.join().unwrap();
     d.wait_until_idle();
     assert!(run.is_running());
+    let metrics = run.http_get("/metrics");
+    assert!(counter_sum(&metrics, "iocflow_kafka_errors_total") > 0.0, "no error counted:\n{metrics}");
     (run, expected)
 }
 
@@ -107,8 +101,6 @@ fn exactly_once_survives_broker_kills_with_nothing_lost_or_doubled() {
     let (run, expected) = kill_the_broker_three_times(&d, 0xb0_0001);
     assert_cert_topics(&d, &expected);
     assert_withheld(&d, &expected);
-    let metrics = run.http_get("/metrics");
-    assert!(counter(&metrics, "iocflow_kafka_errors_total") > 0.0, "no error counted:\n{metrics}");
     assert!(run.terminate().success());
 }
 
@@ -119,8 +111,6 @@ fn at_least_once_survives_broker_kills_with_nothing_lost() {
     let (run, expected) = kill_the_broker_three_times(&d, 0xb0_0002);
     let duplicates = assert_none_lost(&d, &expected);
     eprintln!("at-least-once through three broker kills: none lost, {duplicates} sent twice");
-    let metrics = run.http_get("/metrics");
-    assert!(counter(&metrics, "iocflow_kafka_errors_total") > 0.0, "no error counted:\n{metrics}");
     assert!(run.terminate().success());
 }
 
@@ -142,7 +132,7 @@ fn exactly_once_survives_a_broker_stalled_past_the_transaction_timeout() {
     let producer = produce_slowly(&d, &sent, 1_000, Duration::from_millis(500));
     // Mid-stream: once the stages have committed a few transactions.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while counter(&run.http_get("/metrics"), "iocflow_transactions_total") < 6.0 {
+    while counter_sum(&run.http_get("/metrics"), "iocflow_transactions_total") < 6.0 {
         assert!(Instant::now() < deadline, "no transactions committed");
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -148,10 +148,7 @@ fn a_json_state_topic_restores_after_the_upgrade_and_rewrites_back_for_a_rollbac
     let d = two_feed_deployment_with("upgrade", EXACTLY_ONCE, "[dedupe]\nchangelog_format = \"json\"\n");
     let sent = stream(0x0e05_0023, 3_000, 12_000);
     let (before, after) = sent.split_at(6_000);
-    let feeds = [("industry", 50), ("member", 10)];
-    for (feed, per_record) in feeds {
-        produce(d.feed_topic(feed), &records_of(before, feed, per_record));
-    }
+    produce_stream(&d, before, (50, 10));
     let run = d.start();
     d.wait_until_idle();
     assert!(run.terminate().success());
@@ -161,9 +158,7 @@ fn a_json_state_topic_restores_after_the_upgrade_and_rewrites_back_for_a_rollbac
     // The upgrade: the same deployment, the default (binary) format.
     let config = std::fs::read_to_string(&d.config_path).unwrap();
     std::fs::write(&d.config_path, config.replace("changelog_format = \"json\"", "")).unwrap();
-    for (feed, per_record) in feeds {
-        produce(d.feed_topic(feed), &records_of(after, feed, per_record));
-    }
+    produce_stream(&d, after, (50, 10));
     let run = d.start();
     d.wait_until_idle();
     assert!(run.terminate().success());

@@ -29,10 +29,10 @@
 
 use iocflow_testkit as harness;
 
+use harness::Running;
 use harness::measure::{counter_sum, peak_rss_mib};
 use harness::reference::{Expected, assert_none_lost, reference};
-use harness::stream::{distinct_pool, records_of, report_each, two_feed_deployment_with};
-use harness::{Running, produce};
+use harness::stream::{distinct_pool, produce_stream, report_each, two_feed_deployment_with};
 use std::time::Instant;
 
 struct Options {
@@ -107,8 +107,7 @@ fn run_once(
     }
     let d = two_feed_deployment_with("backlog", &format!("delivery = \"{mode}\""), &tail);
     eprintln!("backlog {mode}, max_bytes {max_mib} MiB: loading {n} reports");
-    produce(d.feed_topic("industry"), &records_of(sent, "industry", 100));
-    produce(d.feed_topic("member"), &records_of(sent, "member", 100));
+    produce_stream(&d, sent, (100, 100));
 
     eprintln!("backlog {mode}, max_bytes {max_mib} MiB: iocflow");
     let started = Instant::now();

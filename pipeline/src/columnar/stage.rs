@@ -11,7 +11,7 @@ use crate::columnar::{ColumnarCore, ColumnarOutput};
 use crate::config::Config;
 use crate::error::{Corrupt, Result};
 use crate::indicator_batch::decode_ipc;
-use crate::ingest::EncodedDeadLetter;
+use crate::ingest::{EncodedDeadLetter, Origin};
 use crate::kafka::micro_batch::{InputOffsets, Stage, now_ms};
 use crate::kafka::outbox::{OutRecord, Outbox};
 use crate::kafka::rebalance::StageContext;
@@ -19,7 +19,6 @@ use crate::state::{PartitionState, changelog};
 use crate::telemetry::metrics::{Health, Metrics};
 use iocflow_enrichers::tables::SharedTables;
 use iocflow_model::decode::{Reason, Rejection};
-use iocflow_sinks::dead_letter::DeadLetter;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use std::sync::Arc;
@@ -129,29 +128,27 @@ impl Stage for ColumnarStage {
         batch.messages += 1;
         let partition = message.partition();
         let payload = message.payload().unwrap_or_default();
-        let decoded = decode_ipc(payload).map_err(|e| e.to_string());
-        let checked = decoded.as_ref().map_err(String::clone).and_then(|batches| {
-            batches.iter().map(|b| self.core.check(b)).collect::<std::result::Result<Vec<_>, String>>()
-        });
-        let checked = match checked {
+        let batches = decode_ipc(payload);
+        let checked = match &batches {
+            Ok(batches) => batches.iter().map(|b| self.core.check(b)).collect(),
+            Err(e) => Err(e.to_string()),
+        };
+        let checked: Vec<_> = match checked {
             Ok(checked) => checked,
             Err(why) => {
                 let corrupt = Corrupt { topic: message.topic().into(), partition, offset: message.offset(), why };
                 tracing::error!(%corrupt, "an internal record that is not an indicator batch: dead-lettered");
-                let rejection =
-                    Rejection { reason: Reason::CorruptInternalRecord, detail: corrupt.why.clone(), failed_items: 1 };
-                let (payload, headers) = DeadLetter {
-                    feed: message.topic(),
+                let origin = Origin {
                     topic: message.topic(),
                     partition,
                     offset: message.offset(),
+                    timestamp: message.timestamp().to_millis().unwrap_or_else(now_ms),
                     key: message.key(),
-                    raw: payload,
-                    rejection: &rejection,
-                }
-                .encode(self.config.limits.dead_letter_max_bytes);
-                let key = message.key().map(<[u8]>::to_vec);
-                batch.corrupt.push(EncodedDeadLetter { key, payload, headers });
+                };
+                let rejection =
+                    Rejection { reason: Reason::CorruptInternalRecord, detail: corrupt.why, failed_items: 1 };
+                let max = self.config.limits.dead_letter_max_bytes;
+                batch.corrupt.push(EncodedDeadLetter::new(message.topic(), payload, origin, &rejection, max));
                 batch.corrupt_count += 1;
                 return Ok(());
             }
@@ -174,7 +171,7 @@ impl Stage for ColumnarStage {
             outbox.outputs.push(OutRecord::new(&self.withheld_topic, Some(key.into_bytes()), Some(payload)));
         }
         for dl in std::mem::take(&mut batch.corrupt) {
-            outbox.outputs.push(OutRecord::new(&self.dlq_topic, dl.key, Some(dl.payload)).with_headers(dl.headers));
+            outbox.outputs.push(dl.into_record(&self.dlq_topic));
         }
         let changelog = self.core.take_changelog();
         batch.forgotten = (changelog.expired, changelog.evicted);

@@ -16,12 +16,14 @@ pub(crate) mod stage;
 
 use crate::config::FeedConfig;
 use crate::indicator_batch::IndicatorBatchBuilder;
+use crate::kafka::outbox::OutRecord;
 use crate::telemetry::metrics::Metrics;
 use iocflow_model::decode::{Decoder, FeedDefaults, Limits, Rejection, decode};
 use iocflow_model::time::Millis;
 use iocflow_sinks::dead_letter::DeadLetter;
 use rdkafka::message::OwnedHeaders;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A feed as the ingest stage uses it.
 pub struct Feed {
@@ -54,6 +56,29 @@ pub struct EncodedDeadLetter {
     pub key: Option<Vec<u8>>,
     pub payload: Vec<u8>,
     pub headers: OwnedHeaders,
+}
+
+impl EncodedDeadLetter {
+    /// The dead letter of `raw`, read at `origin` for `feed` (a feed's name; the internal topic's
+    /// for a corrupt internal record), with why it was refused; its bytes kept up to `max`.
+    pub fn new(feed: &str, raw: &[u8], origin: Origin<'_>, rejection: &Rejection, max: usize) -> EncodedDeadLetter {
+        let (payload, headers) = DeadLetter {
+            feed,
+            topic: origin.topic,
+            partition: origin.partition,
+            offset: origin.offset,
+            key: origin.key,
+            raw,
+            rejection,
+        }
+        .encode(max);
+        EncodedDeadLetter { key: origin.key.map(<[u8]>::to_vec), payload, headers }
+    }
+
+    /// The record for the dead-letter topic.
+    pub fn into_record(self, dlq_topic: &Arc<str>) -> OutRecord {
+        OutRecord::new(dlq_topic, self.key, Some(self.payload)).with_headers(self.headers)
+    }
 }
 
 /// Where a feed record came from.
@@ -109,18 +134,9 @@ impl IngestBatch {
     }
 
     fn dead_letter(&mut self, feed: &Feed, raw: &[u8], origin: Origin<'_>, rejection: &Rejection, max: usize) {
-        let (payload, headers) = DeadLetter {
-            feed: &feed.name,
-            topic: origin.topic,
-            partition: origin.partition,
-            offset: origin.offset,
-            key: origin.key,
-            raw,
-            rejection,
-        }
-        .encode(max);
-        self.bytes += payload.len();
-        self.dead_letters.push(EncodedDeadLetter { key: origin.key.map(<[u8]>::to_vec), payload, headers });
+        let letter = EncodedDeadLetter::new(&feed.name, raw, origin, rejection, max);
+        self.bytes += letter.payload.len();
+        self.dead_letters.push(letter);
         *self.dead_lettered.entry((feed.name.clone(), rejection.reason.as_str())).or_default() += 1;
     }
 

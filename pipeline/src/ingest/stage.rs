@@ -83,7 +83,7 @@ impl Stage for IngestStage {
             }
         }
         for dl in std::mem::take(&mut batch.dead_letters) {
-            outbox.outputs.push(OutRecord::new(&self.dlq_topic, dl.key, Some(dl.payload)).with_headers(dl.headers));
+            outbox.outputs.push(dl.into_record(&self.dlq_topic));
         }
         Ok(outbox)
     }

@@ -68,11 +68,6 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<Entry, String> {
     }
 }
 
-/// A changelog value as JSON, whatever its format (`iocflow state dump`).
-pub fn to_json(bytes: &[u8]) -> std::result::Result<serde_json::Value, String> {
-    serde_json::to_value(decode(bytes)?).map_err(|e| e.to_string())
-}
-
 /// Rebuilds the state of `partitions` from the changelog, reading committed records to the end
 /// (the last stable offset: a transaction still open there belongs to a dead or fenced
 /// instance and can only abort). One reader serves all the partitions of a rebalance.
@@ -130,12 +125,16 @@ pub fn restore(config: &Config, partitions: &[i32]) -> Result<BTreeMap<i32, Part
     Ok(states)
 }
 
+/// Rebuilds the state of every partition (`iocflow state`: the whole topic, by an operator).
+fn restore_all(config: &Config) -> Result<BTreeMap<i32, PartitionState>> {
+    restore(config, &(0..config.kafka.partitions as i32).collect::<Vec<_>>())
+}
+
 /// Writes the committed state of `partitions` (all when empty) as JSON lines to `out`, one per
 /// indicator (`{"partition", "id", "entry"}`), or only `only`'s; returns how many it wrote.
 /// What `iocflow state dump` prints: the entries as iocflow restores them, whatever their format.
 pub fn dump(config: &Config, partitions: &[i32], only: Option<IndicatorId>, out: &mut impl Write) -> Result<usize> {
-    let all: Vec<i32> = (0..config.kafka.partitions as i32).collect();
-    let states = restore(config, if partitions.is_empty() { &all } else { partitions })?;
+    let states = if partitions.is_empty() { restore_all(config)? } else { restore(config, partitions)? };
     let mut written = 0;
     for (p, state) in &states {
         for (id, entry) in state.iter().filter(|(id, _)| only.is_none_or(|o| o == **id)) {
@@ -164,8 +163,7 @@ pub fn rewrite(config: &Config) -> Result<usize> {
             }
         }
     }
-    let all: Vec<i32> = (0..config.kafka.partitions as i32).collect();
-    let states = restore(config, &all)?;
+    let states = restore_all(config)?;
     let producer: BaseProducer<Deliveries> =
         client_config::producer(config).create_with_context(Deliveries::default())?;
     let topic = config.state_topic();
@@ -235,7 +233,7 @@ mod tests {
         let binary = encode(&e, ChangelogFormat::Binary);
         assert_eq!(binary[0], BINARY_V1);
         assert_eq!(decode(&binary).unwrap(), e);
-        assert_eq!(to_json(&binary).unwrap(), json, "printed as the JSON entry would be");
+        assert_eq!(serde_json::to_value(decode(&binary).unwrap()).unwrap(), json, "printed as the JSON entry would be");
         assert!(binary.len() * 3 < bytes.len(), "{} binary bytes, {} JSON", binary.len(), bytes.len());
     }
 

@@ -183,16 +183,31 @@ pub fn two_feed_deployment_with(test: &str, kafka_extra: &str, tail: &str) -> De
     d
 }
 
+/// Produces the stream to the two feeds of a [`two_feed_deployment`], `per_record` (industry,
+/// member) reports a record.
+pub fn produce_stream(d: &Deployment, sent: &[Sent], per_record: (usize, usize)) {
+    produce_to(&feed_topics(d), sent, per_record);
+}
+
 /// Produces the stream to the two feeds in slices with pauses between them (50 and 10 reports a
 /// record), so that faults land mid-stream.
 pub fn produce_slowly(d: &Deployment, sent: &[Sent], slice: usize, pause: Duration) -> JoinHandle<()> {
     let slices: Vec<Vec<Sent>> = sent.chunks(slice).map(<[Sent]>::to_vec).collect();
-    let topics = (d.feed_topic("industry").to_string(), d.feed_topic("member").to_string());
+    let topics = feed_topics(d);
     std::thread::spawn(move || {
         for slice in slices {
-            produce(&topics.0, &records_of(&slice, "industry", 50));
-            produce(&topics.1, &records_of(&slice, "member", 10));
+            produce_to(&topics, &slice, (50, 10));
             std::thread::sleep(pause);
         }
     })
+}
+
+/// The (industry, member) feed topics of a [`two_feed_deployment`].
+fn feed_topics(d: &Deployment) -> (String, String) {
+    (d.feed_topic("industry").to_string(), d.feed_topic("member").to_string())
+}
+
+fn produce_to(topics: &(String, String), sent: &[Sent], per_record: (usize, usize)) {
+    produce(&topics.0, &records_of(sent, "industry", per_record.0));
+    produce(&topics.1, &records_of(sent, "member", per_record.1));
 }
