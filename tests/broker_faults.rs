@@ -117,9 +117,8 @@ fn at_least_once_survives_broker_kills_with_nothing_lost() {
 /// The broker paused (SIGSTOP) for longer than `transaction_timeout_ms` (10 s in the test
 /// deployments) and the session timeout (6 s), then resumed: the coordinator aborts the
 /// transaction that was open, and iocflow's batch is done again; every CERT topic holds each
-/// record once. The consumer group may fence iocflow's static member meanwhile (its session
-/// expired while a join was in flight), which makes its consumer unusable: a new one rejoins,
-/// and iocflow keeps running.
+/// record once. The consumers' sessions expire meanwhile: they rejoin the group (as dynamic
+/// members: a static member could be fenced by its own rejoin, or hang; `client_config.rs`).
 #[test]
 fn exactly_once_survives_a_broker_stalled_past_the_transaction_timeout() {
     let _turn = turn_on_the_private_broker();
@@ -142,8 +141,6 @@ fn exactly_once_survives_a_broker_stalled_past_the_transaction_timeout() {
     producer.join().unwrap();
     d.wait_until_idle();
     assert!(run.is_running(), "iocflow exited after the stall");
-    let rejoined = run.log.lock().unwrap().iter().filter(|l| l.contains("a new consumer rejoins")).count();
-    eprintln!("stalled broker: {rejoined} consumer(s) fenced and replaced");
     assert_cert_topics(&d, &expected);
     assert_withheld(&d, &expected);
     assert!(run.terminate().success());

@@ -26,16 +26,19 @@ fn base(config: &Config) -> ClientConfig {
 /// In exactly-once mode the consumer commits nothing itself: offsets go into the producer's
 /// transactions.
 ///
-/// The consumer is a static group member (`group.instance.id = <app>-<stage>-<ordinal>`): a
-/// replica that restarts takes its partitions back at once instead of after the session timeout,
-/// and two processes with one ordinal fence each other, as their transactional ids do.
+/// The consumer is a dynamic group member, not a static one (`group.instance.id`): a static
+/// member whose session expires while the broker stalls is fenced by its own rejoin or, at times,
+/// left hanging with no assignment and no error (librdkafka issue #3437; seen here in
+/// `tests/broker_faults.rs`). A dynamic member rejoins under a new member id. What static
+/// membership bought, a restarted replica taking its partitions back without a rebalance, costs
+/// one rebalance per restart; two processes with one ordinal still fence each other's
+/// transactions.
 pub fn consumer(config: &Config, stage: &str) -> ClientConfig {
     let mut c = base(config);
     let group = config.group(stage);
     let session = config.kafka.session_timeout.as_millis() as u64;
     let auto_commit = config.kafka.delivery == Delivery::AtLeastOnce;
     c.set("group.id", group)
-        .set("group.instance.id", config.transactional_id(stage))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", auto_commit.to_string())
         .set("enable.auto.offset.store", "false")

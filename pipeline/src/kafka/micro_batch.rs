@@ -132,10 +132,9 @@ pub(crate) async fn run<S: Stage>(
             stage.collect(&mut batch, &message)?;
         }
         if let Some(e) = fatal {
-            // The consumer is unusable (a static member fenced after its session expired while
-            // a broker stalled): nothing of this batch was delivered or committed. It is undone,
-            // and a new consumer rejoins under the same member id and reads from the committed
-            // offsets.
+            // The consumer is unusable (librdkafka calls the error fatal): nothing of this batch
+            // was delivered or committed. It is undone, and a new consumer joins the group and
+            // reads from the committed offsets.
             tracing::error!("{} consumer: {e}; a new consumer rejoins the group", S::NAME);
             stage.rolled_back(&offsets)?;
             stage.forget_partitions();
@@ -178,8 +177,8 @@ pub(crate) fn now_ms() -> Millis {
 
 /// Waits for the next message until `deadline` or shutdown; `None` closes the micro-batch.
 /// Consumer errors (a broker restarting, a transport failure) are logged and waited out:
-/// librdkafka reconnects by itself, and nothing was consumed that could be lost. A fatal one
-/// (a static member fenced after a broker stalled past the session timeout) is returned.
+/// librdkafka reconnects by itself, and nothing was consumed that could be lost. A fatal one is
+/// returned.
 async fn next_message<'c, C: ConsumerContext + 'static>(
     consumer: &'c StreamConsumer<C>,
     deadline: Instant,

@@ -18,7 +18,7 @@ use prometheus::{
 };
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 /// Every metric iocflow exports.
 #[derive(Clone)]
@@ -232,13 +232,22 @@ impl Default for Metrics {
 }
 
 /// Liveness and readiness, as the probes see them: ready once the stages run, while some broker
-/// is reachable (as the consumers' statistics last said) and no partition's state is being
-/// restored. A replica with no partitions is ready.
+/// is reachable (as the consumers' statistics last said, and said lately) and no partition's state
+/// is being restored. A replica with no partitions is ready.
+///
+/// The consumers' statistics arrive through their polls: a stage blocked on Kafka (a transaction
+/// waiting out a broker that went away, a producer being recreated) polls nothing, and its last
+/// word would say "reachable" for as long as it waits. So statistics older than
+/// [`Health::STALE`] (three of librdkafka's `statistics.interval.ms`, which iocflow sets to 5 s)
+/// count as "not reachable".
 #[derive(Debug, Default)]
 pub struct Health {
     running: AtomicBool,
     restoring: AtomicUsize,
     brokers_unreachable: AtomicBool,
+    /// When the consumers' statistics last came: milliseconds since [`Health::epoch`], plus one
+    /// (0: none yet).
+    stats_at: AtomicU64,
 }
 
 impl Health {
@@ -250,15 +259,35 @@ impl Health {
         self.restoring.fetch_add(1, Ordering::Relaxed);
         RestoreGuard(self)
     }
+    /// How old the consumers' statistics may be before they no longer say a broker is reachable.
+    pub const STALE: std::time::Duration = std::time::Duration::from_secs(15);
+
+    /// The process's clock for [`Health::stats_at`].
+    fn epoch() -> std::time::Instant {
+        static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        *EPOCH.get_or_init(std::time::Instant::now)
+    }
+
+    /// What a consumer's statistics said just now.
     pub fn set_broker_reachable(&self, reachable: bool) {
         self.brokers_unreachable.store(!reachable, Ordering::Relaxed);
+        let now = Self::epoch().elapsed().as_millis() as u64;
+        self.stats_at.store(now + 1, Ordering::Relaxed);
     }
     pub fn broker_reachable(&self) -> bool {
-        !self.brokers_unreachable.load(Ordering::Relaxed)
+        let now = Self::epoch().elapsed().as_millis() as u64;
+        said_lately(self.stats_at.load(Ordering::Relaxed), now) && !self.brokers_unreachable.load(Ordering::Relaxed)
     }
     pub fn is_ready(&self) -> bool {
         self.running.load(Ordering::Relaxed) && self.restoring.load(Ordering::Relaxed) == 0 && self.broker_reachable()
     }
+}
+
+/// Whether statistics stamped `stats_at` ([`Health::stats_at`]) are recent at `now` (both in
+/// milliseconds since [`Health::epoch`]); none yet counts as recent (a consumer's first come
+/// after one interval).
+fn said_lately(stats_at: u64, now: u64) -> bool {
+    stats_at == 0 || now <= stats_at - 1 + Health::STALE.as_millis() as u64
 }
 
 /// A restore in progress (see [`Health::restoring`]).
@@ -369,6 +398,14 @@ mod tests {
         for c in [&m.records_received, &m.reports_withheld, &m.transactions] {
             assert!(c.desc()[0].fq_name.ends_with("_total"));
         }
+    }
+
+    #[test]
+    fn statistics_older_than_three_intervals_say_nothing() {
+        assert!(said_lately(0, 1_000_000), "before the first statistics");
+        assert!(said_lately(1, 0) && said_lately(1, 15_000));
+        assert!(!said_lately(1, 15_001));
+        assert!(said_lately(20_001, 30_000));
     }
 
     #[test]

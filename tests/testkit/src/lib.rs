@@ -278,9 +278,15 @@ pub fn iocflow_bin() -> PathBuf {
     exe.parent().unwrap().parent().unwrap().join("iocflow")
 }
 
+/// The log filter the tests give iocflow: `warn`, or `IOCFLOW_TEST_LOG` when set (to read what a
+/// failing run was doing, e.g. `IOCFLOW_TEST_LOG=debug,librdkafka=info`).
+fn test_log_filter() -> String {
+    std::env::var("IOCFLOW_TEST_LOG").unwrap_or_else(|_| "warn".to_string())
+}
+
 /// Runs the iocflow binary to completion.
 pub fn iocflow(args: &[&str]) -> std::process::Output {
-    Command::new(iocflow_bin()).args(args).env("RUST_LOG", "warn").output().expect("run iocflow")
+    Command::new(iocflow_bin()).args(args).env("RUST_LOG", test_log_filter()).output().expect("run iocflow")
 }
 
 /// A running `iocflow run` process.
@@ -295,7 +301,7 @@ impl Running {
     pub fn start(config: &Path, env: &[(&str, &str)]) -> Running {
         let mut child = Command::new(iocflow_bin())
             .args(["run", "--config", config.to_str().unwrap()])
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", test_log_filter())
             .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .spawn()
