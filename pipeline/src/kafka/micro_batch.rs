@@ -68,6 +68,10 @@ pub(crate) struct StageClients {
     sink: Sink,
     /// Makes a consumer like the first: after a fatal consumer error, a new one rejoins.
     resubscribe: Box<dyn Fn() -> Result<StreamConsumer<StageContext>> + Send>,
+    /// How long a consumer may stay out of a steady group membership before it is replaced: five
+    /// session timeouts, at least 30 s (a rebalance waits for every member to rejoin, and a
+    /// member restoring a partition's state does so only when it is done).
+    rejoin_after: std::time::Duration,
 }
 
 impl StageClients {
@@ -96,6 +100,7 @@ impl StageClients {
             consumer: subscribe()?,
             sink: Sink::new(config, stage, metrics)?,
             resubscribe: Box::new(subscribe),
+            rejoin_after: (config.kafka.session_timeout * 5).max(Duration::from_secs(30)),
         })
     }
 }
@@ -108,7 +113,7 @@ pub(crate) async fn run<S: Stage>(
     metrics: Metrics,
     mut shutdown: Shutdown,
 ) -> Result<()> {
-    let StageClients { mut consumer, mut sink, resubscribe } = clients;
+    let StageClients { mut consumer, mut sink, resubscribe, rejoin_after } = clients;
     let mut committed = InputOffsets::default();
     loop {
         stage.prepare(&consumer)?;
@@ -131,11 +136,19 @@ pub(crate) async fn run<S: Stage>(
             offsets.record(&message);
             stage.collect(&mut batch, &message)?;
         }
-        if let Some(e) = fatal {
-            // The consumer is unusable (librdkafka calls the error fatal): nothing of this batch
-            // was delivered or committed. It is undone, and a new consumer joins the group and
-            // reads from the committed offsets.
-            tracing::error!("{} consumer: {e}; a new consumer rejoins the group", S::NAME);
+        let unsteady = consumer.context().unsteady_for();
+        let replace = match fatal {
+            Some(e) => Some(e.to_string()),
+            None if unsteady > rejoin_after => {
+                Some(format!("out of a steady group membership for {} s", unsteady.as_secs()))
+            }
+            None => None,
+        };
+        if let Some(why) = replace {
+            // The consumer is unusable (librdkafka calls the error fatal, or it has not got back
+            // into its group): nothing of this batch was delivered or committed. It is undone,
+            // and a new consumer joins the group and reads from the committed offsets.
+            tracing::error!("{} consumer: {why}; a new consumer rejoins the group", S::NAME);
             stage.rolled_back(&offsets)?;
             stage.forget_partitions();
             drop(batch);

@@ -14,6 +14,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::statistics::Statistics;
 use std::collections::BTreeSet;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// Partitions that changed hands, as (topic, partition).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -28,11 +29,22 @@ pub struct Moves {
 pub struct StageContext {
     moves: Mutex<Moves>,
     stats: Option<ClientStats>,
+    /// Since when the consumer's group membership has not been steady (joining, syncing,
+    /// waiting for an assignment), as its statistics say; `None` while steady.
+    unsteady_since: Mutex<Option<Instant>>,
 }
 
 impl StageContext {
     pub fn with_stats(stats: ClientStats) -> StageContext {
-        StageContext { moves: Mutex::default(), stats: Some(stats) }
+        StageContext { moves: Mutex::default(), stats: Some(stats), unsteady_since: Mutex::default() }
+    }
+
+    /// How long the consumer has been out of a steady group membership. A consumer can stay out
+    /// for good without an error: after the broker stalled past the session timeout, librdkafka
+    /// has left one rejoining with no assignment for minutes (`tests/broker_faults.rs`); the
+    /// stage replaces a consumer that stays out too long (`micro_batch.rs`).
+    pub fn unsteady_for(&self) -> Duration {
+        self.unsteady_since.lock().expect("not poisoned").map_or(Duration::ZERO, |since| since.elapsed())
     }
 
     /// The current rebalance generation (bumped on every revoke and assign).
@@ -53,6 +65,14 @@ impl StageContext {
 
 impl ClientContext for StageContext {
     fn stats(&self, statistics: Statistics) {
+        if let Some(group) = &statistics.cgrp {
+            let mut since = self.unsteady_since.lock().expect("not poisoned");
+            match (group.join_state.as_str(), *since) {
+                ("steady", _) => *since = None,
+                (_, None) => *since = Some(Instant::now()),
+                (_, Some(_)) => {}
+            }
+        }
         if let Some(s) = &self.stats {
             s.record(&statistics);
         }
