@@ -132,5 +132,15 @@ fn main() {
     }
     let status = running.terminate();
     assert!(status.success(), "iocflow exited with {status}");
-    println!("\niocflow stopped cleanly; demo finished.");
+    println!("\niocflow stopped cleanly.");
+    // Why each CERT did or did not get the richest record's indicator: from the state topic, with
+    // iocflow stopped.
+    if let Some((_, _, v)) = samples.first() {
+        let (kind, value) = (v["type"].as_str().unwrap(), v["value"].as_str().unwrap());
+        println!("\n== iocflow explain --type {kind} --value {value}");
+        let out = iocflow(&["explain", "--config", cfg, "--type", kind, "--value", value]);
+        assert!(out.status.success(), "explain: {}", String::from_utf8_lossy(&out.stderr));
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+    }
+    println!("\ndemo finished.");
 }

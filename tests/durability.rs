@@ -50,12 +50,17 @@ fn exactly_once_survives_repeated_sigkill_with_nothing_lost_or_doubled() {
     };
     let changelog = read_to_end(&format!("{}.state", d.app_id));
     let changelog_bytes: usize = changelog.iter().map(|r| r.value.len()).sum();
+    // The headers naming each entry's indicator (`type`, `value`), names and values.
+    let header_bytes: usize = changelog.iter().flat_map(|r| &r.headers).map(|(k, v)| k.len() + v.len()).sum();
+    assert!(changelog.iter().filter(|r| !r.value.is_empty()).all(|r| r.headers.contains_key("value")));
+    let records = changelog.len().max(1) as f64;
     eprintln!(
         "exactly-once: {} reports, {kills} SIGKILLs, every CERT topic exact; state {:.0} bytes/key in memory, \
-         changelog {:.0} bytes/record over {} records",
+         changelog {:.0} bytes/record (+{:.0} of headers) over {} records",
         sent.len(),
         gauge("iocflow_state_bytes ") / gauge("iocflow_state_entries ").max(1.0),
-        changelog_bytes as f64 / changelog.len().max(1) as f64,
+        changelog_bytes as f64 / records,
+        header_bytes as f64 / records,
         changelog.len()
     );
     assert!(run.terminate().success());

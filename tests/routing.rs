@@ -15,6 +15,8 @@ use iocflow_testkit as harness;
 use harness::policy::{Cert, Filter, Policy, Report, View, by_cert_and_value, view_from_record};
 use harness::stream::TLDS;
 use harness::*;
+use iocflow::explain::{Explainer, Query};
+use iocflow_model::IndicatorType;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -198,9 +200,16 @@ fn every_cert_topic_and_the_withheld_topic_follow_the_policy() {
         TestFeed::new("member", "CLEAR", 80, "json", ""),
         TestFeed::new("misp", "GREEN", 70, "misp", ""),
     ];
+    // A warninglist of the documentation block, and benign indicators dropped: no pool indicator
+    // is in it; one report of it comes last, for `explain` (below).
+    let lists = tempfile::tempdir().unwrap();
+    std::fs::write(lists.path().join("docs.json"), r#"{"name":"Documentation","type":"cidr","list":["192.0.2.0/24"]}"#)
+        .unwrap();
     let tail = format!(
         "[[sharing_groups]]\nuuid = \"{GROUP}\"\nmembers = [\"{ORG_MY}\", \"{ORG_SG}\"]\n\
-         [[sharing_groups]]\nuuid = \"{GROUP_OF_NOBODY}\"\nmembers = []\n"
+         [[sharing_groups]]\nuuid = \"{GROUP_OF_NOBODY}\"\nmembers = []\n\
+         [enrich]\nbenign = \"drop\"\nwarninglists = [\"{}\"]\n",
+        lists.path().display()
     );
     let d = Deployment::with_policy("routing", feeds, "delivery = \"exactly-once\"", cert_lines, &tail);
     d.create_topics();
@@ -213,6 +222,9 @@ fn every_cert_topic_and_the_withheld_topic_follow_the_policy() {
     let mut expected_withheld: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut outcomes: BTreeMap<&str, usize> = BTreeMap::new();
     let mut reported: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    // Per indicator value, per feed: the withheld reason of the feed's latest report (the state
+    // keeps a feed's latest report only).
+    let mut latest: BTreeMap<String, BTreeMap<String, Option<String>>> = BTreeMap::new();
     let run = d.start();
     let mut n = 0;
     let mut at = 0;
@@ -253,6 +265,7 @@ fn every_cert_topic_and_the_withheld_topic_follow_the_policy() {
             if let Some(reason) = verdict.reason {
                 *expected_withheld.entry((ind.1.clone(), reason.to_string())).or_default() += 1;
             }
+            latest.entry(ind.1.clone()).or_default().insert(p.report.feed.clone(), verdict.reason.map(str::to_string));
             expected_records.extend(verdict.records);
         }
         for (feed, records) in &batch {
@@ -316,5 +329,129 @@ fn every_cert_topic_and_the_withheld_topic_follow_the_policy() {
     json_args.extend(json_files);
     validate("json", &json_args);
     validate("stix", &stix_files);
+
+    // ---- `iocflow explain`, for every (indicator, CERT) pair, against what the topics hold.
+    let benign = "192.0.2.7";
+    let record = json!({"type": "ipv4", "value": benign, "tlp": "green", "target_countries": ["SG"]});
+    produce(d.feed_topic("industry"), &[(None, record.to_string().into_bytes())]);
+    d.wait_until_idle();
+    latest.entry(benign.into()).or_default().insert("industry".into(), Some("benign".into()));
+    let benign_withheld: Vec<String> = read_to_end(&d.withheld_topic())
+        .iter()
+        .map(|r| r.json())
+        .filter(|v| v["value"] == benign)
+        .map(|v| v["reason"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(benign_withheld, ["benign"]);
+    let stix_ids: BTreeMap<String, String> = read_to_end(d.cert_topic("PH"))
+        .iter()
+        .map(|r| r.json())
+        .map(|v| (v["x_iocflow_id"].as_str().unwrap().to_string(), v["id"].as_str().unwrap().to_string()))
+        .collect();
+    let config = iocflow::config::Config::load(&d.config_path).unwrap();
+    let explainer = Explainer::new(&config).unwrap();
+    let mut asked: Vec<(&str, String)> = pool.iter().map(|(kind, value, _)| (*kind, value.clone())).collect();
+    asked.push(("ipv4", benign.into()));
+    let started = std::time::Instant::now();
+    let mut checked = BTreeMap::<String, usize>::new();
+    for (kind, value) in &asked {
+        let query = Query::Value { kind: IndicatorType::parse(kind).unwrap(), value: value.clone() };
+        let answer = serde_json::to_value(explainer.explain(&query, None).unwrap()).unwrap();
+        assert_eq!(answer["indicator"]["value"], value.as_str());
+        assert_eq!(answer["certs"].as_array().unwrap().len(), ASEAN.len());
+        for (k, cert) in answer["certs"].as_array().unwrap().iter().enumerate() {
+            let cc = ASEAN[k];
+            assert_eq!(cert["country"], cc);
+            let topic_has = got.contains_key(&(k, format!("{kind}:{value}")));
+            let verdict = cert["verdict"].as_str().unwrap();
+            assert_eq!(verdict == "received", topic_has, "{cc} {value}: explain says {verdict}:\n{cert:#}");
+            *checked.entry(verdict.to_string()).or_default() += 1;
+            if topic_has {
+                let last = got[&(k, format!("{kind}:{value}"))].last().unwrap();
+                let sources: Vec<&str> = last.sources.iter().map(|(f, _)| f.as_str()).collect();
+                assert_eq!(cert["received"]["sources"], json!(sources), "{cc} {value}");
+                assert_eq!(cert["received"]["revoked"], last.revoked, "{cc} {value}");
+                if cc == "PH" {
+                    let id = answer["indicator"]["id"].as_str().unwrap();
+                    assert_eq!(cert["received"]["stix_id"].as_str(), stix_ids.get(id).map(String::as_str));
+                }
+                continue;
+            }
+            // Not received: every feed whose latest report was withheld is a reason, by the
+            // withheld topic's own reason (no recipient: out of this CERT's view, or filtered).
+            let reasons = cert["reasons"].as_array().unwrap();
+            assert!(!reasons.is_empty(), "{cc} {value}: no reason given");
+            let withheld = latest.get(value).into_iter().flatten();
+            for (feed, reason) in withheld.filter_map(|(f, r)| Some((f, r.as_ref()?))) {
+                let of_feed = |code: &str| reasons.iter().any(|r| r["code"] == code && r["feed"] == feed.as_str());
+                let ok = match reason.as_str() {
+                    // Visible in principle; for this CERT, out of its view or filtered out.
+                    "no_recipient" => {
+                        of_feed("not_implicated")
+                            || of_feed("sharing_group")
+                            || reasons.iter().any(|r| r["code"] == "filter")
+                    }
+                    "benign" => reasons.iter().any(|r| r["code"] == "benign"),
+                    withheld => of_feed(withheld),
+                };
+                assert!(ok, "{cc} {value}: feed {feed}'s report was withheld as {reason}; explain says {reasons:#?}");
+                *checked.entry(reason.clone()).or_default() += 1;
+            }
+        }
+    }
+    println!("explained {} indicators in {:?}: {checked:?}", asked.len(), started.elapsed());
+    for reason in ["received", "not_received", "tlp_red", "unknown_label", "sharing_group", "no_recipient", "benign"] {
+        assert!(checked.get(reason).is_some_and(|n| *n > 0), "the scenario exercises {reason}: {checked:?}");
+    }
+    let filtered = |cc: &str| {
+        asked.iter().any(|(kind, value)| {
+            let query = Query::Value { kind: IndicatorType::parse(kind).unwrap(), value: value.clone() };
+            let only = iocflow_model::Country::parse(cc);
+            let answer = serde_json::to_value(explainer.explain(&query, only).unwrap()).unwrap();
+            answer["certs"][0]["reasons"].as_array().unwrap().iter().any(|r| r["code"] == "filter")
+        })
+    };
+    assert!(filtered("MY") || filtered("TH"), "a filter reason among the filtered CERTs");
+
+    // The command line: defanged and differently-cased input finds the same indicator; --id
+    // finds it by its id; --json follows its schema; an unknown indicator has no state.
+    let (kind, value) = (pool[0].0, pool[0].1.clone());
+    let config_arg = d.config_path.to_str().unwrap();
+    let cli = |args: &[&str]| {
+        let mut all = vec!["explain", "--config", config_arg];
+        all.extend(args);
+        let out = iocflow(&all);
+        assert!(out.status.success(), "explain {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let json_of = |args: &[&str]| -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        serde_json::from_str(&cli(&all)).unwrap()
+    };
+    let plain = json_of(&["--type", kind, "--value", &value]);
+    let defanged = value.replace('.', "[.]").to_uppercase();
+    let other = json_of(&["--type", "DOMAIN", "--value", &format!("  {defanged} ")]);
+    assert_eq!(other["indicator"], plain["indicator"], "{defanged}");
+    let by_id = json_of(&["--id", plain["indicator"]["id"].as_str().unwrap()]);
+    assert_eq!(by_id["indicator"], plain["indicator"], "the changelog names the id's value");
+    for answer in [&other, &by_id] {
+        let verdicts = |a: &serde_json::Value| {
+            a["certs"].as_array().unwrap().iter().map(|c| c["verdict"].clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(verdicts(answer), verdicts(&plain));
+    }
+    let unknown = json_of(&["--type", "domain", "--value", "never-reported.example.sg"]);
+    assert_eq!(unknown["state"]["status"], "never_seen");
+    assert!(unknown["certs"].as_array().unwrap().iter().all(|c| c["reasons"][0]["code"] == "no_state"));
+    let sg = json_of(&["--type", kind, "--value", &value, "--cert", "sg"]);
+    assert_eq!(sg["certs"].as_array().unwrap().len(), 1);
+    let text = cli(&["--type", kind, "--value", &value]);
+    assert!(text.contains(&format!("indicator  domain {value}")) && text.contains("SG CERT SG"), "{text}");
+    println!("{text}");
+    let explained = d.dir.path().join("explain.jsonl");
+    let lines: Vec<String> = [&plain, &other, &by_id, &unknown, &sg].iter().map(|v| v.to_string()).collect();
+    std::fs::write(&explained, lines.join("\n")).unwrap();
+    validate("json", &[repo().join("schemas/explain.schema.json"), explained]);
     assert!(run.terminate().success());
 }

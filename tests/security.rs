@@ -8,8 +8,9 @@
 //! Every user of the config is then tried against every topic, group and transactional id of the
 //! deployment, and the expected matrix is written here from the config's text, independently of
 //! iocflow's plan: a CERT reads only its own topic, in groups under its own prefix; a producer
-//! writes only its own feed topics; the auditors read only the dead letters and the withheld
-//! audit. Each denial is asserted with its Kafka error code.
+//! writes only its own feed topics; the auditors read only the dead letters, the withheld audit
+//! and the state changelog (for `iocflow explain`). Each denial is asserted with its Kafka error
+//! code.
 
 use iocflow_testkit as harness;
 
@@ -33,7 +34,7 @@ use std::time::{Duration, Instant};
 struct Deployment {
     app_id: String,
     /// Holds the config file for as long as the deployment lives.
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     config: PathBuf,
     /// (feed name, topic, principal)
     feeds: Vec<(String, String, String)>,
@@ -93,7 +94,7 @@ impl Deployment {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("iocflow.toml");
         std::fs::write(&config, toml::to_string(&t).unwrap()).unwrap();
-        Deployment { app_id, _dir: dir, config, feeds, certs, auditors }
+        Deployment { app_id, dir, config, feeds, certs, auditors }
     }
 
     fn path(&self) -> &str {
@@ -369,16 +370,16 @@ fn iocflow_runs_under_its_plan_and_every_principal_is_isolated() {
     let (out, _) = run(&outputs, &["acls", "--config", d.path(), "--format", "kafka-acls"]);
     let auditor_lines: Vec<String> =
         stdout(&out).lines().filter(|l| l.contains(&format!(" {} ", d.auditors[0]))).map(str::to_string).collect();
-    assert_eq!(auditor_lines.len(), 3, "{}", stdout(&out));
+    assert_eq!(auditor_lines.len(), 4, "{}", stdout(&out));
     let planned = iocflow::kafka::acls::plan(&iocflow::config::Config::load(&d.config).unwrap());
     let auditor_bindings: Vec<AclBinding> = planned.into_iter().filter(|b| b.principal == d.auditors[0]).collect();
     assert_eq!(
         iocflow::kafka::acl_admin::delete(admin_client(b).client(), &auditor_bindings, Duration::from_secs(30))
             .unwrap(),
-        3
+        4
     );
     let (out, _) = run(&outputs, &["acls", "--config", d.path(), "--verify", "--admin", admin]);
-    assert!(stderr(&out).contains("3 missing, 0 beyond it"), "{}{}", stdout(&out), stderr(&out));
+    assert!(stderr(&out).contains("4 missing, 0 beyond it"), "{}{}", stdout(&out), stderr(&out));
     for line in &auditor_lines {
         let line = line
             .replacen("kafka-acls.sh", &format!("{} kafka-acls --secure", repo().join("dev/kafka").display()), 1)
@@ -429,7 +430,7 @@ fn iocflow_runs_under_its_plan_and_every_principal_is_isolated() {
     // May `user` read `topic`? Written from the config's text.
     let may_read = |user: &str, topic: &str| {
         d.certs.iter().any(|c| c.2 == user && c.1 == topic)
-            || (user == auditor && (topic == d.internal("dlq") || topic == d.internal("withheld")))
+            || (user == auditor && ["dlq", "withheld", "state"].iter().any(|n| topic == d.internal(n)))
             || (user == me
                 && (d.feeds.iter().any(|f| f.1 == topic)
                     || topic == d.internal("indicators")
@@ -563,6 +564,23 @@ fn iocflow_runs_under_its_plan_and_every_principal_is_isolated() {
     // The auditors read the dead letters (the matrix's test records) in their own group.
     let dead = read_as(b, auditor, &d.internal("dlq"), &format!("{}-audit-", d.app_id));
     assert!(!dead.is_empty(), "the write checks' records are dead letters the auditors can read");
+    // And `iocflow explain` answers as an auditor: the deployment's config with the auditor's
+    // identity in [kafka.client], nothing but the plan's read access.
+    let mut as_auditor: toml::Table = std::fs::read_to_string(&d.config).unwrap().parse().unwrap();
+    let client: toml::Table = b
+        .kafka_client_entries(auditor.strip_prefix("User:").unwrap())
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.into()))
+        .collect();
+    as_auditor["kafka"].as_table_mut().unwrap().insert("client".into(), client.into());
+    let auditor_config = d.dir.path().join("auditor.toml");
+    std::fs::write(&auditor_config, toml::to_string(&as_auditor).unwrap()).unwrap();
+    let args = ["explain", "--config", auditor_config.to_str().unwrap(), "--type", "domain"];
+    let (out, _) =
+        run(&outputs, &[&args[..], &["--value", "secure-test[.]example[.]sg", "--cert", "SG", "--json"]].concat());
+    assert!(out.status.success(), "explain as the auditor: {}", stderr(&out));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["certs"][0]["verdict"], "received", "{answer:#}");
     let metrics = running.http_get("/metrics");
     assert!(metrics.contains("iocflow_transactions_total"), "{metrics}");
     outputs.lock().unwrap().push(metrics);

@@ -23,9 +23,14 @@
 //! neither in the state at the end nor counted as evicted or expired. Prints a Markdown table
 //! (and writes it to `--report FILE`): peak RSS against 2 × M, and above the smallest M's.
 //!
+//! With `--explain K`, each run then times `iocflow explain --id … --json` on K of the indicators
+//! (one partition of the state topic read to its end, iocflow stopped) and checks its verdict for
+//! every CERT against the reference: received where the reference expects a record, unless the
+//! state forgot the indicator (then its one reason is `no_state`).
+//!
 //! Usage: `backlog [--indicators N] [--max-mib 1,64] [--modes at-least-once,exactly-once]
-//! [--client key=value,…] [--report FILE]` (`--client` sets librdkafka properties in
-//! `[kafka.client]`, e.g. `queued.max.messages.kbytes=16384`).
+//! [--client key=value,…] [--explain K] [--report FILE]` (`--client` sets librdkafka properties
+//! in `[kafka.client]`, e.g. `queued.max.messages.kbytes=16384`).
 
 use iocflow_testkit as harness;
 
@@ -43,6 +48,8 @@ struct Options {
     /// librdkafka properties for `[kafka.client]` (`--client key=value,key=value`), to see what
     /// the in-flight settings do.
     client: Vec<(String, String)>,
+    /// Indicators to time `iocflow explain` on after each run.
+    explain: usize,
 }
 
 fn options() -> Options {
@@ -52,6 +59,7 @@ fn options() -> Options {
         modes: vec!["at-least-once".into(), "exactly-once".into()],
         report: None,
         client: Vec::new(),
+        explain: 0,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -61,6 +69,7 @@ fn options() -> Options {
             "--max-mib" => o.max_mib = value().split(',').map(|m| m.parse().expect("--max-mib M,M")).collect(),
             "--modes" => o.modes = value().split(',').map(str::to_string).collect(),
             "--report" => o.report = Some(value()),
+            "--explain" => o.explain = value().parse().expect("--explain K"),
             "--client" => {
                 o.client = value()
                     .split(',')
@@ -88,6 +97,8 @@ struct Measured {
     /// CERT records the reference expects, and those sent twice (at-least-once only).
     expected: usize,
     extra: usize,
+    /// Seconds per `iocflow explain`, sorted.
+    explain_seconds: Vec<f64>,
 }
 
 fn run_once(
@@ -129,15 +140,43 @@ fn run_once(
         expired: forgotten("expired"),
         expected: expected.cert.values().map(Vec::len).sum(),
         extra: 0,
+        explain_seconds: Vec::new(),
     };
     assert!(run.terminate().success(), "iocflow exited with an error");
+    let explain_seconds = explain(o, &d.config_path, expected);
 
     eprintln!("backlog {mode}, max_bytes {max_mib} MiB: checking every CERT topic against the reference");
     let extra = assert_none_lost(&d, expected);
     if mode == "exactly-once" {
         assert_eq!(extra, 0, "exactly-once sent {extra} records twice");
     }
-    Measured { extra, ..measured }
+    Measured { extra, explain_seconds, ..measured }
+}
+
+/// Times `iocflow explain --id` on `o.explain` indicators spread over the stream, checking each
+/// CERT's verdict against the reference; returns the seconds each took, sorted.
+fn explain(o: &Options, config: &std::path::Path, expected: &Expected) -> Vec<f64> {
+    let step = (expected.values.len() / o.explain.max(1)).max(1);
+    let mut seconds = Vec::new();
+    for id in expected.values.keys().step_by(step).take(o.explain) {
+        let started = Instant::now();
+        let out = harness::iocflow(&["explain", "--config", config.to_str().unwrap(), "--id", id, "--json"]);
+        seconds.push(started.elapsed().as_secs_f64());
+        assert!(out.status.success(), "explain --id {id}: {}", String::from_utf8_lossy(&out.stderr));
+        let answer: serde_json::Value = serde_json::from_slice(&out.stdout).expect("explain's JSON");
+        let held = answer["state"]["status"] == "held";
+        for cert in answer["certs"].as_array().expect("certs") {
+            let cc = cert["country"].as_str().expect("a country").to_string();
+            if held {
+                let want = expected.cert.contains_key(&(cc.clone(), id.clone()));
+                assert_eq!(cert["verdict"] == "received", want, "explain --id {id}, CERT {cc}:\n{cert:#}");
+            } else {
+                assert_eq!(cert["reasons"][0]["code"], "no_state", "explain --id {id}: {answer:#}");
+            }
+        }
+    }
+    seconds.sort_by(f64::total_cmp);
+    seconds
 }
 
 fn report(o: &Options, measured: &[Measured]) -> String {
@@ -165,6 +204,21 @@ fn report(o: &Options, measured: &[Measured]) -> String {
             m.expired,
             m.expected,
             m.extra,
+        );
+    }
+    for m in measured.iter().filter(|m| !m.explain_seconds.is_empty()) {
+        let t = &m.explain_seconds;
+        out += &format!(
+            "\n`iocflow explain --id … --json` after the {} run with max_bytes {} MiB ({:.0} entries held): {} indicators, \
+             {:.2} s min, {:.2} s median, {:.2} s max (process start, enrichment tables, one partition of the state read \
+             to its end).\n",
+            m.mode,
+            m.max_mib,
+            m.entries,
+            t.len(),
+            t[0],
+            t[t.len() / 2],
+            t[t.len() - 1]
         );
     }
     out

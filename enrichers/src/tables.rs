@@ -187,6 +187,17 @@ impl Tables {
         }
     }
 
+    /// Where [`country`](Tables::country) looks the indicator up: `mmdb` (the configured IP
+    /// geolocation), `rir` (the built-in RIR delegations) or `cctld` (a host name's last label);
+    /// `None` for a type with neither address nor host (hashes, ASNs).
+    pub fn country_source(&self, target: &Target<'_>) -> Option<&'static str> {
+        match (&self.country_mmdb, target.ip) {
+            (Some(_), Some(_)) => Some("mmdb"),
+            (None, Some(_)) => Some("rir"),
+            _ => target.host().map(|_| "cctld"),
+        }
+    }
+
     /// The AS of an indicator and, for an address, the organisation announcing it: its own
     /// number for an ASN; the CSV ranges first, then the mmdb, for an address.
     pub fn announced(&self, target: &Target<'_>) -> (Option<u32>, Option<&str>) {

@@ -11,13 +11,15 @@
 //!    the CERT filters) → CERT topics and `<app>.withheld`.
 //! 4. [`run`] — both stages in one process, with [`telemetry`] and a clean shutdown.
 //!
-//! [`process`] runs the same path over a file without Kafka (`iocflow process`). [`kafka`] is
+//! [`process`] runs the same path over a file without Kafka (`iocflow process`); [`explain`]
+//! asks the policy why each CERT did or did not receive an indicator (`iocflow explain`). [`kafka`] is
 //! the plumbing both stages share: client settings and the first connection, the micro-batch
 //! loop and its delivery, rebalances, and the topics and ACLs of a deployment.
 
 pub mod columnar;
 pub mod config;
 mod error;
+pub mod explain;
 pub mod indicator_batch;
 pub(crate) mod ingest;
 pub mod kafka;

@@ -1,13 +1,15 @@
-//! The `iocflow` command line: `run`, `check`, `process`, `topics` and `acls` (see `iocflow --help`).
+//! The `iocflow` command line: `run`, `check`, `process`, `topics`, `acls`, `state` and `explain`
+//! (see `iocflow --help`).
 
 use clap::{Parser, Subcommand};
 use iocflow::config::Config;
+use iocflow::explain::Query;
 use iocflow::kafka::acls::{self, Comparison};
 use iocflow::kafka::client_properties::ClientProperties;
 use iocflow::kafka::{acl_admin, topics};
 use iocflow::shutdown::Shutdown;
 use iocflow::{Error, Result};
-use iocflow_model::IndicatorId;
+use iocflow_model::{Country, IndicatorId, IndicatorType};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tokio::signal::unix::{SignalKind, signal};
@@ -97,6 +99,28 @@ enum Command {
         /// the config's.
         #[arg(long, value_name = "PROPS")]
         admin: Option<PathBuf>,
+    },
+    /// Why each CERT did or did not receive an indicator: its state in `<app>.state` (one
+    /// partition, committed records), its enrichment, and the routing policy's reasons.
+    Explain {
+        /// The configuration file (TOML, or JSON when it ends in `.json`).
+        #[arg(long)]
+        config: PathBuf,
+        /// The indicator's id (32 hex digits, as the CERT records' `id`).
+        #[arg(long, conflicts_with_all = ["kind", "value"], required_unless_present = "value")]
+        id: Option<String>,
+        /// The indicator's type (`domain`, `ipv4`, `url`, `sha256` …), with --value.
+        #[arg(long = "type", value_name = "TYPE", requires = "value")]
+        kind: Option<String>,
+        /// The indicator's value as a feed would write it (defanged and any case accepted).
+        #[arg(long, requires = "kind")]
+        value: Option<String>,
+        /// Only this CERT (its country code).
+        #[arg(long, value_name = "CC")]
+        cert: Option<String>,
+        /// One JSON object (schemas/explain.schema.json) instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Read or rewrite the dedupe state in `<app>.state` (committed records, to the end).
     State {
@@ -208,13 +232,7 @@ async fn execute(command: Command) -> Result<()> {
         }
         Command::State { action: StateAction::Dump { config, partition, id } } => {
             let config = Config::load(&config)?;
-            let only = match id.as_deref() {
-                Some(hex) => Some(
-                    IndicatorId::from_hex(hex)
-                        .ok_or_else(|| Error::Config(format!("--id {hex:?}: an indicator id is 32 hex digits")))?,
-                ),
-                None => None,
-            };
+            let only = id.as_deref().map(parse_id).transpose()?;
             // With --id, only its partition is read.
             let partitions = match only {
                 Some(id) => vec![id.partition(config.kafka.partitions) as i32],
@@ -225,6 +243,37 @@ async fn execute(command: Command) -> Result<()> {
             })
             .await?;
             eprintln!("{written} entries");
+            Ok(())
+        }
+        Command::Explain { config, id, kind, value, cert, json } => {
+            let config = Config::load(&config)?;
+            let query = match (id, kind, value) {
+                (Some(hex), _, _) => Query::Id(parse_id(&hex)?),
+                (None, Some(kind), Some(value)) => Query::Value {
+                    kind: IndicatorType::parse(&kind).map_err(|_| {
+                        Error::Config(format!(
+                            "--type {kind:?}: not an indicator type ({})",
+                            IndicatorType::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ")
+                        ))
+                    })?,
+                    value,
+                },
+                _ => return Err(Error::Config("give --id, or --type and --value".into())),
+            };
+            let only = cert
+                .map(|cc| {
+                    Country::parse(&cc)
+                        .ok_or_else(|| Error::Config(format!("--cert {cc:?}: not a two-letter country code")))
+                })
+                .transpose()?;
+            let answer = blocking(move || iocflow::explain::explain(&config, &query, only)).await?;
+            if json {
+                let text = serde_json::to_string_pretty(&answer)
+                    .map_err(|e| Error::Unexpected(format!("the explanation as JSON: {e}")))?;
+                println!("{text}");
+            } else {
+                print!("{}", iocflow::explain::to_text(&answer));
+            }
             Ok(())
         }
         Command::State { action: StateAction::Rewrite { config } } => {
@@ -312,6 +361,11 @@ fn report_acls(comparison: &Comparison) -> Result<()> {
         comparison.missing.len(),
         comparison.beyond.len()
     )))
+}
+
+/// An indicator id given on the command line.
+fn parse_id(hex: &str) -> Result<IndicatorId> {
+    IndicatorId::from_hex(hex).ok_or_else(|| Error::Config(format!("--id {hex:?}: an indicator id is 32 hex digits")))
 }
 
 /// Runs blocking Kafka work (librdkafka's synchronous admin calls) off the executor.

@@ -14,15 +14,15 @@ use crate::columnar::enrich::{Enrichment, EnrichmentColumns};
 use crate::config::Config;
 use crate::config::{BenignAction, ChangelogFormat, OutputFormat};
 use crate::error::{Corrupt, Error, Result};
-use crate::indicator_batch::{IndicatorColumns, opt};
+use crate::indicator_batch::{IndicatorBatchBuilder, IndicatorColumns, opt};
 use crate::policy::cert_view::CertFilter;
 use crate::policy::route::{Candidate, Emit, Outcome, Recipient, Router, Subject};
 use crate::state::changelog;
-use crate::state::{Bounds, Contribution, PartitionState};
-use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray, UInt8Array};
+use crate::state::{Bounds, Contribution, Named, PartitionState};
+use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray, StructArray, UInt8Array};
 use iocflow_enrichers::tables::{SharedTables, TableLoad};
 use iocflow_model::time::Millis;
-use iocflow_model::{Country, IndicatorId, IndicatorType, Names, Tlp};
+use iocflow_model::{Country, Indicator, IndicatorId, IndicatorType, Names, Report, Tlp};
 use iocflow_sinks::stix_indicator;
 use iocflow_sinks::withheld::{WithheldReason, WithheldRecord};
 use std::collections::{BTreeMap, HashMap};
@@ -76,6 +76,8 @@ pub struct ChangelogEntry {
     pub key: Vec<u8>,
     /// The whole entry; `None` (a tombstone) when the indicator was forgotten.
     pub value: Option<Vec<u8>>,
+    /// What the entry is about (not for a tombstone): written as the record's headers.
+    pub named: Option<Named>,
 }
 
 /// An indicator batch whose every row can be processed: its typed columns, and each row's id
@@ -133,6 +135,24 @@ impl ColumnarCore {
         })
     }
 
+    /// The routing policy (`iocflow explain` re-evaluates its decisions).
+    pub(crate) fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// CERT `k`'s filter, if it has one.
+    pub(crate) fn filter(&self, k: usize) -> Option<&CertFilter> {
+        self.filters[k].as_ref()
+    }
+
+    /// The enrichment of one indicator, as a batch of it is enriched: a struct array of one row,
+    /// read with [`EnrichmentColumns::of_struct`].
+    pub(crate) fn enrich_one(&self, indicator: &Indicator) -> Result<StructArray> {
+        let mut b = IndicatorBatchBuilder::new();
+        b.push(&Report::new(indicator.clone(), Tlp::Clear), "", "", 0);
+        self.enrichment.evaluate(&b.finish()?)
+    }
+
     /// The enrichment tables, for reloads.
     pub fn tables(&self) -> SharedTables {
         self.enrichment.tables().clone()
@@ -166,15 +186,20 @@ impl ColumnarCore {
             let changes = state.take_changes(self.bounds);
             out.expired += changes.expired;
             out.evicted += changes.evicted;
-            let entry = |id: IndicatorId, value: Option<Vec<u8>>| ChangelogEntry {
+            let entry = |id: IndicatorId, value: Option<Vec<u8>>, named: Option<Named>| ChangelogEntry {
                 partition: *p,
                 key: id.to_hex().into_bytes(),
                 value,
+                named,
             };
             let format = self.changelog_format;
-            out.entries
-                .extend(changes.updated.into_iter().map(|(id, e)| entry(id, Some(changelog::encode(e, format)))));
-            out.entries.extend(changes.removed.into_iter().map(|id| entry(id, None)));
+            out.entries.extend(
+                changes
+                    .updated
+                    .into_iter()
+                    .map(|(id, named, e)| entry(id, Some(changelog::encode(e, format)), Some(named))),
+            );
+            out.entries.extend(changes.removed.into_iter().map(|id| entry(id, None, None)));
         }
         out
     }
@@ -303,8 +328,8 @@ impl ColumnarCore {
                 sightings: 1,
             };
             let subject = Subject { enrichment: enriched.row(i), ..Subject::bare(id, kind, cols.value.value(i)) };
-            let fate =
-                self.router.apply(state.entry(id), subject, contribution, (i, reported_at), emits, &mut candidates);
+            let entry = state.entry(id, kind, subject.value);
+            let fate = self.router.apply(entry, subject, contribution, (i, reported_at), emits, &mut candidates);
             fates.push(fate);
         }
         for (k, pending) in candidates.into_iter().enumerate() {
@@ -371,8 +396,6 @@ impl ColumnarCore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::indicator_batch::IndicatorBatchBuilder;
-    use iocflow_model::{Indicator, Report};
 
     /// A deployment with fixture tables: ASN ranges, a constituency registry, warninglists.
     fn core(dir: &std::path::Path, benign: &str) -> ColumnarCore {

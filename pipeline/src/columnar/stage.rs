@@ -178,7 +178,13 @@ impl Stage for ColumnarStage {
         outbox.changelog = changelog
             .entries
             .into_iter()
-            .map(|c| OutRecord::new(&self.state_topic, Some(c.key), c.value).in_partition(c.partition))
+            .map(|c| {
+                let record = OutRecord::new(&self.state_topic, Some(c.key), c.value).in_partition(c.partition);
+                match &c.named {
+                    Some(named) => record.with_headers(changelog::headers(named)),
+                    None => record,
+                }
+            })
             .collect();
         Ok(outbox)
     }

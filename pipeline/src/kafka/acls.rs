@@ -14,7 +14,8 @@
 //!   (`iocflow topics --create` runs as iocflow and names a topic whose settings are wrong), READ
 //!   on its own three groups by their exact names, WRITE on its transactional ids (`<app>-ingest-`,
 //!   `<app>-columnar-`);
-//! - the auditors: READ on the dead letters and the withheld audit, in groups `<app>-audit-…`.
+//! - the auditors: READ on the dead letters, the withheld audit and the state changelog (which
+//!   `iocflow explain` reads), in groups `<app>-audit-…`.
 //!
 //! Every prefix ends with a separator, so no prefix covers another principal's or another
 //! deployment's names (`iocflow` would cover `iocflow2`'s groups; `cert-sg` a group `cert-sgx`).
@@ -218,7 +219,7 @@ pub fn plan(config: &Config) -> Vec<AclBinding> {
         allow(me, Write, TransactionalId, &config.transactional_id_prefix(stage), Prefixed);
     }
     for auditor in &config.access.auditors {
-        for topic in [config.dlq_topic(), config.withheld_topic()] {
+        for topic in [config.dlq_topic(), config.withheld_topic(), config.state_topic()] {
             allow(auditor, Read, Topic, &topic, Literal);
         }
         allow(auditor, Read, Group, &config.audit_group_prefix(), Prefixed);
@@ -329,12 +330,13 @@ mod tests {
                 "ALLOW User:cert-my READ GROUP cert-my- (prefixed)"
             ]
         );
-        // The auditors read the dead letters and the withheld audit only.
+        // The auditors read the dead letters, the withheld audit and the state (for `explain`) only.
         assert_eq!(
             of("User:soc-audit"),
             [
                 "ALLOW User:soc-audit READ TOPIC t1.dlq (literal)",
                 "ALLOW User:soc-audit READ TOPIC t1.withheld (literal)",
+                "ALLOW User:soc-audit READ TOPIC t1.state (literal)",
                 "ALLOW User:soc-audit READ GROUP t1-audit- (prefixed)"
             ]
         );
@@ -356,9 +358,9 @@ mod tests {
         assert!(!me.iter().any(|l| l.contains("READ TOPIC cert.") || l.contains("READ TOPIC t1.dlq")), "{me:#?}");
         assert!(!acls.iter().any(|b| b.resource == Resource::Cluster || b.operation == Operation::All));
         assert!(acls.iter().all(|b| b.pattern == Pattern::Literal || b.name.ends_with('-')));
-        // Nobody but iocflow touches the internal topics.
+        // Nobody but iocflow touches the internal topics; the auditors only read the state.
         assert!(acls.iter().filter(|b| b.name.starts_with("t1.")).all(|b| b.principal == "User:pipeline"
-            || (b.principal == "User:soc-audit" && b.name != "t1.state" && b.name != "t1.indicators")));
+            || (b.principal == "User:soc-audit" && b.operation == Operation::Read && b.name != "t1.indicators")));
     }
 
     #[test]

@@ -90,8 +90,18 @@ pub fn transactional_producer(config: &Config, stage: &str) -> ClientConfig {
 
 /// A reader of committed records that reports the end of a partition (state restore).
 pub fn reader(config: &Config) -> ClientConfig {
+    read_committed(config, config.restore_group())
+}
+
+/// A reader like [`reader`] in a group under the auditors' prefix (`<app>-audit-<tool>`): what
+/// `iocflow explain` reads the changelog with, as an auditor may (the ACL plan).
+pub fn audit_reader(config: &Config, tool: &str) -> ClientConfig {
+    read_committed(config, format!("{}{tool}", config.audit_group_prefix()))
+}
+
+fn read_committed(config: &Config, group: String) -> ClientConfig {
     let mut c = base(config);
-    c.set("group.id", config.restore_group())
+    c.set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "true")

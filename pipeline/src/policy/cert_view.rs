@@ -84,6 +84,8 @@ pub fn batch<'a>(records: impl IntoIterator<Item = &'a CertRecord>) -> Result<Re
 pub struct CertFilter {
     sql: String,
     expr: Arc<dyn PhysicalExpr>,
+    /// The view's columns the filter names, sorted (what `iocflow explain` shows the values of).
+    columns: Vec<String>,
 }
 
 impl CertFilter {
@@ -96,7 +98,32 @@ impl CertFilter {
         if kind != DataType::Boolean {
             return Err(Error::Config(format!("the filter is of type {kind}, not a boolean condition")));
         }
-        Ok(CertFilter { sql: sql.to_string(), expr: ctx.create_physical_expr(expr, &schema)? })
+        let mut columns: Vec<String> = expr.column_refs().into_iter().map(|c| c.name.clone()).collect();
+        columns.sort();
+        columns.dedup();
+        Ok(CertFilter { sql: sql.to_string(), expr: ctx.create_physical_expr(expr, &schema)?, columns })
+    }
+
+    /// The filter as configured.
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    /// The values of the columns the filter names, in `record`'s view, as SQL would print them
+    /// (for `iocflow explain`).
+    pub fn named_values(&self, record: &CertRecord) -> Result<Vec<(String, String)>> {
+        let batch = batch([record])?;
+        let options = datafusion::arrow::util::display::FormatOptions::default().with_null("NULL");
+        self.columns
+            .iter()
+            .map(|name| {
+                let column = batch.column_by_name(name).ok_or_else(|| {
+                    Error::Unexpected(format!("filter {:?} names {name}, not a view column", self.sql))
+                })?;
+                let formatter = datafusion::arrow::util::display::ArrayFormatter::try_new(column, &options)?;
+                Ok((name.clone(), formatter.value(0).to_string()))
+            })
+            .collect()
     }
 
     /// Which of the records the filter accepts (NULL rejects).
@@ -155,6 +182,20 @@ mod tests {
         assert_eq!(f.accepts(&[record(None, &[], &["a"]), record(None, &[], &["b"])]).unwrap(), [true, true]);
         let f = CertFilter::compile("tlp = 'AMBER' OR type <> 'domain'").unwrap();
         assert_eq!(f.accepts(&[record(None, &[], &["a"])]).unwrap(), [false]);
+    }
+
+    #[test]
+    fn a_filter_shows_the_values_of_the_columns_it_names() {
+        let f = CertFilter::compile("confidence >= 60 AND array_has(sectors, 'finance') OR threat IS NULL").unwrap();
+        let values = f.named_values(&record(Some(59), &["finance", "aviation"], &["a"])).unwrap();
+        assert_eq!(
+            values,
+            [
+                ("confidence".to_string(), "59".to_string()),
+                ("sectors".into(), "[finance, aviation]".into()),
+                ("threat".into(), "NULL".into())
+            ]
+        );
     }
 
     #[test]

@@ -266,6 +266,57 @@ impl Router {
         fate
     }
 
+    /// CERT `k`'s view of `entry` at record time `now`, with the reason for every contribution
+    /// it does or does not see, for `iocflow explain`.
+    pub fn explain<'e>(&self, entry: &'e Entry, subject: &Subject<'_>, k: usize, now: Millis) -> ViewExplained<'e> {
+        let places = subject.places();
+        let cert = &self.recipients[k];
+        let visibility: Vec<Visibility> = entry
+            .contributions
+            .iter()
+            .map(|c| {
+                if self.audience(c, places) & 1 << k != 0 {
+                    let implicated = places
+                        .iter()
+                        .flatten()
+                        .chain(&c.target_countries)
+                        .any(|p| self.audiences.implicating(*p) & 1 << k != 0);
+                    return Visibility::Seen { implicated };
+                }
+                match (c.tlp, &c.sharing_group) {
+                    (Tlp::AmberStrict | Tlp::Red | Tlp::Unknown, _) => Visibility::Label(c.tlp),
+                    (_, Some(group)) if self.members_of(group) & 1 << k == 0 => Visibility::SharingGroup(group.clone()),
+                    _ => {
+                        let mut places: Vec<Country> =
+                            places.into_iter().flatten().chain(c.target_countries.iter().copied()).collect();
+                        places.sort();
+                        places.dedup();
+                        Visibility::NotImplicated { places }
+                    }
+                }
+            })
+            .collect();
+        let view: Vec<&Contribution> = entry
+            .contributions
+            .iter()
+            .zip(&visibility)
+            .filter(|(_, v)| matches!(v, Visibility::Seen { .. }))
+            .map(|(c, _)| c)
+            .collect();
+        let summary = Summary::of(&view, now);
+        let last = entry.emitted.get(cert.country);
+        let news = if view.is_empty() { None } else { self.news(last, &summary) };
+        ViewExplained {
+            visibility,
+            benign_dropped: self.drop_benign && subject.enrichment.benign.is_some(),
+            record: (!view.is_empty()).then(|| record(subject, &view)),
+            last,
+            owed_revocation: !view.is_empty() && summary.revoked && last.is_some_and(|l| !l.revoked),
+            revoked: !view.is_empty() && summary.revoked,
+            news,
+        }
+    }
+
     /// Decides a filtered CERT's candidate once its filter has `accepted` it or not, updating the
     /// row's `fate`. Candidates of one CERT must be settled in arrival order.
     pub fn settle(
@@ -301,22 +352,31 @@ impl Router {
         emits.push(Emit { cert: k, record, created, modified });
     }
 
+    /// Why a CERT last sent `last` would find its view `now` news, if it would.
+    fn news<'s>(&self, last: Option<&Emission>, now: &Summary<'s>) -> Option<News<'s>> {
+        let Some(last) = last else {
+            return (!now.revoked).then_some(News::First);
+        };
+        if let Some(source) = now.sources.iter().find(|s| !last.sources.iter().any(|l| l == **s)) {
+            Some(News::NewSource(source))
+        } else if now.confidence > last.confidence {
+            Some(News::MoreConfidence)
+        } else if now.revoked != last.revoked {
+            Some(if now.revoked { News::Revoked } else { News::Reinstated })
+        } else if now.at.saturating_sub(last.at) >= self.ttl_ms {
+            Some(News::TtlPassed)
+        } else {
+            None
+        }
+    }
+
     /// The emission rule: does a CERT, last sent `last`, get a record of its view `now`? If so,
     /// the STIX `created` and `modified` times of that record.
     fn decide(&self, last: Option<&Emission>, now: &Summary<'_>, accepted: bool) -> Option<(Millis, Millis)> {
         // A revocation is news only to a CERT that received the indicator, and owed to it
         // whatever its filter says now.
         let owed_revocation = now.revoked && last.is_some_and(|l| !l.revoked);
-        let news = match last {
-            None => !now.revoked,
-            Some(last) => {
-                now.sources.iter().any(|s| !last.sources.iter().any(|l| l == *s))
-                    || now.confidence > last.confidence
-                    || now.revoked != last.revoked
-                    || now.at.saturating_sub(last.at) >= self.ttl_ms
-            }
-        };
-        if !(owed_revocation || accepted && news) {
+        if !(owed_revocation || accepted && self.news(last, now).is_some()) {
             return None;
         }
         // `at` never goes back, so STIX `modified` increases with every emission.
@@ -325,6 +385,72 @@ impl Router {
             Some(last) => (last.first_at, now.at.max(last.at + 1)),
         })
     }
+}
+
+/// Why a view is news to a CERT (the emission rule's reasons to send it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum News<'a> {
+    /// The CERT was never sent the indicator.
+    First,
+    /// A feed the CERT was not sent before.
+    NewSource(&'a Name),
+    MoreConfidence,
+    Revoked,
+    /// Revoked when last sent, reported again since.
+    Reinstated,
+    /// Last sent longer ago than the TTL.
+    TtlPassed,
+}
+
+impl News<'_> {
+    /// In words, for `iocflow explain`.
+    pub fn describe(&self) -> String {
+        match self {
+            News::First => "never sent before".into(),
+            News::NewSource(feed) => format!("a new source: {feed}"),
+            News::MoreConfidence => "higher confidence than last sent".into(),
+            News::Revoked => "revoked since last sent".into(),
+            News::Reinstated => "reported again since its revocation".into(),
+            News::TtlPassed => "last sent longer ago than the dedupe TTL".into(),
+        }
+    }
+}
+
+/// Why a contribution is or is not in a CERT's view (`iocflow explain`): the decision is
+/// [`Router::audience`]'s, this only names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Visibility {
+    /// In the view: the CERT's country is among those the contribution implicates, or the label
+    /// (CLEAR, GREEN) reaches the CERT as a regional subscriber.
+    Seen { implicated: bool },
+    /// AMBER+STRICT, RED or an unknown label: no CERT.
+    Label(Tlp),
+    /// MISP distribution 4 to a group the CERT's organisation is not a member of.
+    SharingGroup(String),
+    /// The CERT's country is not among those the contribution implicates, and the label does not
+    /// reach regional subscribers (AMBER) or the CERT is not one.
+    NotImplicated { places: Vec<Country> },
+}
+
+/// One CERT's view of an indicator as the policy sees it now, and the reasons (`iocflow
+/// explain`): built by the same functions that route.
+#[derive(Debug, Clone)]
+pub struct ViewExplained<'e> {
+    /// Per contribution of the entry, in order.
+    pub visibility: Vec<Visibility>,
+    /// The deployment drops benign indicators and a warninglist calls this one benign: no
+    /// report of it is routed.
+    pub benign_dropped: bool,
+    /// The record of the CERT's view now (what a filter is evaluated on), if the view is not empty.
+    pub record: Option<CertRecord>,
+    /// What the CERT was last sent.
+    pub last: Option<&'e Emission>,
+    /// Whether the view is news at record time `now` (the emission rule without the filter), why,
+    /// and whether it is a revocation owed whatever the filter says.
+    pub news: Option<News<'e>>,
+    pub owed_revocation: bool,
+    /// The view is revoked in every contribution.
+    pub revoked: bool,
 }
 
 /// A CERT's view as the emission rule compares it with the last emission, borrowing the feeds'
@@ -696,6 +822,35 @@ mod tests {
         let (o, out) = run(&mut e, Some("SG"), c);
         assert_eq!(o, Outcome::Suppressed);
         assert!(out.is_empty());
+    }
+
+    /// `explain` names, per contribution, what `audience` decided, and the emission rule's news.
+    #[test]
+    fn explain_names_why_each_cert_sees_a_contribution_or_not() {
+        let mut e = Entry::default();
+        run(&mut e, Some("SG"), report("a", Tlp::Green, &[], 0));
+        run(&mut e, Some("SG"), report("r", Tlp::Red, &["MY"], 1));
+        let mut grouped = report("g", Tlp::Amber, &["MY"], 2);
+        grouped.sharing_group = Some("other".into());
+        run(&mut e, Some("SG"), grouped);
+        let r = router();
+        let sg = r.explain(&e, &subject(Some("SG")), SG, 3);
+        assert_eq!(
+            sg.visibility,
+            [
+                Visibility::Seen { implicated: true },
+                Visibility::Label(Tlp::Red),
+                Visibility::SharingGroup("other".into())
+            ]
+        );
+        assert!(sg.last.is_some() && sg.news.is_none() && !sg.owed_revocation);
+        let my = r.explain(&e, &subject(Some("SG")), MY, 3);
+        assert_eq!(my.visibility[0], Visibility::NotImplicated { places: vec![cc("SG")] });
+        assert!(my.last.is_none() && my.record.is_none());
+        let th = r.explain(&e, &subject(Some("SG")), REGIONAL_TH, 5_000);
+        assert_eq!(th.visibility[0], Visibility::Seen { implicated: false });
+        assert_eq!(th.news, Some(News::TtlPassed));
+        assert_eq!(th.record.map(|rec| rec.sources.len()), Some(1));
     }
 
     #[test]

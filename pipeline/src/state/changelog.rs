@@ -11,12 +11,14 @@
 use crate::config::{ChangelogFormat, Config};
 use crate::error::{Corrupt, Error, Result};
 use crate::kafka::{client_config, connection};
-use crate::state::{Entry, PartitionState};
-use iocflow_model::IndicatorId;
+use crate::state::{Entry, Named, PartitionState};
+use iocflow_model::time::Millis;
+use iocflow_model::{IndicatorId, IndicatorType};
 use rdkafka::client::ClientContext;
+use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::Message;
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -68,18 +70,42 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<Entry, String> {
     }
 }
 
-/// Rebuilds the state of `partitions` from the changelog, reading committed records to the end
-/// (the last stable offset: a transaction still open there belongs to a dead or fenced
-/// instance and can only abort). One reader serves all the partitions of a rebalance.
+/// The headers of a changelog record: what the entry is about (`type`, `value`), which the state
+/// itself does not hold.
+pub fn headers(named: &Named) -> OwnedHeaders {
+    OwnedHeaders::new_with_capacity(2)
+        .insert(Header { key: "type", value: Some(named.kind.as_str()) })
+        .insert(Header { key: "value", value: Some(named.value.as_ref()) })
+}
+
+/// What a changelog record's headers say the entry is about (records written before the
+/// headers, and tombstones, say nothing).
+fn named_of<M: Message>(m: &M) -> Option<Named> {
+    let headers = m.headers()?;
+    let text = |key: &str| {
+        headers.iter().find(|h| h.key == key).and_then(|h| h.value).and_then(|v| std::str::from_utf8(v).ok())
+    };
+    Some(Named { kind: IndicatorType::parse(text("type")?).ok()?, value: text("value")?.into() })
+}
+
+/// Reads the committed records of `partitions` of the changelog to the end (the last stable
+/// offset: a transaction still open there belongs to a dead or fenced instance and can only
+/// abort), handing each to `record` with its id. One reader serves all the partitions.
 /// Blocking: run it off the async executor.
-pub fn restore(config: &Config, partitions: &[i32]) -> Result<BTreeMap<i32, PartitionState>> {
+fn read_to_end(
+    config: &Config,
+    reader: ClientConfig,
+    partitions: &[i32],
+    mut record: impl FnMut(IndicatorId, &BorrowedMessage<'_>) -> Result<()>,
+) -> Result<()> {
     let topic = config.state_topic();
-    let mut states: BTreeMap<i32, PartitionState> =
-        partitions.iter().map(|p| (*p, PartitionState::default())).collect();
     if partitions.is_empty() {
-        return Ok(states);
+        return Ok(());
     }
-    let consumer: BaseConsumer<QuietEof> = client_config::reader(config).create_with_context(QuietEof)?;
+    let consumer: BaseConsumer<QuietEof> = reader.create_with_context(QuietEof)?;
+    // Leaders known before the assignment: otherwise librdkafka finds none yet and retries the
+    // first offset query on a 500 ms timer, every restore. A broker away now is waited for below.
+    let _ = consumer.fetch_metadata(Some(&topic), Duration::from_secs(5));
     let mut tpl = TopicPartitionList::new();
     for p in partitions {
         tpl.add_partition_offset(&topic, *p, Offset::Beginning)?;
@@ -92,7 +118,7 @@ pub fn restore(config: &Config, partitions: &[i32]) -> Result<BTreeMap<i32, Part
     let mut deadline = Instant::now() + patience;
     while !open.is_empty() {
         if Instant::now() > deadline {
-            return Err(Error::Topics(format!("restoring {topic} partitions {open:?} did not reach the end")));
+            return Err(Error::Topics(format!("reading {topic} partitions {open:?} did not reach the end")));
         }
         match consumer.poll(Duration::from_millis(100)) {
             None => {}
@@ -100,29 +126,108 @@ pub fn restore(config: &Config, partitions: &[i32]) -> Result<BTreeMap<i32, Part
                 open.remove(&p);
             }
             Some(Err(e)) if connection::is_transient(&e) => {
-                tracing::warn!("restoring {topic}: {e}; waiting for the broker");
+                tracing::warn!("reading {topic}: {e}; waiting for the broker");
                 deadline = deadline.max(Instant::now() + patience);
                 std::thread::sleep(Duration::from_millis(200));
             }
             Some(Err(e)) => return Err(e.into()),
             Some(Ok(m)) => {
-                let corrupt = |why: String| {
-                    Error::Corrupt(Corrupt { topic: topic.clone(), partition: m.partition(), offset: m.offset(), why })
-                };
                 let id = m
                     .key()
                     .and_then(|k| std::str::from_utf8(k).ok())
                     .and_then(IndicatorId::from_hex)
-                    .ok_or_else(|| corrupt("bad key".into()))?;
-                let state = states.get_mut(&m.partition()).ok_or_else(|| corrupt("unexpected partition".into()))?;
-                match m.payload() {
-                    None => state.restore_removal(&id),
-                    Some(v) => state.restore(id, decode(v).map_err(corrupt)?),
-                }
+                    .ok_or_else(|| corrupt(&m, "bad key".into()))?;
+                record(id, &m)?;
             }
         }
     }
+    Ok(())
+}
+
+/// The error for a changelog record iocflow cannot read.
+fn corrupt(m: &BorrowedMessage<'_>, why: String) -> Error {
+    Error::Corrupt(Corrupt { topic: m.topic().into(), partition: m.partition(), offset: m.offset(), why })
+}
+
+/// Rebuilds the state of `partitions` from the changelog (committed records, to the end).
+/// Blocking: run it off the async executor.
+pub fn restore(config: &Config, partitions: &[i32]) -> Result<BTreeMap<i32, PartitionState>> {
+    let mut states: BTreeMap<i32, PartitionState> =
+        partitions.iter().map(|p| (*p, PartitionState::default())).collect();
+    read_to_end(config, client_config::reader(config), partitions, |id, m| {
+        let state = states.get_mut(&m.partition()).ok_or_else(|| corrupt(m, "unexpected partition".into()))?;
+        match m.payload() {
+            None => state.restore_removal(&id),
+            Some(v) => state.restore(id, decode(v).map_err(|why| corrupt(m, why))?),
+        }
+        Ok(())
+    })?;
     Ok(states)
+}
+
+/// What the changelog holds about one indicator (`iocflow explain`).
+#[derive(Debug, Default)]
+pub struct Lookup {
+    /// The changelog partition that holds it.
+    pub partition: i32,
+    /// Its entry, unless it was never seen or has been forgotten.
+    pub entry: Option<Entry>,
+    /// What the entry is about, from the latest record's headers.
+    pub named: Option<Named>,
+    /// It was forgotten (a tombstone is its latest record).
+    pub forgotten: Option<Forgotten>,
+    /// The partition's record time: the latest `last_seen` of the entries read.
+    pub clock: Millis,
+    /// Records read.
+    pub records: usize,
+}
+
+/// Why an indicator was forgotten, as far as the changelog still tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forgotten {
+    /// Not seen for the TTL (record time), when the partition's clock passed `last_seen + ttl`.
+    Expired { last_seen: Millis },
+    /// Dropped, least recently seen first, to keep the state within its bounds.
+    Evicted { last_seen: Millis },
+    /// Compaction has removed the entry before the tombstone: expired or evicted.
+    Unknown,
+}
+
+/// Reads `id`'s partition of the changelog to the end as an auditor may (the auditors' group
+/// prefix, committed records only) and returns what it holds about `id`. Every entry of the
+/// partition is decoded, for the partition's clock.
+pub fn lookup(config: &Config, id: IndicatorId) -> Result<Lookup> {
+    let partition = id.partition(config.kafka.partitions) as i32;
+    let ttl = config.dedupe.ttl.as_millis() as Millis;
+    let mut found = Lookup { partition, ..Lookup::default() };
+    read_to_end(config, client_config::audit_reader(config, "explain"), &[partition], |key, m| {
+        found.records += 1;
+        let entry = m.payload().map(decode).transpose().map_err(|why| corrupt(m, why))?;
+        if let Some(e) = &entry {
+            found.clock = found.clock.max(e.last_seen);
+        }
+        if key != id {
+            return Ok(());
+        }
+        match entry {
+            Some(e) => {
+                found.named = named_of(m).or(found.named.take());
+                found.entry = Some(e);
+                found.forgotten = None;
+            }
+            None => {
+                found.forgotten = Some(match found.entry.take() {
+                    Some(e) if found.clock.saturating_sub(ttl) > e.last_seen => {
+                        Forgotten::Expired { last_seen: e.last_seen }
+                    }
+                    Some(e) => Forgotten::Evicted { last_seen: e.last_seen },
+                    None => Forgotten::Unknown,
+                });
+            }
+        }
+        Ok(())
+    })?;
+    Ok(found)
 }
 
 /// Rebuilds the state of every partition (`iocflow state`: the whole topic, by an operator).

@@ -15,7 +15,7 @@ pub mod changelog;
 
 use foldhash::HashMap;
 use iocflow_model::time::Millis;
-use iocflow_model::{Country, IndicatorId, Name, NameSet, Tlp};
+use iocflow_model::{Country, IndicatorId, IndicatorType, Name, NameSet, Tlp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -184,11 +184,20 @@ impl Bounds {
     }
 }
 
+/// What an indicator is: its type and canonical value. The state does not hold it in memory (the
+/// id is the key); each changelog record carries it, so that `iocflow explain --id` and anyone
+/// reading `<app>.state` can name what an entry is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Named {
+    pub kind: IndicatorType,
+    pub value: Box<str>,
+}
+
 /// What changed since the last call to [`PartitionState::take_changes`]: entries to write,
 /// entries forgotten (tombstones), and why those were forgotten.
 #[derive(Debug, Default)]
 pub struct Changes<'a> {
-    pub updated: Vec<(IndicatorId, &'a Entry)>,
+    pub updated: Vec<(IndicatorId, Named, &'a Entry)>,
     pub removed: Vec<IndicatorId>,
     /// Of `removed`, those not seen for the TTL.
     pub expired: u64,
@@ -309,8 +318,8 @@ impl Shards {
 pub struct PartitionState {
     entries: Shards,
     /// The entries changed since the last `take_changes`, each once (a flag in its slot, so
-    /// marking costs no second hash lookup per report).
-    dirty: Vec<IndicatorId>,
+    /// marking costs no second hash lookup per report), with what they are.
+    dirty: Vec<(IndicatorId, Named)>,
     removed: Vec<IndicatorId>,
     bytes: usize,
     /// The latest report time seen: "now" for expiry.
@@ -325,12 +334,12 @@ impl PartitionState {
         std::mem::take(&mut self.entries.growth)
     }
 
-    /// The entry of `id`, created if new, marked as changed.
-    pub fn entry(&mut self, id: IndicatorId) -> &mut Entry {
+    /// The entry of `id` (the indicator `kind` `value`), created if new, marked as changed.
+    pub fn entry(&mut self, id: IndicatorId, kind: IndicatorType, value: &str) -> &mut Entry {
         let slot = self.entries.slot(id);
         if !slot.dirty {
             slot.dirty = true;
-            self.dirty.push(id);
+            self.dirty.push((id, Named { kind, value: value.into() }));
         }
         &mut slot.entry
     }
@@ -386,14 +395,14 @@ impl PartitionState {
     fn replaced(&mut self, id: &IndicatorId, old: Slot) {
         self.bytes -= old.size;
         if old.dirty {
-            self.dirty.retain(|d| d != id);
+            self.dirty.retain(|(d, _)| d != id);
         }
     }
 
     /// Enforces the bounds (expired first, then least recently seen, down to 90 % of the bound
     /// so the scan is amortised), then hands out what changed since the last call.
     pub fn take_changes(&mut self, bounds: Bounds) -> Changes<'_> {
-        for id in &self.dirty {
+        for (id, _) in &self.dirty {
             let slot = self.entries.get_mut(id).expect("a dirty entry is held");
             slot.dirty = false;
             self.latest = self.latest.max(slot.entry.last_seen);
@@ -404,10 +413,10 @@ impl PartitionState {
         let (expired, evicted) = self.evict(bounds);
         let mut changes =
             Changes { removed: std::mem::take(&mut self.removed), expired, evicted, ..Changes::default() };
-        for id in self.dirty.drain(..) {
+        for (id, named) in self.dirty.drain(..) {
             // (unless the bounds just forgot it)
             if let Some(slot) = self.entries.get(&id) {
-                changes.updated.push((id, &slot.entry));
+                changes.updated.push((id, named, &slot.entry));
             }
         }
         changes
@@ -517,7 +526,8 @@ mod tests {
     fn filled(n: u128) -> PartitionState {
         let mut s = PartitionState::default();
         for i in 0..n {
-            s.entry(IndicatorId(i)).merge(contribution("a", i as Millis), i as Millis);
+            s.entry(IndicatorId(i), IndicatorType::Domain, "x.example")
+                .merge(contribution("a", i as Millis), i as Millis);
         }
         s
     }
@@ -527,20 +537,20 @@ mod tests {
         let mut s = filled(3);
         assert_eq!(s.take_changes(LOOSE).updated.len(), 3);
         assert_eq!(s.take_changes(LOOSE).updated.len(), 0);
-        s.entry(IndicatorId(1)).merge(contribution("b", 5), 5);
+        s.entry(IndicatorId(1), IndicatorType::Domain, "x.example").merge(contribution("b", 5), 5);
         let c = s.take_changes(LOOSE);
-        assert_eq!(c.updated.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [IndicatorId(1)]);
+        assert_eq!(c.updated.iter().map(|(id, _, _)| *id).collect::<Vec<_>>(), [IndicatorId(1)]);
     }
 
     #[test]
     fn an_entry_changed_twice_is_handed_out_once_and_restores_clear_pending_changes() {
         let mut s = filled(2);
-        s.entry(IndicatorId(0)).merge(contribution("b", 5), 5);
+        s.entry(IndicatorId(0), IndicatorType::Domain, "x.example").merge(contribution("b", 5), 5);
         let c = s.take_changes(LOOSE);
-        assert_eq!(c.updated.iter().map(|(id, _)| id.0).collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(c.updated.iter().map(|(id, _, _)| id.0).collect::<Vec<_>>(), [0, 1]);
         // A changelog record read back over a changed entry, or its tombstone, replaces the change.
-        s.entry(IndicatorId(0)).merge(contribution("c", 6), 6);
-        s.entry(IndicatorId(1)).merge(contribution("c", 6), 6);
+        s.entry(IndicatorId(0), IndicatorType::Domain, "x.example").merge(contribution("c", 6), 6);
+        s.entry(IndicatorId(1), IndicatorType::Domain, "x.example").merge(contribution("c", 6), 6);
         s.restore(IndicatorId(0), Entry::default());
         s.restore_removal(&IndicatorId(1));
         let c = s.take_changes(LOOSE);
@@ -570,9 +580,9 @@ mod tests {
         let mut s = filled(1);
         assert!(s.take_changes(bounds).removed.is_empty());
         // 100 ms later entry 0 (seen at 0) is not expired; at 6,500 it is, and the sweep is due.
-        s.entry(IndicatorId(1)).merge(contribution("a", 100), 100);
+        s.entry(IndicatorId(1), IndicatorType::Domain, "x.example").merge(contribution("a", 100), 100);
         assert!(s.take_changes(bounds).removed.is_empty());
-        s.entry(IndicatorId(2)).merge(contribution("a", 6_500), 6_500);
+        s.entry(IndicatorId(2), IndicatorType::Domain, "x.example").merge(contribution("a", 6_500), 6_500);
         assert_eq!(s.take_changes(bounds).removed, [IndicatorId(0)]);
     }
 
