@@ -29,14 +29,15 @@ pub struct Moves {
 pub struct StageContext {
     moves: Mutex<Moves>,
     stats: Option<ClientStats>,
-    /// Since when the consumer's group membership has not been steady (joining, syncing,
-    /// waiting for an assignment), as its statistics say; `None` while steady.
-    unsteady_since: Mutex<Option<Instant>>,
+    /// The consumer's group `join_state` as its statistics last said, and since when its
+    /// membership has not been steady (joining, syncing, waiting for an assignment); `None`
+    /// while steady.
+    membership: Mutex<(String, Option<Instant>)>,
 }
 
 impl StageContext {
     pub fn with_stats(stats: ClientStats) -> StageContext {
-        StageContext { moves: Mutex::default(), stats: Some(stats), unsteady_since: Mutex::default() }
+        StageContext { moves: Mutex::default(), stats: Some(stats), membership: Mutex::default() }
     }
 
     /// How long the consumer has been out of a steady group membership. A consumer can stay out
@@ -44,7 +45,7 @@ impl StageContext {
     /// has left one rejoining with no assignment for minutes (`tests/broker_faults.rs`); the
     /// stage replaces a consumer that stays out too long (`micro_batch.rs`).
     pub fn unsteady_for(&self) -> Duration {
-        self.unsteady_since.lock().expect("not poisoned").map_or(Duration::ZERO, |since| since.elapsed())
+        self.membership.lock().expect("not poisoned").1.map_or(Duration::ZERO, |since| since.elapsed())
     }
 
     /// The current rebalance generation (bumped on every revoke and assign).
@@ -66,12 +67,13 @@ impl StageContext {
 impl ClientContext for StageContext {
     fn stats(&self, statistics: Statistics) {
         if let Some(group) = &statistics.cgrp {
-            let mut since = self.unsteady_since.lock().expect("not poisoned");
-            match (group.join_state.as_str(), *since) {
-                ("steady", _) => *since = None,
-                (_, None) => *since = Some(Instant::now()),
-                (_, Some(_)) => {}
+            let mut membership = self.membership.lock().expect("not poisoned");
+            let (join_state, since) = &mut *membership;
+            if *join_state != group.join_state {
+                tracing::info!(client = %statistics.name, "group {}: join state {} (was {join_state:?})", group.state, group.join_state);
+                *join_state = group.join_state.clone();
             }
+            *since = unsteady_since(*since, &group.join_state, Instant::now());
         }
         if let Some(s) = &self.stats {
             s.record(&statistics);
@@ -83,6 +85,15 @@ impl ClientContext for StageContext {
             Some(s) => s.error(&error, reason),
             None => tracing::error!(target: "librdkafka", "{error}: {reason}"),
         }
+    }
+}
+
+/// When a consumer's membership stopped being steady, given when it did as far as known and its
+/// group's `join_state` (librdkafka's statistics) at `now`.
+fn unsteady_since(since: Option<Instant>, join_state: &str, now: Instant) -> Option<Instant> {
+    match join_state {
+        "steady" => None,
+        _ => Some(since.unwrap_or(now)),
     }
 }
 
@@ -108,5 +119,20 @@ impl ConsumerContext for StageContext {
             }
             tracing::info!(partitions = tpl.count(), "partitions assigned");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_membership_is_unsteady_from_the_first_statistics_that_say_so_until_steady_again() {
+        let t0 = Instant::now();
+        let later = t0 + Duration::from_secs(5);
+        assert_eq!(unsteady_since(None, "steady", t0), None);
+        assert_eq!(unsteady_since(None, "wait-join", t0), Some(t0));
+        assert_eq!(unsteady_since(Some(t0), "wait-sync", later), Some(t0), "still since the first");
+        assert_eq!(unsteady_since(Some(t0), "steady", later), None);
     }
 }
