@@ -145,3 +145,35 @@ fn exactly_once_survives_a_broker_stalled_past_the_transaction_timeout() {
     assert_withheld(&d, &expected);
     assert!(run.terminate().success());
 }
+
+/// The broker down for longer than a consumer may stay out of its group (five session timeouts,
+/// at least 30 s: `micro_batch.rs`) while iocflow is idle: each stage replaces its consumer, as it
+/// would one librdkafka left rejoining for good, and once the broker is back the new consumers
+/// join and the rest of the stream is routed exactly once.
+#[test]
+fn a_consumer_out_of_its_group_too_long_is_replaced_and_nothing_is_lost_or_doubled() {
+    let _turn = turn_on_the_private_broker();
+    let broker = PrivateBroker::shared();
+    let d = two_feed_deployment("eos-rejoin", "delivery = \"exactly-once\"");
+    let sent = stream(0xb0_0004, 3_000, 6_000);
+    let expected = reference(&sent);
+    let (first, rest) = sent.split_at(sent.len() / 2);
+    let mut run = d.start();
+    wait_for_status(&run, "/readyz", "200", Duration::from_secs(60));
+    produce_stream(&d, first, (50, 10));
+    d.wait_until_idle();
+    broker.kill();
+    std::thread::sleep(Duration::from_secs(45));
+    broker.start();
+    let replaced = |run: &Running| {
+        run.log.lock().unwrap().iter().filter(|l| l.contains("out of a steady group membership")).count()
+    };
+    assert!(replaced(&run) >= 1, "no consumer was replaced while the broker was down");
+    produce_stream(&d, rest, (50, 10));
+    d.wait_until_idle();
+    assert!(run.is_running(), "iocflow exited");
+    eprintln!("broker down 45 s: {} consumer(s) replaced", replaced(&run));
+    assert_cert_topics(&d, &expected);
+    assert_withheld(&d, &expected);
+    assert!(run.terminate().success());
+}
