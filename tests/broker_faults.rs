@@ -94,14 +94,22 @@ fn kill_the_broker_three_times(d: &Deployment, seed: u64) -> (Running, Expected)
     (run, expected)
 }
 
+/// Once the stream is in: iocflow still runs, every CERT topic and the withheld topic hold each
+/// expected record exactly once, and it stops cleanly.
+fn assert_exactly_once_then_stop(d: &Deployment, mut run: Running, expected: &Expected) {
+    d.wait_until_idle();
+    assert!(run.is_running(), "iocflow exited");
+    assert_cert_topics(d, expected);
+    assert_withheld(d, expected);
+    assert!(run.terminate().success());
+}
+
 #[test]
 fn exactly_once_survives_broker_kills_with_nothing_lost_or_doubled() {
     let _turn = turn_on_the_private_broker();
     let d = two_feed_deployment("eos-brokerkill", "delivery = \"exactly-once\"");
     let (run, expected) = kill_the_broker_three_times(&d, 0xb0_0001);
-    assert_cert_topics(&d, &expected);
-    assert_withheld(&d, &expected);
-    assert!(run.terminate().success());
+    assert_exactly_once_then_stop(&d, run, &expected);
 }
 
 #[test]
@@ -126,7 +134,7 @@ fn exactly_once_survives_a_broker_stalled_past_the_transaction_timeout() {
     let d = two_feed_deployment("eos-stall", "delivery = \"exactly-once\"");
     let sent = stream(0xb0_0003, 4_000, 12_000);
     let expected = reference(&sent);
-    let mut run = d.start();
+    let run = d.start();
     wait_for_status(&run, "/readyz", "200", Duration::from_secs(60));
     let producer = produce_slowly(&d, &sent, 1_000, Duration::from_millis(500));
     // Mid-stream: once the stages have committed a few transactions.
@@ -139,11 +147,7 @@ fn exactly_once_survives_a_broker_stalled_past_the_transaction_timeout() {
     std::thread::sleep(Duration::from_secs(15));
     broker.resume();
     producer.join().unwrap();
-    d.wait_until_idle();
-    assert!(run.is_running(), "iocflow exited after the stall");
-    assert_cert_topics(&d, &expected);
-    assert_withheld(&d, &expected);
-    assert!(run.terminate().success());
+    assert_exactly_once_then_stop(&d, run, &expected);
 }
 
 /// The broker down for longer than a consumer may stay out of its group (five session timeouts,
@@ -158,7 +162,7 @@ fn a_consumer_out_of_its_group_too_long_is_replaced_and_nothing_is_lost_or_doubl
     let sent = stream(0xb0_0004, 3_000, 6_000);
     let expected = reference(&sent);
     let (first, rest) = sent.split_at(sent.len() / 2);
-    let mut run = d.start();
+    let run = d.start();
     wait_for_status(&run, "/readyz", "200", Duration::from_secs(60));
     produce_stream(&d, first, (50, 10));
     d.wait_until_idle();
@@ -171,9 +175,6 @@ fn a_consumer_out_of_its_group_too_long_is_replaced_and_nothing_is_lost_or_doubl
     assert!(replaced(&run) >= 1, "no consumer was replaced while the broker was down");
     produce_stream(&d, rest, (50, 10));
     d.wait_until_idle();
-    assert!(run.is_running(), "iocflow exited");
     eprintln!("broker down 45 s: {} consumer(s) replaced", replaced(&run));
-    assert_cert_topics(&d, &expected);
-    assert_withheld(&d, &expected);
-    assert!(run.terminate().success());
+    assert_exactly_once_then_stop(&d, run, &expected);
 }

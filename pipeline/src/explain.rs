@@ -191,17 +191,14 @@ impl<'c> Explainer<'c> {
                 "--cert {cc}: no [[certs]] entry of this configuration has that country"
             )));
         }
-        let asked = match query {
-            Query::Id(_) => None,
-            Query::Value { kind, value } => Some(
-                Indicator::new(*kind, value)
-                    .map_err(|e| Error::Config(format!("--value {value:?}: not a {kind}: {e}")))?,
-            ),
-        };
-        let id = match (&asked, query) {
-            (Some(indicator), _) => indicator.id,
-            (None, Query::Id(id)) => *id,
-            (None, Query::Value { .. }) => unreachable!("a value query has its indicator"),
+        let (asked, id) = match query {
+            Query::Id(id) => (None, *id),
+            Query::Value { kind, value } => {
+                let indicator = Indicator::new(*kind, value)
+                    .map_err(|e| Error::Config(format!("--value {value:?}: not a {kind}: {e}")))?;
+                let id = indicator.id;
+                (Some(indicator), id)
+            }
         };
         let found = changelog::lookup(config, id)?;
         // The changelog names what it holds; an id alone is named by it.
@@ -426,14 +423,11 @@ fn not_received(
     for (c, seen) in entry.contributions.iter().zip(&view.visibility) {
         let reason = match seen {
             Visibility::Seen { .. } => continue,
-            Visibility::Label(tlp) => {
-                let code = match tlp {
-                    Tlp::Red => "tlp_red",
-                    Tlp::AmberStrict => "tlp_amber_strict",
-                    _ => "unknown_label",
-                };
-                Reason::of(code, c, format!("feed {}'s report is labelled {tlp}: no CERT may see it", c.feed))
-            }
+            Visibility::Label(withheld) => Reason::of(
+                withheld.as_str(),
+                c,
+                format!("feed {}'s report is labelled {}: no CERT may see it", c.feed, c.tlp),
+            ),
             Visibility::SharingGroup(group) => Reason::of(
                 "sharing_group",
                 c,

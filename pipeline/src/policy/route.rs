@@ -194,16 +194,22 @@ impl Router {
             Tlp::Amber => 0,
             Tlp::AmberStrict | Tlp::Red | Tlp::Unknown => return 0,
         };
-        let implicated = places
-            .into_iter()
-            .flatten()
-            .chain(c.target_countries.iter().copied())
-            .fold(0, |set, country| set | self.audiences.implicating(country));
+        let implicated = self.implicated(c, places);
         let members = match &c.sharing_group {
             Some(group) => self.members_of(group),
             None => CertSet::MAX,
         };
         (implicated | label) & members
+    }
+
+    /// The CERTs of the countries contribution `c` implicates: the indicator's `places` and the
+    /// feed's targets.
+    fn implicated(&self, c: &Contribution, places: [Option<Country>; 2]) -> CertSet {
+        places
+            .into_iter()
+            .flatten()
+            .chain(c.target_countries.iter().copied())
+            .fold(0, |set, country| set | self.audiences.implicating(country))
     }
 
     /// The CERTs whose organisation is a member of a MISP sharing group.
@@ -276,15 +282,17 @@ impl Router {
             .iter()
             .map(|c| {
                 if self.audience(c, places) & 1 << k != 0 {
-                    let implicated = places
-                        .iter()
-                        .flatten()
-                        .chain(&c.target_countries)
-                        .any(|p| self.audiences.implicating(*p) & 1 << k != 0);
-                    return Visibility::Seen { implicated };
+                    return Visibility::Seen { implicated: self.implicated(c, places) & 1 << k != 0 };
                 }
-                match (c.tlp, &c.sharing_group) {
-                    (Tlp::AmberStrict | Tlp::Red | Tlp::Unknown, _) => Visibility::Label(c.tlp),
+                match (self.withholds(c), &c.sharing_group) {
+                    (
+                        Some(
+                            label @ (WithheldReason::TlpRed
+                            | WithheldReason::TlpAmberStrict
+                            | WithheldReason::UnknownLabel),
+                        ),
+                        _,
+                    ) => Visibility::Label(label),
                     (_, Some(group)) if self.members_of(group) & 1 << k == 0 => Visibility::SharingGroup(group.clone()),
                     _ => {
                         let mut places: Vec<Country> =
@@ -311,7 +319,7 @@ impl Router {
             benign_dropped: self.drop_benign && subject.enrichment.benign.is_some(),
             record: (!view.is_empty()).then(|| record(subject, &view)),
             last,
-            owed_revocation: !view.is_empty() && summary.revoked && last.is_some_and(|l| !l.revoked),
+            owed_revocation: !view.is_empty() && owed_revocation(last, &summary),
             revoked: !view.is_empty() && summary.revoked,
             news,
         }
@@ -373,10 +381,7 @@ impl Router {
     /// The emission rule: does a CERT, last sent `last`, get a record of its view `now`? If so,
     /// the STIX `created` and `modified` times of that record.
     fn decide(&self, last: Option<&Emission>, now: &Summary<'_>, accepted: bool) -> Option<(Millis, Millis)> {
-        // A revocation is news only to a CERT that received the indicator, and owed to it
-        // whatever its filter says now.
-        let owed_revocation = now.revoked && last.is_some_and(|l| !l.revoked);
-        if !(owed_revocation || accepted && self.news(last, now).is_some()) {
+        if !(owed_revocation(last, now) || accepted && self.news(last, now).is_some()) {
             return None;
         }
         // `at` never goes back, so STIX `modified` increases with every emission.
@@ -385,6 +390,12 @@ impl Router {
             Some(last) => (last.first_at, now.at.max(last.at + 1)),
         })
     }
+}
+
+/// A revocation is news only to a CERT that received the indicator, and owed to it whatever its
+/// filter says now.
+fn owed_revocation(last: Option<&Emission>, now: &Summary<'_>) -> bool {
+    now.revoked && last.is_some_and(|l| !l.revoked)
 }
 
 /// Why a view is news to a CERT (the emission rule's reasons to send it).
@@ -423,8 +434,8 @@ pub enum Visibility {
     /// In the view: the CERT's country is among those the contribution implicates, or the label
     /// (CLEAR, GREEN) reaches the CERT as a regional subscriber.
     Seen { implicated: bool },
-    /// AMBER+STRICT, RED or an unknown label: no CERT.
-    Label(Tlp),
+    /// AMBER+STRICT, RED or an unknown label: no CERT (the withheld reason that names it).
+    Label(WithheldReason),
     /// MISP distribution 4 to a group the CERT's organisation is not a member of.
     SharingGroup(String),
     /// The CERT's country is not among those the contribution implicates, and the label does not
@@ -839,7 +850,7 @@ mod tests {
             sg.visibility,
             [
                 Visibility::Seen { implicated: true },
-                Visibility::Label(Tlp::Red),
+                Visibility::Label(WithheldReason::TlpRed),
                 Visibility::SharingGroup("other".into())
             ]
         );

@@ -217,7 +217,7 @@ pub fn lookup(config: &Config, id: IndicatorId) -> Result<Lookup> {
             }
             None => {
                 found.forgotten = Some(match found.entry.take() {
-                    Some(e) if found.clock.saturating_sub(ttl) > e.last_seen => {
+                    Some(e) if crate::state::expired(e.last_seen, found.clock, ttl) => {
                         Forgotten::Expired { last_seen: e.last_seen }
                     }
                     Some(e) => Forgotten::Evicted { last_seen: e.last_seen },

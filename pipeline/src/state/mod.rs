@@ -162,6 +162,12 @@ impl Entry {
     }
 }
 
+/// Whether an entry last seen at `last_seen` has expired when its partition's clock (its latest
+/// report time) is `clock`: not seen for longer than the TTL.
+pub fn expired(last_seen: Millis, clock: Millis, ttl_ms: Millis) -> bool {
+    last_seen < clock.saturating_sub(ttl_ms)
+}
+
 /// Limits on one partition's state.
 #[derive(Debug, Clone, Copy)]
 pub struct Bounds {
@@ -432,9 +438,12 @@ impl PartitionState {
             return (0, 0);
         }
         self.swept_at = Some(self.latest);
-        let horizon = self.latest.saturating_sub(b.ttl_ms);
-        let expired: Vec<IndicatorId> =
-            self.entries.iter().filter(|(_, s)| s.entry.last_seen < horizon).map(|(id, _)| *id).collect();
+        let expired: Vec<IndicatorId> = self
+            .entries
+            .iter()
+            .filter(|(_, s)| expired(s.entry.last_seen, self.latest, b.ttl_ms))
+            .map(|(id, _)| *id)
+            .collect();
         let expired_count = expired.len() as u64;
         for id in expired {
             self.forget(id);
