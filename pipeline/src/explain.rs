@@ -23,7 +23,7 @@ use crate::policy::route::{Subject, ViewExplained, Visibility};
 use crate::state::changelog::{self, Forgotten, Lookup};
 use crate::state::{Contribution, Entry};
 use iocflow_model::time;
-use iocflow_model::{Country, Indicator, IndicatorId, IndicatorType, Tlp};
+use iocflow_model::{Country, Indicator, IndicatorId, IndicatorType, Name, Tlp};
 use iocflow_sinks::stix_indicator;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -319,7 +319,7 @@ fn contribution_part(c: &Contribution) -> ContributionPart {
         feed: c.feed.to_string(),
         provider: c.provider.to_string(),
         tlp: c.tlp.as_str(),
-        sharing_group: c.sharing_group.clone(),
+        sharing_group: c.sharing_group.as_ref().map(Name::to_string),
         confidence: c.confidence,
         threat: c.threat.as_ref().map(|t| t.to_string()),
         tags: c.tags.iter().map(|t| t.to_string()).collect(),

@@ -92,24 +92,42 @@ impl<'de> Deserialize<'de> for Name {
     }
 }
 
-/// A sorted set of [`Name`]s, shared: copying one is a counter increment, and the empty set
-/// holds no allocation. It reads and writes as a plain list of strings.
+/// A sorted set of [`Name`]s, shared: copying one is a counter increment, and neither the empty
+/// set nor a set of one name holds an allocation of its own. It reads and writes as a plain list
+/// of strings.
 ///
 /// A contribution's tags and a record's tags are sets: most rows of a batch carry the same tags
 /// as the row before (a feed tags its reports alike), and most records have the tags of their
-/// one contribution, so one set serves them all.
+/// one contribution, so one set serves them all. What a CERT was last sent names its view's
+/// feeds as a set too, and most views are of one feed: that set is the feed's name itself.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
-pub struct NameSet(Option<Arc<[Name]>>);
+pub struct NameSet(Set);
+
+/// A [`NameSet`]'s names, held as few allocations as their number allows. Each set has one
+/// representation (by its size), so equal sets compare and hash alike.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+enum Set {
+    #[default]
+    Empty,
+    One(Name),
+    Many(Arc<[Name]>),
+}
 
 impl NameSet {
     /// The set of `names` (sorted, each once).
     pub fn of(mut names: Vec<Name>) -> NameSet {
-        if names.is_empty() {
-            return NameSet(None);
-        }
         names.sort_unstable();
         names.dedup();
-        NameSet(Some(names.into()))
+        NameSet(match names.len() {
+            0 => Set::Empty,
+            1 => Set::One(names.pop().expect("one name")),
+            _ => Set::Many(names.into()),
+        })
+    }
+
+    /// The set of one name.
+    pub fn one(name: Name) -> NameSet {
+        NameSet(Set::One(name))
     }
 }
 
@@ -117,7 +135,11 @@ impl Deref for NameSet {
     type Target = [Name];
 
     fn deref(&self) -> &[Name] {
-        self.0.as_deref().unwrap_or_default()
+        match &self.0 {
+            Set::Empty => &[],
+            Set::One(name) => std::slice::from_ref(name),
+            Set::Many(names) => names,
+        }
     }
 }
 
@@ -210,12 +232,15 @@ mod tests {
         assert_eq!(a, ["bank", "phish"]);
         assert_eq!(serde_json::to_string(&a).unwrap(), r#"["bank","phish"]"#);
         let again = names.set(["bank", "phish"].into_iter());
-        assert!(Arc::ptr_eq(a.0.as_ref().unwrap(), again.0.as_ref().unwrap()), "the same row shares the set");
+        let (Set::Many(a_names), Set::Many(again_names)) = (&a.0, &again.0) else { panic!("{a:?} {again:?}") };
+        assert!(Arc::ptr_eq(a_names, again_names), "the same row shares the set");
         let other = names.set(["bank"].into_iter());
         assert_eq!(other, ["bank"]);
         assert!(Arc::ptr_eq(&a[0].0, &other[0].0), "and the names within it");
+        assert!(matches!(other.0, Set::One(_)), "one name is its own set");
+        assert_eq!(other, NameSet::one("bank".into()));
         assert_eq!(names.set(std::iter::empty()), NameSet::default());
-        assert!(NameSet::default().0.is_none(), "no allocation for no names");
+        assert!(matches!(NameSet::default().0, Set::Empty), "no allocation for no names");
         let read: NameSet = serde_json::from_str(r#"["t2","t1","t2"]"#).unwrap();
         assert_eq!(read, ["t1", "t2"]);
         assert_eq!(format!("{read:?}"), r#"["t1", "t2"]"#);

@@ -18,7 +18,7 @@ use crate::indicator_batch::{IndicatorBatchBuilder, IndicatorColumns, opt};
 use crate::policy::cert_view::CertFilter;
 use crate::policy::route::{Candidate, Emit, Outcome, Recipient, Router, Subject};
 use crate::state::changelog;
-use crate::state::{Bounds, Contribution, Named, PartitionState};
+use crate::state::{Bounds, Claim, Contribution, Named, PartitionState};
 use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray, StructArray, UInt8Array};
 use iocflow_enrichers::tables::{SharedTables, TableLoad};
 use iocflow_model::time::Millis;
@@ -304,29 +304,31 @@ impl ColumnarCore {
         out.emits.reserve(batch.num_rows());
         let emits = &mut out.emits;
         let mut candidates: Vec<Vec<Candidate>> = vec![Vec::new(); self.router.certs()];
-        // A batch's feed, provider, threat and tag columns hold a few distinct values: one
+        // A batch's feed, provider, threat, tag and sharing-group columns hold a few distinct values: one
         // shared string each, not one per row (a `Names` per column, as it remembers the last).
-        let (mut feeds, mut providers, mut threats, mut tags) =
-            (Names::default(), Names::default(), Names::default(), Names::default());
+        let (mut feeds, mut providers, mut threats, mut tags, mut groups) =
+            (Names::default(), Names::default(), Names::default(), Names::default(), Names::default());
         let mut fates = Vec::with_capacity(batch.num_rows());
         for (i, &(id, kind)) in ids.iter().enumerate() {
             let reported_at = cols.reported_at.value(i);
             out.earliest = Some(out.earliest.map_or(reported_at, |e| e.min(reported_at)));
-            let contribution = Contribution {
+            let claim = state.claim(Claim {
                 feed: feeds.get(cols.feed.value(i)),
                 provider: providers.get(cols.provider.value(i)),
                 tlp: Tlp::parse(cols.tlp.value(i)),
                 confidence: opt(cols.confidence, i, UInt8Array::value),
                 threat: opt(cols.threat, i, StringArray::value).map(|t| threats.get(t)),
                 tags: tags.set(cols.tags.row(i)),
-                first_seen: opt(cols.first_seen, i, Int64Array::value).unwrap_or(reported_at),
-                last_seen: opt(cols.last_seen, i, Int64Array::value).unwrap_or(reported_at),
                 // Written by the decoders as codes; anything else could implicate no CERT.
                 target_countries: cols.target_countries.row(i).filter_map(Country::parse).collect(),
                 revoked: cols.revoked.value(i),
-                sharing_group: opt(cols.sharing_group, i, |a, i| a.value(i).to_string()),
-                sightings: 1,
-            };
+                sharing_group: opt(cols.sharing_group, i, StringArray::value).map(|g| groups.get(g)),
+            });
+            let contribution = Contribution::new(
+                claim,
+                opt(cols.first_seen, i, Int64Array::value).unwrap_or(reported_at),
+                opt(cols.last_seen, i, Int64Array::value).unwrap_or(reported_at),
+            );
             let subject = Subject { enrichment: enriched.row(i), ..Subject::bare(id, kind, cols.value.value(i)) };
             let entry = state.entry(id, kind, subject.value);
             let fate = self.router.apply(entry, subject, contribution, (i, reported_at), emits, &mut candidates);

@@ -29,7 +29,7 @@
 use crate::state::{Contribution, Emission, Emitted, Entry};
 use iocflow_enrichers::tables::Enrichment;
 use iocflow_model::time::Millis;
-use iocflow_model::{Country, IndicatorId, IndicatorType, Name, Tlp};
+use iocflow_model::{Country, IndicatorId, IndicatorType, Name, NameSet, Tlp};
 use iocflow_sinks::cert_record::{CertRecord, SCHEMA_VERSION, Source};
 use iocflow_sinks::withheld::WithheldReason;
 use smallvec::SmallVec;
@@ -293,7 +293,9 @@ impl Router {
                         ),
                         _,
                     ) => Visibility::Label(label),
-                    (_, Some(group)) if self.members_of(group) & 1 << k == 0 => Visibility::SharingGroup(group.clone()),
+                    (_, Some(group)) if self.members_of(group) & 1 << k == 0 => {
+                        Visibility::SharingGroup(group.to_string())
+                    }
                     _ => {
                         let mut places: Vec<Country> =
                             places.into_iter().flatten().chain(c.target_countries.iter().copied()).collect();
@@ -492,7 +494,10 @@ impl<'a> Summary<'a> {
 
     fn to_emission(&self) -> Emission {
         Emission {
-            sources: self.sources.iter().map(|s| (*s).clone()).collect(),
+            sources: match self.sources.as_slice() {
+                [one] => NameSet::one((*one).clone()),
+                many => NameSet::of(many.iter().map(|s| (*s).clone()).collect()),
+            },
             confidence: self.confidence,
             revoked: self.revoked,
             at: self.at,
@@ -548,6 +553,8 @@ fn record(subject: &Subject<'_>, view: &[&Contribution]) -> CertRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::Claim;
+    use std::sync::Arc;
 
     fn cc(code: &str) -> Country {
         Country::parse(code).unwrap()
@@ -557,7 +564,6 @@ mod tests {
     fn recipient(code: &str) -> Recipient {
         Recipient { country: cc(code), regional: false, sharing_groups: HashSet::new(), filtered: false }
     }
-    use iocflow_model::NameSet;
 
     const SG: usize = 0;
     const MY: usize = 1;
@@ -577,20 +583,12 @@ mod tests {
     }
 
     fn report(feed: &str, tlp: Tlp, targets: &[&str], at: Millis) -> Contribution {
-        Contribution {
-            feed: feed.into(),
-            provider: format!("{feed} Inc.").into(),
-            tlp,
+        let claim = Claim {
             confidence: Some(50),
-            threat: None,
-            tags: NameSet::default(),
-            first_seen: at,
-            last_seen: at,
             target_countries: targets.iter().map(|s| Country::parse(s).unwrap()).collect(),
-            revoked: false,
-            sharing_group: None,
-            sightings: 1,
-        }
+            ..Claim::plain(feed, &format!("{feed} Inc."), tlp)
+        };
+        Contribution::new(Arc::new(claim), at, at)
     }
 
     fn subject(infra: Option<&'static str>) -> Subject<'static> {
@@ -616,9 +614,10 @@ mod tests {
     /// indicator benign; a view of one contribution hands its own set on.
     #[test]
     fn record_tags_are_the_views_and_the_warninglists() {
-        let tagged = |feed, tags: &[&str]| Contribution {
-            tags: tags.iter().map(|t| Name::from(*t)).collect(),
-            ..report(feed, Tlp::Green, &["MY"], 0)
+        let tagged = |feed, tags: &[&str]| {
+            let mut c = report(feed, Tlp::Green, &["MY"], 0);
+            Arc::make_mut(&mut c.claim).tags = tags.iter().map(|t| Name::from(*t)).collect();
+            c
         };
         let (a, b) = (tagged("a", &["phish", "bank"]), tagged("b", &["bank", "c2"]));
         let one = record(&subject(Some("SG")), &[&a]);
@@ -685,7 +684,7 @@ mod tests {
         assert_eq!(out[0].1.sightings, 3);
         // More confidence.
         let mut c = report("a", Tlp::Green, &[], 30);
-        c.confidence = Some(90);
+        Arc::make_mut(&mut c.claim).confidence = Some(90);
         let (o, out) = run(&mut e, Some("SG"), c);
         assert_eq!((o, certs(&out)), (Outcome::Emitted, vec![SG, REGIONAL_TH]));
         // Less confidence is no news.
@@ -709,7 +708,7 @@ mod tests {
     fn sharing_groups_reach_members_only_and_never_beyond_the_label() {
         let group = |tlp, targets: &[&str], g: &str| {
             let mut c = report("misp", tlp, targets, 0);
-            c.sharing_group = Some(g.into());
+            Arc::make_mut(&mut c.claim).sharing_group = Some(g.into());
             c
         };
         // MY is a member; SG (implicated) and TH (regional) are not.
@@ -764,12 +763,12 @@ mod tests {
     fn a_filter_decides_on_the_view_and_revocations_bypass_it() {
         let mut e = Entry::default();
         let mut low = report("a", Tlp::Green, &[], 0);
-        low.confidence = Some(10);
+        Arc::make_mut(&mut low.claim).confidence = Some(10);
         let mut high = report("a", Tlp::Green, &[], 10);
-        high.confidence = Some(90);
+        Arc::make_mut(&mut high.claim).confidence = Some(90);
         let mut revoked = report("a", Tlp::Green, &[], 20);
-        revoked.revoked = true;
-        revoked.confidence = Some(10);
+        Arc::make_mut(&mut revoked.claim).revoked = true;
+        Arc::make_mut(&mut revoked.claim).confidence = Some(10);
         // SG accepts views with confidence >= 50; TH (regional, no filter) takes everything.
         let got = filtered(&mut e, vec![low, high, revoked], |r| r.confidence >= Some(50));
         assert_eq!(got[0], (Outcome::Emitted, vec![REGIONAL_TH]));
@@ -780,10 +779,10 @@ mod tests {
         assert_eq!(got[2].0, Outcome::Emitted);
         let mut e2 = e.clone();
         let mut again = report("a", Tlp::Green, &[], 30);
-        again.revoked = false;
+        Arc::make_mut(&mut again.claim).revoked = false;
         filtered(&mut e2, vec![again], |_| true);
         let mut revoke = report("a", Tlp::Green, &[], 40);
-        revoke.revoked = true;
+        Arc::make_mut(&mut revoke.claim).revoked = true;
         let got = filtered(&mut e2, vec![revoke], |_| false);
         assert_eq!(got[0].0, Outcome::Emitted);
         assert!(e2.emitted.get(cc("SG")).unwrap().revoked, "SG was sent the revocation its filter rejects");
@@ -829,7 +828,7 @@ mod tests {
     fn a_revocation_of_something_never_sent_is_not_sent() {
         let mut e = Entry::default();
         let mut c = report("a", Tlp::Green, &[], 0);
-        c.revoked = true;
+        Arc::make_mut(&mut c.claim).revoked = true;
         let (o, out) = run(&mut e, Some("SG"), c);
         assert_eq!(o, Outcome::Suppressed);
         assert!(out.is_empty());
@@ -842,7 +841,7 @@ mod tests {
         run(&mut e, Some("SG"), report("a", Tlp::Green, &[], 0));
         run(&mut e, Some("SG"), report("r", Tlp::Red, &["MY"], 1));
         let mut grouped = report("g", Tlp::Amber, &["MY"], 2);
-        grouped.sharing_group = Some("other".into());
+        Arc::make_mut(&mut grouped.claim).sharing_group = Some("other".into());
         run(&mut e, Some("SG"), grouped);
         let r = router();
         let sg = r.explain(&e, &subject(Some("SG")), SG, 3);
@@ -869,7 +868,7 @@ mod tests {
         let mut e = Entry::default();
         run(&mut e, Some("MY"), report("a", Tlp::Green, &[], 0));
         let mut c = report("a", Tlp::Green, &[], 10);
-        c.revoked = true;
+        Arc::make_mut(&mut c.claim).revoked = true;
         let (o, out) = run(&mut e, Some("MY"), c);
         assert_eq!((o, certs(&out)), (Outcome::Emitted, vec![MY, REGIONAL_TH]));
         assert!(out[0].1.revoked);

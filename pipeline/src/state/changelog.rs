@@ -299,32 +299,29 @@ pub fn rewrite(config: &Config) -> Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{Contribution, Emission};
-    use iocflow_model::Country;
-    use iocflow_model::Tlp;
+    use crate::state::{Claim, Contribution, Emission};
+    use iocflow_model::{Country, NameSet, Tlp};
+    use std::sync::Arc;
 
     #[test]
     fn entries_round_trip() {
         let mut e = Entry::default();
-        e.merge(
-            Contribution {
-                feed: "f".into(),
-                provider: "P".into(),
-                tlp: Tlp::AmberStrict,
-                confidence: Some(70),
-                threat: Some("phishing".into()),
-                tags: ["t"].into_iter().map(iocflow_model::Name::from).collect(),
-                first_seen: 1,
-                last_seen: 2,
-                target_countries: vec![iocflow_model::Country::parse("SG").unwrap()],
-                revoked: false,
-                sharing_group: None,
-                sightings: 3,
-            },
-            2,
-        );
+        let claim = Claim {
+            confidence: Some(70),
+            threat: Some("phishing".into()),
+            tags: ["t"].into_iter().map(iocflow_model::Name::from).collect(),
+            target_countries: vec![Country::parse("SG").unwrap()],
+            ..Claim::plain("f", "P", Tlp::AmberStrict)
+        };
+        e.merge(Contribution { sightings: 3, ..Contribution::new(Arc::new(claim), 1, 2) }, 2);
         for cc in ["TH", "SG"] {
-            let sent = Emission { sources: vec!["f".into()], confidence: Some(70), revoked: false, at: 2, first_at: 1 };
+            let sent = Emission {
+                sources: NameSet::one("f".into()),
+                confidence: Some(70),
+                revoked: false,
+                at: 2,
+                first_at: 1,
+            };
             e.emitted.set(Country::parse(cc).unwrap(), sent);
         }
         let bytes = encode(&e, ChangelogFormat::Json);
@@ -370,5 +367,45 @@ mod tests {
         let bad = format!(r#"{{"contributions":[],"emitted":{{"SGP":{emission}}},"last_seen":2}}"#);
         let e = decode(bad.as_bytes()).map(|_| ()).unwrap_err().to_string();
         assert!(e.contains("\"SGP\" is not a two-letter country code"), "{e}");
+    }
+
+    /// Bytes and text written by iocflow 0.1 before contributions shared their claims (and before
+    /// a set of one name was its name): the layout did not change, so they read back as the same
+    /// entry and it writes the same bytes again.
+    #[test]
+    fn entries_written_before_claims_were_shared_read_and_write_the_same() {
+        let binary: Vec<u8> = {
+            let hex = concat!(
+                "01021061627573652e63682d75726c686175730861627573652e636802014601076d616c77617265020762616e6b696e",
+                "6706656d6f7465748084c6b9e663c0adcdb9e66302025347024d5900010d617365616e2d66696e616e636503096d656d",
+                "6265722d7468085468616943455254000000008284c6b9e6638284c6b9e6630001000102025347021061627573652e63",
+                "682d75726c68617573096d656d6265722d7468014600c0adcdb9e6638084c6b9e663025448011061627573652e63682d",
+                "75726c68617573014600c0adcdb9e6638084c6b9e663c0adcdb9e663",
+            );
+            (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+        };
+        let json = r#"{"contributions":[{"feed":"abuse.ch-urlhaus","provider":"abuse.ch","tlp":"AMBER","confidence":70,"threat":"malware","tags":["banking","emotet"],"first_seen":1714557600000,"last_seen":1714557660000,"target_countries":["SG","MY"],"revoked":false,"sharing_group":"asean-finance","sightings":3},{"feed":"member-th","provider":"ThaiCERT","tlp":"CLEAR","confidence":null,"threat":null,"tags":[],"first_seen":1714557600001,"last_seen":1714557600001,"target_countries":[],"revoked":true,"sharing_group":null,"sightings":1}],"emitted":{"SG":{"sources":["abuse.ch-urlhaus","member-th"],"confidence":70,"revoked":false,"at":1714557660000,"first_at":1714557600000},"TH":{"sources":["abuse.ch-urlhaus"],"confidence":70,"revoked":false,"at":1714557660000,"first_at":1714557600000}},"last_seen":1714557660000}"#;
+        let cc = |c| Country::parse(c).unwrap();
+        let urlhaus = Claim {
+            confidence: Some(70),
+            threat: Some("malware".into()),
+            tags: ["emotet", "banking"].into_iter().map(iocflow_model::Name::from).collect(),
+            target_countries: vec![cc("SG"), cc("MY")],
+            sharing_group: Some("asean-finance".into()),
+            ..Claim::plain("abuse.ch-urlhaus", "abuse.ch", Tlp::Amber)
+        };
+        let thaicert = Claim { revoked: true, ..Claim::plain("member-th", "ThaiCERT", Tlp::Clear) };
+        let mut e = Entry::default();
+        let (t0, t1) = (1_714_557_600_000, 1_714_557_660_000);
+        e.merge(Contribution { sightings: 3, ..Contribution::new(Arc::new(urlhaus), t0, t1) }, t1);
+        e.merge(Contribution::new(Arc::new(thaicert), t0 + 1, t0 + 1), t0 + 1);
+        let both = NameSet::of(vec!["member-th".into(), "abuse.ch-urlhaus".into()]);
+        for (c, sources) in [("TH", NameSet::one("abuse.ch-urlhaus".into())), ("SG", both)] {
+            e.emitted.set(cc(c), Emission { sources, confidence: Some(70), revoked: false, at: t1, first_at: t0 });
+        }
+        assert_eq!(decode(&binary).unwrap(), e);
+        assert_eq!(decode(json.as_bytes()).unwrap(), e);
+        assert_eq!(encode(&e, ChangelogFormat::Binary), binary);
+        assert_eq!(String::from_utf8(encode(&e, ChangelogFormat::Json)).unwrap(), json);
     }
 }

@@ -13,36 +13,179 @@
 
 pub mod changelog;
 
-use foldhash::HashMap;
+use foldhash::{HashMap, HashSet};
 use iocflow_model::time::Millis;
 use iocflow_model::{Country, IndicatorId, IndicatorType, Name, NameSet, Tlp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// One feed's contribution to an indicator: its latest report, and how often it was seen.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Contribution {
+/// What a feed said of an indicator in its latest report, apart from when and how often: its
+/// labels, confidence, threat, tags and targets.
+///
+/// A feed says the same of many indicators (its reports in a batch carry the same labels), so
+/// contributions share their claim: the state holds one per distinct claim ([`Claims`]), not one
+/// per indicator, and a contribution is its claim's pointer and its own times.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Claim {
     pub feed: Name,
     pub provider: Name,
     pub tlp: Tlp,
     pub confidence: Option<u8>,
     pub threat: Option<Name>,
     pub tags: NameSet,
-    pub first_seen: Millis,
-    pub last_seen: Millis,
     pub target_countries: Vec<Country>,
     pub revoked: bool,
     /// MISP distribution 4: only the members of a sharing group may see it.
-    pub sharing_group: Option<String>,
+    pub sharing_group: Option<Name>,
+}
+
+/// One feed's contribution to an indicator: its latest report, and how often it was seen. It
+/// reads as its [`Claim`] (`c.feed`, `c.tlp`) and writes as one flat record, as it always has.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contribution {
+    pub claim: Arc<Claim>,
+    pub first_seen: Millis,
+    pub last_seen: Millis,
     pub sightings: u64,
+}
+
+#[cfg(test)]
+impl Claim {
+    /// What `feed` of `provider` says under `tlp`, and nothing else.
+    pub fn plain(feed: &str, provider: &str, tlp: Tlp) -> Claim {
+        Claim {
+            feed: feed.into(),
+            provider: provider.into(),
+            tlp,
+            confidence: None,
+            threat: None,
+            tags: NameSet::default(),
+            target_countries: Vec::new(),
+            revoked: false,
+            sharing_group: None,
+        }
+    }
+}
+
+impl Contribution {
+    /// One report's contribution: seen once, from `first_seen` to `last_seen`.
+    pub fn new(claim: Arc<Claim>, first_seen: Millis, last_seen: Millis) -> Contribution {
+        Contribution { claim, first_seen, last_seen, sightings: 1 }
+    }
+}
+
+impl std::ops::Deref for Contribution {
+    type Target = Claim;
+
+    fn deref(&self) -> &Claim {
+        &self.claim
+    }
+}
+
+/// The changelog's layout of a contribution (binary and JSON): the claim's fields and the times,
+/// in this order. Postcard does not name fields, so the order is the format (`changelog.rs`).
+impl Serialize for Contribution {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let c = &*self.claim;
+        let mut out = s.serialize_struct("Contribution", 12)?;
+        out.serialize_field("feed", &c.feed)?;
+        out.serialize_field("provider", &c.provider)?;
+        out.serialize_field("tlp", &c.tlp)?;
+        out.serialize_field("confidence", &c.confidence)?;
+        out.serialize_field("threat", &c.threat)?;
+        out.serialize_field("tags", &c.tags)?;
+        out.serialize_field("first_seen", &self.first_seen)?;
+        out.serialize_field("last_seen", &self.last_seen)?;
+        out.serialize_field("target_countries", &c.target_countries)?;
+        out.serialize_field("revoked", &c.revoked)?;
+        out.serialize_field("sharing_group", &c.sharing_group)?;
+        out.serialize_field("sightings", &self.sightings)?;
+        out.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Contribution {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        /// A contribution as [`Contribution::serialize`] writes it.
+        #[derive(Deserialize)]
+        struct Written {
+            feed: Name,
+            provider: Name,
+            tlp: Tlp,
+            confidence: Option<u8>,
+            threat: Option<Name>,
+            tags: NameSet,
+            first_seen: Millis,
+            last_seen: Millis,
+            target_countries: Vec<Country>,
+            revoked: bool,
+            sharing_group: Option<Name>,
+            sightings: u64,
+        }
+        let w = Written::deserialize(d)?;
+        let claim = Claim {
+            feed: w.feed,
+            provider: w.provider,
+            tlp: w.tlp,
+            confidence: w.confidence,
+            threat: w.threat,
+            tags: w.tags,
+            target_countries: w.target_countries,
+            revoked: w.revoked,
+            sharing_group: w.sharing_group,
+        };
+        Ok(Contribution {
+            claim: Arc::new(claim),
+            first_seen: w.first_seen,
+            last_seen: w.last_seen,
+            sightings: w.sightings,
+        })
+    }
+}
+
+/// Hands out one shared [`Claim`] per distinct claim, for the contributions of one partition's
+/// state (new and restored). It keeps at most [`Claims::KEPT`]; past that it starts over, and
+/// the claims already held stay shared by the entries that hold them.
+///
+/// A batch's rows come in runs of one feed's reports, so the last claim is compared first: a run
+/// costs one comparison per row, not a hash and a probe.
+#[derive(Debug, Default)]
+pub struct Claims {
+    seen: HashSet<Arc<Claim>>,
+    last: Option<Arc<Claim>>,
+}
+
+impl Claims {
+    pub const KEPT: usize = 4096;
+
+    pub fn share(&mut self, claim: Claim) -> Arc<Claim> {
+        if let Some(last) = self.last.as_ref().filter(|l| ***l == claim) {
+            return last.clone();
+        }
+        let shared = match self.seen.get(&claim) {
+            Some(held) => held.clone(),
+            None => {
+                if self.seen.len() >= Self::KEPT {
+                    self.seen.clear();
+                }
+                let new = Arc::new(claim);
+                self.seen.insert(new.clone());
+                new
+            }
+        };
+        self.last = Some(shared.clone());
+        shared
+    }
 }
 
 /// What a CERT was last sent about an indicator: the summary the emission rule compares with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Emission {
-    /// Feeds in the view, sorted.
-    pub sources: Vec<Name>,
+    /// Feeds in the view (most views are of one feed: then this is its name, not a copy).
+    pub sources: NameSet,
     pub confidence: Option<u8>,
     pub revoked: bool,
     /// When it was sent (report time; increases with every emission to a CERT).
@@ -55,7 +198,9 @@ pub struct Emission {
 /// Everything known about one indicator.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
-    pub contributions: Vec<Contribution>,
+    /// In arrival order of their feeds; a list of exactly their number (most indicators have one
+    /// source, and a `Vec`'s spare room would be held for each of millions of entries).
+    pub contributions: Box<[Contribution]>,
     pub emitted: Emitted,
     pub last_seen: Millis,
 }
@@ -67,7 +212,7 @@ pub struct Entry {
 /// a B-tree's first node is about 800 bytes, for every indicator the state holds. A country is
 /// two bytes. In the changelog it is a JSON object keyed by country, as a map would be.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Emitted(Vec<(Country, Emission)>);
+pub struct Emitted(Box<[(Country, Emission)]>);
 
 impl Emitted {
     pub fn get(&self, country: Country) -> Option<&Emission> {
@@ -79,8 +224,10 @@ impl Emitted {
         match self.find(country) {
             Ok(i) => self.0[i].1 = sent,
             Err(i) => {
-                self.0.reserve_exact(1);
-                self.0.insert(i, (country, sent))
+                let mut all = std::mem::take(&mut self.0).into_vec();
+                all.reserve_exact(1);
+                all.insert(i, (country, sent));
+                self.0 = all.into_boxed_slice();
             }
         }
     }
@@ -131,34 +278,29 @@ impl Entry {
                 i
             }
             None => {
-                // Most indicators have one source: no room for four (a Vec's first growth), a
-                // few hundred bytes per entry the state holds.
-                self.contributions.reserve_exact(1);
-                self.contributions.push(new);
+                let mut all = std::mem::take(&mut self.contributions).into_vec();
+                all.reserve_exact(1);
+                all.push(new);
+                self.contributions = all.into_boxed_slice();
                 self.contributions.len() - 1
             }
         }
     }
 
-    /// An estimate of the heap and table bytes this entry holds in memory.
+    /// An estimate of the heap and table bytes this entry holds in memory. Claims are shared
+    /// (a few thousand per partition at most), so a contribution counts its own fields only.
     pub fn approx_bytes(&self) -> usize {
-        let contributions: usize = self
-            .contributions
+        let contributions = std::mem::size_of::<Contribution>() * self.contributions.len();
+        let emitted: usize = self
+            .emitted
             .iter()
-            .map(|c| {
-                std::mem::size_of::<Contribution>()
-                    + c.feed.len()
-                    + c.provider.len()
-                    + c.threat.as_ref().map_or(0, |t| t.len())
-                    + c.sharing_group.as_ref().map_or(0, String::len)
-                    + 16 * c.tags.len()
-                    + 2 * c.target_countries.len()
+            .map(|(_, e)| {
+                std::mem::size_of::<(Country, Emission)>() + if e.sources.len() > 1 { 16 * e.sources.len() } else { 0 }
             })
             .sum();
-        let emitted: usize =
-            self.emitted.iter().map(|(_, e)| 2 + std::mem::size_of::<Emission>() + 16 * e.sources.len()).sum();
-        // The hash-table slot: id, entry header, control bytes.
-        16 + std::mem::size_of::<Entry>() + 8 + contributions + emitted
+        // The hash-table slot, its control byte, and the tables' spare room (they are 44-88 %
+        // full, 63 % on average).
+        (std::mem::size_of::<(IndicatorId, Slot)>() + 1) * 8 / 5 + contributions + emitted
     }
 }
 
@@ -216,10 +358,15 @@ pub struct Changes<'a> {
 #[derive(Debug, Default)]
 struct Slot {
     entry: Entry,
-    /// [`Entry::approx_bytes`] as of the last `take_changes`.
-    size: usize,
+    /// [`Entry::approx_bytes`] as of the last `take_changes` (u32: a slot is 64 bytes, not 72).
+    size: u32,
     /// Changed since the last `take_changes` (and listed in `PartitionState::dirty`).
     dirty: bool,
+}
+
+/// An entry's size as its slot keeps it (an entry of 4 GiB is not held).
+fn slot_size(bytes: usize) -> u32 {
+    u32::try_from(bytes).unwrap_or(u32::MAX)
 }
 
 /// A partition's entries in [`SHARDS`] hash tables of unequal shares.
@@ -328,6 +475,8 @@ pub struct PartitionState {
     dirty: Vec<(IndicatorId, Named)>,
     removed: Vec<IndicatorId>,
     bytes: usize,
+    /// The claims its contributions share.
+    claims: Claims,
     /// The latest report time seen: "now" for expiry.
     latest: Millis,
     /// `latest` when expired entries were last swept out.
@@ -338,6 +487,11 @@ impl PartitionState {
     /// The time its tables spent growing since the last call.
     pub fn take_growth(&mut self) -> Duration {
         std::mem::take(&mut self.entries.growth)
+    }
+
+    /// `claim`, shared with the partition's contributions that claim the same.
+    pub fn claim(&mut self, claim: Claim) -> Arc<Claim> {
+        self.claims.share(claim)
     }
 
     /// The entry of `id` (the indicator `kind` `value`), created if new, marked as changed.
@@ -380,10 +534,15 @@ impl PartitionState {
     }
 
     /// Puts an entry read back from the changelog.
-    pub fn restore(&mut self, id: IndicatorId, entry: Entry) {
+    pub fn restore(&mut self, id: IndicatorId, mut entry: Entry) {
+        // Read back, each contribution has a claim of its own; it shares the partition's.
+        entry.contributions = std::mem::take(&mut entry.contributions)
+            .into_iter()
+            .map(|c| Contribution { claim: self.claims.share(Arc::unwrap_or_clone(c.claim)), ..c })
+            .collect();
         let size = entry.approx_bytes();
         self.latest = self.latest.max(entry.last_seen);
-        if let Some(old) = self.entries.insert(id, Slot { entry, size, dirty: false }) {
+        if let Some(old) = self.entries.insert(id, Slot { entry, size: slot_size(size), dirty: false }) {
             self.replaced(&id, old);
         }
         self.bytes += size;
@@ -399,7 +558,7 @@ impl PartitionState {
     /// Accounts for a slot a changelog record replaced or removed: its bytes, and its pending
     /// change (the record read back supersedes it).
     fn replaced(&mut self, id: &IndicatorId, old: Slot) {
-        self.bytes -= old.size;
+        self.bytes -= old.size as usize;
         if old.dirty {
             self.dirty.retain(|(d, _)| d != id);
         }
@@ -413,8 +572,8 @@ impl PartitionState {
             slot.dirty = false;
             self.latest = self.latest.max(slot.entry.last_seen);
             let now = slot.entry.approx_bytes();
-            self.bytes = self.bytes + now - slot.size;
-            slot.size = now;
+            self.bytes = self.bytes + now - slot.size as usize;
+            slot.size = slot_size(now);
         }
         let (expired, evicted) = self.evict(bounds);
         let mut changes =
@@ -468,7 +627,7 @@ impl PartitionState {
 
     fn forget(&mut self, id: IndicatorId) {
         if let Some(slot) = self.entries.remove(&id) {
-            self.bytes -= slot.size;
+            self.bytes -= slot.size as usize;
             self.removed.push(id);
         }
     }
@@ -501,20 +660,8 @@ mod tests {
     }
 
     fn contribution(feed: &str, seen: Millis) -> Contribution {
-        Contribution {
-            feed: feed.into(),
-            provider: "P".into(),
-            tlp: Tlp::Green,
-            confidence: Some(50),
-            threat: None,
-            tags: NameSet::default(),
-            first_seen: seen,
-            last_seen: seen,
-            target_countries: vec![],
-            revoked: false,
-            sharing_group: None,
-            sightings: 1,
-        }
+        let claim = Claim { confidence: Some(50), ..Claim::plain(feed, "P", Tlp::Green) };
+        Contribution::new(Arc::new(claim), seen, seen)
     }
 
     const LOOSE: Bounds = Bounds { max_entries: usize::MAX, max_bytes: usize::MAX, ttl_ms: Millis::MAX };
@@ -525,7 +672,7 @@ mod tests {
         assert_eq!(e.merge(contribution("a", 10), 10), 0);
         assert_eq!(e.merge(contribution("b", 20), 20), 1);
         let mut again = contribution("a", 30);
-        again.confidence = Some(90);
+        Arc::make_mut(&mut again.claim).confidence = Some(90);
         assert_eq!(e.merge(again, 30), 0);
         let a = &e.contributions[0];
         assert_eq!((a.sightings, a.first_seen, a.last_seen, a.confidence), (2, 10, 30, Some(90)));
@@ -604,6 +751,33 @@ mod tests {
         s.take_changes(Bounds { max_bytes: per_entry * 20, ..LOOSE });
         assert!(s.bytes() <= per_entry * 20);
         assert!(s.len() <= 20 && s.len() >= 15, "{}", s.len());
+    }
+
+    /// Contributions that claim the same share one claim, whether made from a batch's rows or read
+    /// back from the changelog; a different claim is its own.
+    #[test]
+    fn contributions_share_their_claims() {
+        let mut s = PartitionState::default();
+        let claim = || Claim { tags: NameSet::one("phish".into()), ..Claim::plain("a", "P", Tlp::Green) };
+        let (first, again) = (s.claim(claim()), s.claim(claim()));
+        assert!(Arc::ptr_eq(&first, &again));
+        let other = s.claim(Claim::plain("b", "P", Tlp::Green));
+        assert!(!Arc::ptr_eq(&first, &other) && *other != *first);
+        assert!(Arc::ptr_eq(&first, &s.claim(claim())), "found again after another claim");
+        let bytes = changelog::encode(
+            &{
+                let mut e = Entry::default();
+                e.merge(Contribution::new(Arc::new(claim()), 1, 1), 1);
+                e
+            },
+            crate::config::ChangelogFormat::Binary,
+        );
+        for id in [IndicatorId(1), IndicatorId(2)] {
+            s.restore(id, changelog::decode(&bytes).unwrap());
+        }
+        for id in [IndicatorId(1), IndicatorId(2)] {
+            assert!(Arc::ptr_eq(&s.get(&id).unwrap().contributions[0].claim, &first), "restored claims are shared");
+        }
     }
 
     #[test]
