@@ -592,6 +592,13 @@ impl Config {
         if self.feeds.is_empty() {
             return bad("feeds".into(), "declare at least one [[feeds]]");
         }
+        if self.feeds.len() > crate::state::Sources::MAX {
+            // The state names the feeds a CERT was sent as a 64-bit set of its contributions.
+            return bad(
+                "feeds".into(),
+                &format!("at most {} feeds, not {}", crate::state::Sources::MAX, self.feeds.len()),
+            );
+        }
         let mut names = HashSet::new();
         let mut topics: HashSet<String> = HashSet::new();
         for (i, f) in self.feeds.iter().enumerate() {
@@ -867,6 +874,13 @@ mod tests {
             .replace("format = \"json\"", "format = \"csv\"")
             .replace("[[certs]]", "[feeds.csv]\nvalue = 0\ncolumn = 1\n[[certs]]"));
         assert!(e.contains("column"), "{e}");
+        let many: String = (0..64)
+            .map(|i| {
+                format!("[[feeds]]\nname = \"f{i}\"\ntopic = \"feeds.f{i}\"\nformat = \"json\"\nprovider = \"V\"\ntlp = \"green\"\n")
+            })
+            .collect();
+        let e = err(&MINIMAL.replace("[[certs]]", &format!("{many}[[certs]]")));
+        assert!(e.contains("feeds: at most 64 feeds, not 65"), "{e}");
         let e = err(&MINIMAL.replace("[[feeds]]", "[kafka.client]\n\"enable.auto.commit\" = \"true\"\n[[feeds]]"));
         assert!(e.contains("kafka.client: \"enable.auto.commit\" is set by iocflow"), "{e}");
         let e = err(&MINIMAL.replace("[[feeds]]", "[kafka.client]\n\"message.max.bytes\" = \"2000000\"\n[[feeds]]"));

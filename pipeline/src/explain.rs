@@ -364,10 +364,10 @@ fn received(
     format: OutputFormat,
     id: IndicatorId,
 ) -> ReceivedPart {
-    let label = entry
-        .contributions
-        .iter()
-        .filter(|c| last.sources.contains(&c.feed))
+    let label = last
+        .sources
+        .places()
+        .filter_map(|i| entry.contributions.get(i))
         .map(|c| c.tlp)
         .filter(|t| matches!(t, Tlp::Clear | Tlp::Green | Tlp::Amber))
         .max()
@@ -394,7 +394,7 @@ fn received(
     ReceivedPart {
         last_sent: time::format(last.at),
         first_sent: time::format(last.first_at),
-        sources: last.sources.iter().map(|s| s.to_string()).collect(),
+        sources: last.sources.feeds(&entry.contributions).iter().map(|s| s.to_string()).collect(),
         confidence: last.confidence,
         revoked: last.revoked,
         label,

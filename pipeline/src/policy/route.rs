@@ -26,10 +26,10 @@
 //! [`Router::apply`] only proposes a [`Candidate`], and [`Router::settle`] decides once the
 //! batch's filter results are in, in arrival order.
 
-use crate::state::{Contribution, Emission, Emitted, Entry};
+use crate::state::{Contribution, Emission, Emitted, Entry, Sources};
 use iocflow_enrichers::tables::Enrichment;
 use iocflow_model::time::Millis;
-use iocflow_model::{Country, IndicatorId, IndicatorType, Name, NameSet, Tlp};
+use iocflow_model::{Country, IndicatorId, IndicatorType, Name, Tlp};
 use iocflow_sinks::cert_record::{CertRecord, SCHEMA_VERSION, Source};
 use iocflow_sinks::withheld::WithheldReason;
 use smallvec::SmallVec;
@@ -255,17 +255,33 @@ impl Router {
         let considered = audiences[arriving];
         for k in (0..self.recipients.len()).filter(|k| considered & 1 << k != 0) {
             let cert = &self.recipients[k];
-            let view: SmallVec<[&Contribution; 4]> =
-                entry.contributions.iter().zip(&audiences).filter(|(_, a)| *a & 1 << k != 0).map(|(c, _)| c).collect();
-            let summary = Summary::of(&view, reported_at);
+            let sources = audiences
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| **a & 1 << k != 0)
+                .fold(Sources::default(), |s, (i, _)| s.with(i));
+            let view: SmallVec<[&Contribution; 4]> = sources.places().map(|i| &entry.contributions[i]).collect();
+            let summary = Summary::of(&entry.contributions, sources, reported_at);
             if cert.filtered {
                 let record = record(&subject, &view);
-                candidates[k].push(Candidate { row, id: subject.id, summary: summary.to_emission(), record });
+                candidates[k].push(Candidate {
+                    row,
+                    id: subject.id,
+                    summary: summary.to_emission(cert.country),
+                    record,
+                });
                 continue;
             }
             fate.accepted = true;
             if let Some(times) = self.decide(entry.emitted.get(cert.country), &summary, true) {
-                self.send(&mut entry.emitted, k, times, summary.to_emission(), record(&subject, &view), emits);
+                self.send(
+                    &mut entry.emitted,
+                    k,
+                    times,
+                    summary.to_emission(cert.country),
+                    record(&subject, &view),
+                    emits,
+                );
                 fate.emitted = true;
             }
         }
@@ -306,14 +322,13 @@ impl Router {
                 }
             })
             .collect();
-        let view: Vec<&Contribution> = entry
-            .contributions
+        let sources = visibility
             .iter()
-            .zip(&visibility)
+            .enumerate()
             .filter(|(_, v)| matches!(v, Visibility::Seen { .. }))
-            .map(|(c, _)| c)
-            .collect();
-        let summary = Summary::of(&view, now);
+            .fold(Sources::default(), |s, (i, _)| s.with(i));
+        let view: Vec<&Contribution> = sources.places().map(|i| &entry.contributions[i]).collect();
+        let summary = Summary::of(&entry.contributions, sources, now);
         let last = entry.emitted.get(cert.country);
         let news = if view.is_empty() { None } else { self.news(last, &summary) };
         ViewExplained {
@@ -340,7 +355,7 @@ impl Router {
     ) {
         fate.accepted |= accepted;
         let last = entry.emitted.get(self.recipients[cert].country);
-        let times = self.decide(last, &Summary::of_emission(&c.summary), accepted);
+        let times = self.decide(last, &Summary::of_emission(&c.summary, &entry.contributions), accepted);
         if let Some(times) = times {
             self.send(&mut entry.emitted, cert, times, c.summary, c.record, emits);
             fate.emitted = true;
@@ -358,7 +373,7 @@ impl Router {
         record: CertRecord,
         emits: &mut Vec<Emit>,
     ) {
-        emitted.set(self.recipients[k].country, Emission { first_at: created, at: modified, ..summary });
+        emitted.set(Emission { first_at: created, at: modified, ..summary });
         emits.push(Emit { cert: k, record, created, modified });
     }
 
@@ -367,8 +382,8 @@ impl Router {
         let Some(last) = last else {
             return (!now.revoked).then_some(News::First);
         };
-        if let Some(source) = now.sources.iter().find(|s| !last.sources.iter().any(|l| l == **s)) {
-            Some(News::NewSource(source))
+        if let Some(place) = now.sources.first_new(last.sources) {
+            Some(News::NewSource(&now.of[place].feed))
         } else if now.confidence > last.confidence {
             Some(News::MoreConfidence)
         } else if now.revoked != last.revoked {
@@ -466,38 +481,39 @@ pub struct ViewExplained<'e> {
     pub revoked: bool,
 }
 
-/// A CERT's view as the emission rule compares it with the last emission, borrowing the feeds'
-/// names: most views are not news, and only news is stored (as an owned [`Emission`]).
+/// A CERT's view as the emission rule compares it with the last emission: which of the entry's
+/// contributions are in it, and what they say together.
 struct Summary<'a> {
-    /// Sorted.
-    sources: SmallVec<[&'a Name; 4]>,
+    sources: Sources,
+    /// The entry's contributions (to name a source).
+    of: &'a [Contribution],
     confidence: Option<u8>,
     revoked: bool,
     at: Millis,
 }
 
 impl<'a> Summary<'a> {
-    fn of(view: &[&'a Contribution], at: Millis) -> Summary<'a> {
-        let mut sources: SmallVec<[&Name; 4]> = view.iter().map(|c| &c.feed).collect();
-        sources.sort_unstable();
+    /// The view of the contributions at the places in `sources`.
+    fn of(contributions: &'a [Contribution], sources: Sources, at: Millis) -> Summary<'a> {
+        let view = || sources.places().map(|i| &contributions[i]);
         Summary {
             sources,
-            confidence: view.iter().filter_map(|c| c.confidence).max(),
-            revoked: view.iter().all(|c| c.revoked),
+            of: contributions,
+            confidence: view().filter_map(|c| c.confidence).max(),
+            revoked: view().all(|c| c.revoked),
             at,
         }
     }
 
-    fn of_emission(e: &'a Emission) -> Summary<'a> {
-        Summary { sources: e.sources.iter().collect(), confidence: e.confidence, revoked: e.revoked, at: e.at }
+    fn of_emission(e: &Emission, contributions: &'a [Contribution]) -> Summary<'a> {
+        Summary { sources: e.sources, of: contributions, confidence: e.confidence, revoked: e.revoked, at: e.at }
     }
 
-    fn to_emission(&self) -> Emission {
+    /// The emission of this view to `country`'s CERT.
+    fn to_emission(&self, country: Country) -> Emission {
         Emission {
-            sources: match self.sources.as_slice() {
-                [one] => NameSet::one((*one).clone()),
-                many => NameSet::of(many.iter().map(|s| (*s).clone()).collect()),
-            },
+            country,
+            sources: self.sources,
             confidence: self.confidence,
             revoked: self.revoked,
             at: self.at,

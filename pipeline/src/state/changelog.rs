@@ -299,8 +299,8 @@ pub fn rewrite(config: &Config) -> Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{Claim, Contribution, Emission};
-    use iocflow_model::{Country, NameSet, Tlp};
+    use crate::state::{Claim, Contribution, Emission, Sources};
+    use iocflow_model::{Country, Tlp};
     use std::sync::Arc;
 
     #[test]
@@ -316,13 +316,14 @@ mod tests {
         e.merge(Contribution { sightings: 3, ..Contribution::new(Arc::new(claim), 1, 2) }, 2);
         for cc in ["TH", "SG"] {
             let sent = Emission {
-                sources: NameSet::one("f".into()),
+                country: Country::parse(cc).unwrap(),
+                sources: Sources::default().with(0),
                 confidence: Some(70),
                 revoked: false,
                 at: 2,
                 first_at: 1,
             };
-            e.emitted.set(Country::parse(cc).unwrap(), sent);
+            e.emitted.set(sent);
         }
         let bytes = encode(&e, ChangelogFormat::Json);
         assert_eq!(decode(&bytes).unwrap(), e);
@@ -369,9 +370,9 @@ mod tests {
         assert!(e.contains("\"SGP\" is not a two-letter country code"), "{e}");
     }
 
-    /// Bytes and text written by iocflow 0.1 before contributions shared their claims (and before
-    /// a set of one name was its name): the layout did not change, so they read back as the same
-    /// entry and it writes the same bytes again.
+    /// Bytes and text written by iocflow before contributions shared their claims and before an
+    /// emission's sources were places among the contributions: the layout did not change, so they
+    /// read back as the same entry and it writes the same bytes again.
     #[test]
     fn entries_written_before_claims_were_shared_read_and_write_the_same() {
         let binary: Vec<u8> = {
@@ -399,9 +400,17 @@ mod tests {
         let (t0, t1) = (1_714_557_600_000, 1_714_557_660_000);
         e.merge(Contribution { sightings: 3, ..Contribution::new(Arc::new(urlhaus), t0, t1) }, t1);
         e.merge(Contribution::new(Arc::new(thaicert), t0 + 1, t0 + 1), t0 + 1);
-        let both = NameSet::of(vec!["member-th".into(), "abuse.ch-urlhaus".into()]);
-        for (c, sources) in [("TH", NameSet::one("abuse.ch-urlhaus".into())), ("SG", both)] {
-            e.emitted.set(cc(c), Emission { sources, confidence: Some(70), revoked: false, at: t1, first_at: t0 });
+        // Places: 0 is abuse.ch-urlhaus, 1 member-th.
+        let first = Sources::default().with(0);
+        for (c, sources) in [("TH", first), ("SG", first.with(1))] {
+            e.emitted.set(Emission {
+                country: cc(c),
+                sources,
+                confidence: Some(70),
+                revoked: false,
+                at: t1,
+                first_at: t0,
+            });
         }
         assert_eq!(decode(&binary).unwrap(), e);
         assert_eq!(decode(json.as_bytes()).unwrap(), e);

@@ -17,6 +17,7 @@ use foldhash::{HashMap, HashSet};
 use iocflow_model::time::Millis;
 use iocflow_model::{Country, IndicatorId, IndicatorType, Name, NameSet, Tlp};
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -181,22 +182,77 @@ impl Claims {
     }
 }
 
+/// A set of an entry's contributions by their places in [`Entry::contributions`]: the feeds of
+/// a CERT's view, as the emission rule compares them. A contribution keeps its place (a feed's
+/// later report replaces it in place), so a place names one feed for the entry's life; a set is
+/// 8 bytes, where a list of the feeds' names was 24 and an allocation per CERT sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sources(u64);
+
+impl Sources {
+    /// Contributions an entry holds at most (one per feed: `Entry::merge`).
+    pub const MAX: usize = 64;
+
+    /// This set and the contribution at `place`.
+    pub fn with(self, place: usize) -> Sources {
+        Sources(self.0 | 1 << place)
+    }
+
+    pub fn contains(self, place: usize) -> bool {
+        place < Self::MAX && self.0 & 1 << place != 0
+    }
+
+    /// The first place in `self` that `before` lacks: a feed new to a CERT.
+    pub fn first_new(self, before: Sources) -> Option<usize> {
+        let new = self.0 & !before.0;
+        (new != 0).then(|| new.trailing_zeros() as usize)
+    }
+
+    /// The places in the set, in order.
+    pub fn places(self) -> impl Iterator<Item = usize> {
+        let mut left = self.0;
+        std::iter::from_fn(move || {
+            let place = (left != 0).then(|| left.trailing_zeros() as usize)?;
+            left &= left - 1;
+            Some(place)
+        })
+    }
+
+    /// The feeds at the places in the set, sorted by name (as the changelog lists them).
+    pub fn feeds(self, contributions: &[Contribution]) -> SmallVec<[&Name; 4]> {
+        let mut feeds: SmallVec<[&Name; 4]> =
+            self.places().filter_map(|i| contributions.get(i)).map(|c| &c.feed).collect();
+        feeds.sort_unstable();
+        feeds
+    }
+
+    fn without(self, place: usize) -> Sources {
+        Sources(self.0 & !(1 << place))
+    }
+}
+
 /// What a CERT was last sent about an indicator: the summary the emission rule compares with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Emission {
-    /// Feeds in the view (most views are of one feed: then this is its name, not a copy).
-    pub sources: NameSet,
+    /// The CERT's country (here rather than beside it in [`Emitted`]: it fits in this struct's
+    /// padding, and an emission takes 32 bytes instead of 40).
+    pub country: Country,
+    /// The contributions in the view (their feeds).
+    pub sources: Sources,
     pub confidence: Option<u8>,
     pub revoked: bool,
     /// When it was sent (report time; increases with every emission to a CERT).
     pub at: Millis,
     /// When the CERT first got the indicator (STIX `created`).
-    #[serde(default)]
     pub first_at: Millis,
 }
 
 /// Everything known about one indicator.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+///
+/// In the changelog (binary and JSON) an emission names its sources as the feeds' names, sorted,
+/// so the layout is the one written before sources were places; reading it back finds each
+/// name's place among the contributions.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Entry {
     /// In arrival order of their feeds; a list of exactly their number (most indicators have one
     /// source, and a `Vec`'s spare room would be held for each of millions of entries).
@@ -205,28 +261,95 @@ pub struct Entry {
     pub last_seen: Millis,
 }
 
+impl Serialize for Entry {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        /// What CERTs were sent, as a map by country whose emissions name their feeds.
+        struct Sent<'a>(&'a Entry);
+        impl Serialize for Sent<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                let of = &self.0.contributions;
+                s.collect_map(self.0.emitted.iter().map(|(c, e)| (c.as_str(), SentOne(e, of))))
+            }
+        }
+        struct SentOne<'a>(&'a Emission, &'a [Contribution]);
+        impl Serialize for SentOne<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                let SentOne(e, of) = self;
+                let mut out = s.serialize_struct("Emission", 5)?;
+                out.serialize_field("sources", &e.sources.feeds(of)[..])?;
+                out.serialize_field("confidence", &e.confidence)?;
+                out.serialize_field("revoked", &e.revoked)?;
+                out.serialize_field("at", &e.at)?;
+                out.serialize_field("first_at", &e.first_at)?;
+                out.end()
+            }
+        }
+        let mut out = s.serialize_struct("Entry", 3)?;
+        out.serialize_field("contributions", &self.contributions)?;
+        out.serialize_field("emitted", &Sent(self))?;
+        out.serialize_field("last_seen", &self.last_seen)?;
+        out.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Entry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        /// An entry as [`Entry::serialize`] writes it.
+        #[derive(Deserialize)]
+        struct Written {
+            contributions: Box<[Contribution]>,
+            /// A map's keys come out sorted and unique.
+            emitted: BTreeMap<Country, WrittenEmission>,
+            last_seen: Millis,
+        }
+        #[derive(Deserialize)]
+        struct WrittenEmission {
+            sources: Vec<String>,
+            confidence: Option<u8>,
+            revoked: bool,
+            at: Millis,
+            #[serde(default)]
+            first_at: Millis,
+        }
+        let w = Written::deserialize(d)?;
+        let place = |feed: &String| w.contributions.iter().position(|c| c.feed.as_str() == feed);
+        let emitted = w
+            .emitted
+            .iter()
+            .map(|(country, e)| {
+                // A feed no contribution names cannot be in a view: nothing to remember.
+                let sources = e.sources.iter().filter_map(place).fold(Sources::default(), Sources::with);
+                let (confidence, revoked, at, first_at) = (e.confidence, e.revoked, e.at, e.first_at);
+                Emission { country: *country, sources, confidence, revoked, at, first_at }
+            })
+            .collect();
+        Ok(Entry { contributions: w.contributions, emitted: Emitted(emitted), last_seen: w.last_seen })
+    }
+}
+
 /// Per CERT, what it was last sent about an indicator, keyed by the CERT's country (which, unlike
 /// its position in the config, is stable).
 ///
 /// An indicator reaches a few CERTs, so this is a short list sorted by country rather than a map:
 /// a B-tree's first node is about 800 bytes, for every indicator the state holds. A country is
-/// two bytes. In the changelog it is a JSON object keyed by country, as a map would be.
+/// two bytes. In the changelog it is an object keyed by country, as a map would be.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Emitted(Box<[(Country, Emission)]>);
+pub struct Emitted(Box<[Emission]>);
 
 impl Emitted {
     pub fn get(&self, country: Country) -> Option<&Emission> {
-        self.find(country).ok().map(|i| &self.0[i].1)
+        self.find(country).ok().map(|i| &self.0[i])
     }
 
-    /// Remembers `sent` as what `country`'s CERT was last sent.
-    pub fn set(&mut self, country: Country, sent: Emission) {
-        match self.find(country) {
-            Ok(i) => self.0[i].1 = sent,
+    /// Remembers `sent` as what its CERT was last sent.
+    pub fn set(&mut self, sent: Emission) {
+        match self.find(sent.country) {
+            Ok(i) => self.0[i] = sent,
             Err(i) => {
                 let mut all = std::mem::take(&mut self.0).into_vec();
                 all.reserve_exact(1);
-                all.insert(i, (country, sent));
+                all.insert(i, sent);
                 self.0 = all.into_boxed_slice();
             }
         }
@@ -241,25 +364,11 @@ impl Emitted {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (Country, &Emission)> {
-        self.0.iter().map(|(c, e)| (*c, e))
+        self.0.iter().map(|e| (e.country, e))
     }
 
     fn find(&self, country: Country) -> std::result::Result<usize, usize> {
-        self.0.binary_search_by(|(c, _)| c.cmp(&country))
-    }
-}
-
-impl Serialize for Emitted {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_map(self.iter().map(|(c, e)| (c.as_str(), e)))
-    }
-}
-
-impl<'de> Deserialize<'de> for Emitted {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        // A map's keys come out sorted and unique.
-        let by_country = BTreeMap::<Country, Emission>::deserialize(d)?;
-        Ok(Emitted(by_country.into_iter().collect()))
+        self.0.binary_search_by(|e| e.country.cmp(&country))
     }
 }
 
@@ -277,6 +386,18 @@ impl Entry {
                 *old = Contribution { sightings, first_seen, last_seen, ..new };
                 i
             }
+            None if self.contributions.len() == Sources::MAX => {
+                // Only an entry older than a deployment's renamed feeds gets here (a deployment
+                // has at most 64 feeds: `config.rs`). The least recently seen feed makes room;
+                // to every CERT its place is a new source again.
+                let (i, _) =
+                    self.contributions.iter().enumerate().min_by_key(|(_, c)| c.last_seen).expect("64 of them");
+                self.contributions[i] = new;
+                for sent in self.emitted.0.iter_mut() {
+                    sent.sources = sent.sources.without(i);
+                }
+                i
+            }
             None => {
                 let mut all = std::mem::take(&mut self.contributions).into_vec();
                 all.reserve_exact(1);
@@ -291,13 +412,7 @@ impl Entry {
     /// (a few thousand per partition at most), so a contribution counts its own fields only.
     pub fn approx_bytes(&self) -> usize {
         let contributions = std::mem::size_of::<Contribution>() * self.contributions.len();
-        let emitted: usize = self
-            .emitted
-            .iter()
-            .map(|(_, e)| {
-                std::mem::size_of::<(Country, Emission)>() + if e.sources.len() > 1 { 16 * e.sources.len() } else { 0 }
-            })
-            .sum();
+        let emitted = std::mem::size_of::<Emission>() * self.emitted.len();
         // The hash-table slot, its control byte, and the tables' spare room (they are 44-88 %
         // full, 63 % on average).
         (std::mem::size_of::<(IndicatorId, Slot)>() + 1) * 8 / 5 + contributions + emitted
@@ -778,6 +893,39 @@ mod tests {
         for id in [IndicatorId(1), IndicatorId(2)] {
             assert!(Arc::ptr_eq(&s.get(&id).unwrap().contributions[0].claim, &first), "restored claims are shared");
         }
+    }
+
+    /// An emission's sources are places among the contributions, written as the feeds' names
+    /// (sorted) and read back as places; a 65th feed takes the least recently seen place, which is
+    /// then new to every CERT.
+    #[test]
+    fn sources_are_places_written_as_names() {
+        let s = Sources::default().with(0).with(5).with(63);
+        assert_eq!(s.places().collect::<Vec<_>>(), [0, 5, 63]);
+        assert_eq!(s.first_new(Sources::default().with(0)), Some(5));
+        assert_eq!(Sources::default().with(5).first_new(s), None);
+
+        let sg = Country::parse("SG").unwrap();
+        let sent = |sources| Emission { country: sg, sources, confidence: None, revoked: false, at: 1, first_at: 1 };
+        let mut e = Entry::default();
+        e.merge(contribution("b", 1), 1);
+        e.merge(contribution("a", 1), 1);
+        e.emitted.set(sent(Sources::default().with(0).with(1)));
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["emitted"]["SG"]["sources"], serde_json::json!(["a", "b"]));
+        let mut only_b = json.clone();
+        only_b["emitted"]["SG"]["sources"] = serde_json::json!(["b", "gone"]);
+        let read: Entry = serde_json::from_value(only_b).unwrap();
+        assert_eq!(read.emitted.get(sg).unwrap().sources, Sources::default().with(0), "b's place; gone is in no view");
+
+        let mut full = Entry::default();
+        for i in 0..Sources::MAX as Millis {
+            full.merge(contribution(&format!("f{i}"), 100 - i), 100 - i);
+        }
+        full.emitted.set(sent(Sources::default().with(62).with(63)));
+        assert_eq!(full.merge(contribution("new", 200), 200), 63, "f63 was seen least recently");
+        assert_eq!((full.contributions.len(), full.contributions[63].feed.as_str()), (64, "new"));
+        assert_eq!(full.emitted.get(sg).unwrap().sources, Sources::default().with(62));
     }
 
     #[test]
