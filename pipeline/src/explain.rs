@@ -222,7 +222,7 @@ impl<'c> Explainer<'c> {
             },
             state: state_part(&found),
             enrichment: None,
-            contributions: found.entry.iter().flat_map(|e| &e.contributions).map(contribution_part).collect(),
+            contributions: found.entry.iter().flat_map(|e| e.contributions.iter()).map(contribution_part).collect(),
             certs: Vec::new(),
         };
         if let (Some(indicator), Some(enrichment)) = (&indicator, &enrichment) {

@@ -12,15 +12,17 @@
 //! recently seen. Forgetting an entry is written to the changelog as a tombstone.
 
 pub mod changelog;
+mod shards;
 
-use foldhash::{HashMap, HashSet};
+use foldhash::HashSet;
 use iocflow_model::time::Millis;
 use iocflow_model::{Country, IndicatorId, IndicatorType, Name, NameSet, Tlp};
 use serde::{Deserialize, Serialize};
+use shards::Shards;
 use smallvec::SmallVec;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What a feed said of an indicator in its latest report, apart from when and how often: its
 /// labels, confidence, threat, tags and targets.
@@ -254,9 +256,8 @@ pub struct Emission {
 /// name's place among the contributions.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Entry {
-    /// In arrival order of their feeds; a list of exactly their number (most indicators have one
-    /// source, and a `Vec`'s spare room would be held for each of millions of entries).
-    pub contributions: Box<[Contribution]>,
+    /// In arrival order of their feeds.
+    pub contributions: Contributions,
     pub emitted: Emitted,
     pub last_seen: Millis,
 }
@@ -298,7 +299,7 @@ impl<'de> Deserialize<'de> for Entry {
         /// An entry as [`Entry::serialize`] writes it.
         #[derive(Deserialize)]
         struct Written {
-            contributions: Box<[Contribution]>,
+            contributions: Contributions,
             /// A map's keys come out sorted and unique.
             emitted: BTreeMap<Country, WrittenEmission>,
             last_seen: Millis,
@@ -325,6 +326,101 @@ impl<'de> Deserialize<'de> for Entry {
             })
             .collect();
         Ok(Entry { contributions: w.contributions, emitted: Emitted(emitted), last_seen: w.last_seen })
+    }
+}
+
+/// An entry's contributions. Most indicators have one source: it is held in the entry itself
+/// (no allocation of 32 bytes and its allocator's 16); more are a list of exactly their number
+/// (a `Vec`'s spare room would be held for each of millions of entries). Reads as a slice;
+/// written as a list.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Contributions {
+    One(Contribution),
+    Many(Box<[Contribution]>),
+}
+
+impl Default for Contributions {
+    fn default() -> Self {
+        Contributions::Many(Box::default())
+    }
+}
+
+impl Contributions {
+    pub fn push(&mut self, new: Contribution) {
+        *self = match std::mem::take(self) {
+            Contributions::Many(none) if none.is_empty() => Contributions::One(new),
+            Contributions::One(first) => Contributions::Many(Box::new([first, new])),
+            Contributions::Many(some) => {
+                let mut all = some.into_vec();
+                all.reserve_exact(1);
+                all.push(new);
+                Contributions::Many(all.into_boxed_slice())
+            }
+        }
+    }
+
+    /// The heap bytes held beyond the entry.
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Contributions::One(_) => 0,
+            Contributions::Many(all) => std::mem::size_of_val::<[Contribution]>(all),
+        }
+    }
+}
+
+impl std::ops::Deref for Contributions {
+    type Target = [Contribution];
+
+    fn deref(&self) -> &[Contribution] {
+        match self {
+            Contributions::One(one) => std::slice::from_ref(one),
+            Contributions::Many(all) => all,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Contributions {
+    fn deref_mut(&mut self) -> &mut [Contribution] {
+        match self {
+            Contributions::One(one) => std::slice::from_mut(one),
+            Contributions::Many(all) => all,
+        }
+    }
+}
+
+impl FromIterator<Contribution> for Contributions {
+    fn from_iter<I: IntoIterator<Item = Contribution>>(all: I) -> Self {
+        all.into_iter().fold(Contributions::default(), |mut held, c| {
+            held.push(c);
+            held
+        })
+    }
+}
+
+impl IntoIterator for Contributions {
+    type Item = Contribution;
+    type IntoIter = std::vec::IntoIter<Contribution>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        match self {
+            Contributions::One(one) => vec![one].into_iter(),
+            Contributions::Many(all) => all.into_vec().into_iter(),
+        }
+    }
+}
+
+impl Serialize for Contributions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self[..].serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Contributions {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Ok(match Vec::<Contribution>::deserialize(d)? {
+            mut one if one.len() == 1 => Contributions::One(one.pop().expect("one")),
+            all => Contributions::Many(all.into_boxed_slice()),
+        })
     }
 }
 
@@ -399,10 +495,7 @@ impl Entry {
                 i
             }
             None => {
-                let mut all = std::mem::take(&mut self.contributions).into_vec();
-                all.reserve_exact(1);
-                all.push(new);
-                self.contributions = all.into_boxed_slice();
+                self.contributions.push(new);
                 self.contributions.len() - 1
             }
         }
@@ -411,11 +504,8 @@ impl Entry {
     /// An estimate of the heap and table bytes this entry holds in memory. Claims are shared
     /// (a few thousand per partition at most), so a contribution counts its own fields only.
     pub fn approx_bytes(&self) -> usize {
-        let contributions = std::mem::size_of::<Contribution>() * self.contributions.len();
         let emitted = std::mem::size_of::<Emission>() * self.emitted.len();
-        // The hash-table slot, its control byte, and the tables' spare room (they are 44-88 %
-        // full, 63 % on average).
-        (std::mem::size_of::<(IndicatorId, Slot)>() + 1) * 8 / 5 + contributions + emitted
+        Shards::ENTRY_BYTES + self.contributions.heap_bytes() + emitted
     }
 }
 
@@ -484,103 +574,6 @@ fn slot_size(bytes: usize) -> u32 {
     u32::try_from(bytes).unwrap_or(u32::MAX)
 }
 
-/// A partition's entries in [`SHARDS`] hash tables of unequal shares.
-///
-/// A hash table grows by doubling in one step, rehashing every entry: one table of 5 M entries
-/// stalls the batch that crosses 4 M for about a second (`benches/benches/state_growth.rs`).
-/// Split into tables of equal shares, they would all cross their thresholds in the same few
-/// batches. So table i gets a share of the ids proportional to 2^(i/256): the shares span a
-/// factor of two, the tables reach their doubling thresholds one after another across every
-/// doubling of the whole, and a batch pays for about one small table's growth
-/// (1/256 to 1/128 of the entries). No table is allocated before it is needed.
-#[derive(Debug)]
-struct Shards {
-    tables: Box<[HashMap<IndicatorId, Slot>]>,
-    len: usize,
-    /// Time spent growing tables (for a new entry) since the last [`PartitionState::take_growth`].
-    growth: Duration,
-}
-
-/// How many tables a partition's entries are spread over (at most 256: [`shard_of`]).
-const SHARDS: usize = 256;
-
-/// The table of an id, from its top 16 bits (ids are uniform hashes): the bits read as u in
-/// [0, 1) go to table ⌊256 · log2(1 + u)⌋, so table i's share grows as 2^(i/256). A table of
-/// 65,536 bytes, looked up once per id.
-fn shard_of(id: &IndicatorId) -> usize {
-    static TABLE: std::sync::LazyLock<Box<[u8]>> = std::sync::LazyLock::new(|| {
-        (0..1u32 << 16)
-            .map(|x| {
-                let u = (f64::from(x) + 0.5) / 65536.0;
-                ((1.0 + u).log2() * SHARDS as f64).min((SHARDS - 1) as f64) as u8
-            })
-            .collect()
-    });
-    usize::from(TABLE[(id.0 >> 112) as usize])
-}
-
-impl Default for Shards {
-    fn default() -> Self {
-        Shards { tables: (0..SHARDS).map(|_| HashMap::default()).collect(), len: 0, growth: Duration::ZERO }
-    }
-}
-
-impl Shards {
-    fn table(&self, id: &IndicatorId) -> &HashMap<IndicatorId, Slot> {
-        &self.tables[shard_of(id)]
-    }
-
-    fn table_mut(&mut self, id: &IndicatorId) -> &mut HashMap<IndicatorId, Slot> {
-        &mut self.tables[shard_of(id)]
-    }
-
-    /// The slot of `id`, created empty if new. A full table grows (doubles) before a new entry
-    /// goes in; that is timed, as it is the one step whose cost grows with the state.
-    fn slot(&mut self, id: IndicatorId) -> &mut Slot {
-        let Shards { tables, len, growth } = self;
-        let table = &mut tables[shard_of(&id)];
-        let full = (table.len() == table.capacity()).then(Instant::now);
-        match table.entry(id) {
-            std::collections::hash_map::Entry::Occupied(held) => held.into_mut(),
-            std::collections::hash_map::Entry::Vacant(new) => {
-                if let Some(started) = full {
-                    *growth += started.elapsed();
-                }
-                *len += 1;
-                new.insert(Slot::default())
-            }
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    fn get(&self, id: &IndicatorId) -> Option<&Slot> {
-        self.table(id).get(id)
-    }
-
-    fn get_mut(&mut self, id: &IndicatorId) -> Option<&mut Slot> {
-        self.table_mut(id).get_mut(id)
-    }
-
-    fn insert(&mut self, id: IndicatorId, slot: Slot) -> Option<Slot> {
-        let old = self.table_mut(&id).insert(id, slot);
-        self.len += usize::from(old.is_none());
-        old
-    }
-
-    fn remove(&mut self, id: &IndicatorId) -> Option<Slot> {
-        let old = self.table_mut(id).remove(id);
-        self.len -= usize::from(old.is_some());
-        old
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (&IndicatorId, &Slot)> {
-        self.tables.iter().flat_map(|t| t.iter())
-    }
-}
-
 /// The state of one partition.
 #[derive(Debug, Default)]
 pub struct PartitionState {
@@ -601,7 +594,7 @@ pub struct PartitionState {
 impl PartitionState {
     /// The time its tables spent growing since the last call.
     pub fn take_growth(&mut self) -> Duration {
-        std::mem::take(&mut self.entries.growth)
+        self.entries.take_growth()
     }
 
     /// `claim`, shared with the partition's contributions that claim the same.
@@ -752,28 +745,6 @@ impl PartitionState {
 mod tests {
     use super::*;
 
-    /// The tables' shares span a factor of two (so they grow one after another, not together),
-    /// and the count follows inserts and removals.
-    #[test]
-    fn entries_spread_over_tables_of_unequal_shares() {
-        let mut shards = Shards::default();
-        let ids: Vec<IndicatorId> = (0..400_000u64)
-            .map(|i| IndicatorId::of(iocflow_model::IndicatorType::Domain, &format!("d{i}.example")))
-            .collect();
-        for id in &ids {
-            shards.slot(*id);
-        }
-        assert_eq!(shards.len(), ids.len());
-        let sizes: Vec<usize> = shards.tables.iter().map(HashMap::len).collect();
-        let (first, last) = (sizes[..16].iter().sum::<usize>() as f64, sizes[240..].iter().sum::<usize>() as f64);
-        assert!((1.8..2.2).contains(&(last / first)), "{first} {last}");
-        assert!(sizes.windows(2).filter(|w| w[1] < w[0]).count() < 200, "shares grow with the index");
-        for id in &ids[..1000] {
-            assert!(shards.remove(id).is_some());
-        }
-        assert_eq!((shards.len(), shards.remove(&ids[0]).is_none()), (ids.len() - 1000, true));
-    }
-
     fn contribution(feed: &str, seen: Millis) -> Contribution {
         let claim = Claim { confidence: Some(50), ..Claim::plain(feed, "P", Tlp::Green) };
         Contribution::new(Arc::new(claim), seen, seen)
@@ -862,10 +833,27 @@ mod tests {
         let mut s = filled(100);
         s.take_changes(LOOSE);
         let per_entry = s.bytes() / 100;
-        assert!(per_entry > 100, "{per_entry}");
+        // (the entry and its id in the chunks are 80 bytes; the table's place is more)
+        assert!(per_entry > 80, "{per_entry}");
         s.take_changes(Bounds { max_bytes: per_entry * 20, ..LOOSE });
         assert!(s.bytes() <= per_entry * 20);
         assert!(s.len() <= 20 && s.len() >= 15, "{}", s.len());
+    }
+
+    /// The sizes the memory estimate and BENCHMARKS.md's arithmetic rest on: one contribution
+    /// inside the entry, an entry with its id 80 bytes in the chunks.
+    #[test]
+    fn an_entry_holds_one_contribution_in_80_bytes_with_its_id() {
+        use std::mem::size_of;
+        assert_eq!((size_of::<Contribution>(), size_of::<Contributions>()), (32, 32));
+        assert_eq!(size_of::<(IndicatorId, Slot)>(), 80);
+        let mut e = Entry::default();
+        e.merge(contribution("a", 1), 1);
+        assert!(matches!(e.contributions, Contributions::One(_)));
+        e.merge(contribution("b", 2), 2);
+        let feeds: Vec<&str> = e.contributions.iter().map(|c| c.feed.as_str()).collect();
+        assert_eq!(feeds, ["a", "b"]);
+        assert_eq!(e.contributions.heap_bytes(), 64);
     }
 
     /// Contributions that claim the same share one claim, whether made from a batch's rows or read
