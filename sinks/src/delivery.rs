@@ -42,24 +42,25 @@ impl<'a> Outgoing<'a> {
     }
 }
 
-/// Sends queued on one producer, awaited together.
-pub struct Deliveries<'p, C: ClientContext + 'static = DefaultClientContext> {
+/// Sends queued on one producer, awaited together. Each send keeps its topic's name borrowed
+/// from the record (`'a`) for a failure's message, not a copy per record.
+pub struct Deliveries<'p, 'a, C: ClientContext + 'static = DefaultClientContext> {
     producer: &'p FutureProducer<C>,
-    pending: Vec<(String, DeliveryFuture)>,
+    pending: Vec<(&'a str, DeliveryFuture)>,
 }
 
-impl<'p, C: ClientContext + 'static> Deliveries<'p, C> {
+impl<'p, 'a, C: ClientContext + 'static> Deliveries<'p, 'a, C> {
     pub fn new(producer: &'p FutureProducer<C>) -> Self {
         Deliveries { producer, pending: Vec::new() }
     }
 
     /// Queues one record; when librdkafka's queue is full, waits for room rather than failing.
-    pub async fn send(&mut self, out: Outgoing<'_>, headers: Option<OwnedHeaders>) -> Result<()> {
+    pub async fn send(&mut self, out: Outgoing<'a>, headers: Option<OwnedHeaders>) -> Result<()> {
         let mut record = out.record(headers);
         loop {
             match self.producer.send_result(record) {
                 Ok(future) => {
-                    self.pending.push((out.topic.to_string(), future));
+                    self.pending.push((out.topic, future));
                     return Ok(());
                 }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
@@ -90,7 +91,7 @@ impl<'p, C: ClientContext + 'static> Deliveries<'p, C> {
                 Ok(Err((error, _))) => error,
                 Err(_canceled) => KafkaError::Canceled,
             };
-            first_error.get_or_insert(Error::Delivery { topic, error: outcome });
+            first_error.get_or_insert_with(|| Error::Delivery { topic: topic.to_string(), error: outcome });
         }
         first_error.map_or(Ok(n), Err)
     }

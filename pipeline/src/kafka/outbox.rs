@@ -60,8 +60,8 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    fn records(&self) -> impl Iterator<Item = &OutRecord> {
-        self.outputs.iter().chain(&self.changelog)
+    fn records_mut(&mut self) -> impl Iterator<Item = &mut OutRecord> {
+        self.outputs.iter_mut().chain(&mut self.changelog)
     }
 }
 
@@ -112,10 +112,13 @@ impl Sink {
     ) -> Result<Delivered> {
         match self {
             Sink::AtLeastOnce(producer) => {
-                for phase in [&outbox.outputs, &outbox.changelog] {
+                let mut outbox = outbox;
+                for phase in [&mut outbox.outputs, &mut outbox.changelog] {
                     let mut deliveries = Deliveries::new(producer);
-                    for r in phase {
-                        deliveries.send(outgoing(r), r.headers.clone()).await?;
+                    for r in phase.iter_mut() {
+                        // Sent once: librdkafka takes the headers as they are, not a copy.
+                        let headers = r.headers.take();
+                        deliveries.send(outgoing(r), headers).await?;
                     }
                     deliveries.wait().await?;
                 }
@@ -123,7 +126,8 @@ impl Sink {
                 Ok(Delivered::Committed)
             }
             Sink::ExactlyOnce { producer, settings, context, stage } => {
-                let outcome = tokio::task::block_in_place(|| transact(producer, &outbox, offsets, consumer));
+                let mut outbox = outbox;
+                let outcome = tokio::task::block_in_place(|| transact(producer, &mut outbox, offsets, consumer));
                 let result = match outcome {
                     Ok(()) => "committed",
                     Err(e) => {
@@ -184,13 +188,15 @@ fn await_deliveries(producer: &StageProducer) {
 /// librdkafka calls retriable).
 fn transact<C: ConsumerContext + 'static>(
     producer: &StageProducer,
-    outbox: &Outbox,
+    outbox: &mut Outbox,
     offsets: &InputOffsets,
     consumer: &StreamConsumer<C>,
 ) -> Result<(), KafkaError> {
     producer.begin_transaction()?;
-    for r in outbox.records() {
-        let mut record = outgoing(r).record(r.headers.clone());
+    for r in outbox.records_mut() {
+        // Sent once (an aborted batch is collected again): the headers themselves, not a copy.
+        let headers = r.headers.take();
+        let mut record = outgoing(r).record(headers);
         loop {
             match producer.send_result(record) {
                 // The delivery report is not awaited: the commit flushes and fails if any failed.
