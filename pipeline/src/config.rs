@@ -19,6 +19,7 @@ use iocflow_model::decode::lines::LinesOptions;
 use iocflow_model::decode::misp::MispOptions;
 use iocflow_model::decode::text::TextOptions;
 use iocflow_model::decode::{Decoder, FeedDefaults, Format, Limits};
+use iocflow_model::sighting::SightingKind;
 use iocflow_model::{Country, Tlp};
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -47,6 +48,9 @@ pub struct Config {
     /// MISP sharing groups and their member organisations (distribution 4).
     #[serde(default)]
     pub sharing_groups: Vec<SharingGroupConfig>,
+    /// What the CERTs' sightings do (`cert.<cc>.sightings`).
+    #[serde(default)]
+    pub feedback: FeedbackConfig,
     #[serde(default)]
     pub access: AccessConfig,
     #[serde(default)]
@@ -378,6 +382,19 @@ pub struct CertConfig {
     /// Receives every CLEAR or GREEN indicator, whatever its country.
     #[serde(default)]
     pub regional: bool,
+    /// The topic the CERT writes its sightings and false positives to; defaults to
+    /// `cert.<cc>.sightings`.
+    pub sightings_topic: Option<String>,
+}
+
+/// `[feedback]`: what the CERTs' sightings decide beyond the views they count in.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackConfig {
+    /// When this many distinct CERTs have reported an indicator a false positive under GREEN or
+    /// CLEAR, it is revoked for every CERT that received it (absent: never).
+    #[serde(default, deserialize_with = "field::optional_at_least_one_u32")]
+    pub false_positive_revoke_after: Option<u32>,
 }
 
 fn default_output_format() -> OutputFormat {
@@ -393,6 +410,9 @@ impl CertConfig {
     }
     pub fn group_prefix(&self) -> String {
         self.group_prefix.clone().unwrap_or_else(|| format!("cert-{}-", self.country.lower()))
+    }
+    pub fn sightings_topic(&self) -> String {
+        self.sightings_topic.clone().unwrap_or_else(|| format!("cert.{}.sightings", self.country.lower()))
     }
 }
 
@@ -592,11 +612,23 @@ impl Config {
         if self.feeds.is_empty() {
             return bad("feeds".into(), "declare at least one [[feeds]]");
         }
-        if self.feeds.len() > crate::state::Sources::MAX {
-            // The state names the feeds a CERT was sent as a 64-bit set of its contributions.
+        // The state names what a CERT was sent as a 64-bit set of an indicator's contributions:
+        // one per feed, and one per CERT and kind of sighting.
+        let max = crate::state::Sources::MAX;
+        if self.feeds.len() > max {
+            return bad("feeds".into(), &format!("at most {max} feeds, not {}", self.feeds.len()));
+        }
+        let contributions = self.feeds.len() + SightingKind::ALL.len() * self.certs.len();
+        if contributions > max {
             return bad(
-                "feeds".into(),
-                &format!("at most {} feeds, not {}", crate::state::Sources::MAX, self.feeds.len()),
+                "certs".into(),
+                &format!(
+                    "{} feeds and {} CERTs make {contributions} contributions to an indicator (one per feed, {} per \
+                     CERT for its sightings, false positives and expirations): at most {max}",
+                    self.feeds.len(),
+                    self.certs.len(),
+                    SightingKind::ALL.len()
+                ),
             );
         }
         let mut names = HashSet::new();
@@ -605,6 +637,12 @@ impl Config {
             let key = |k: &str| format!("feeds[{i}] ({}).{k}", f.name);
             if f.name.is_empty() || !names.insert(f.name.as_str()) {
                 return bad(key("name"), "must be non-empty and unique");
+            }
+            if iocflow_model::sighting::is_reserved(&f.name) {
+                return bad(
+                    key("name"),
+                    "begins like the CERTs' sightings (`sighting:`, `false_positive:`, `expiration:`)",
+                );
             }
             if !topics.insert(f.topic.clone()) {
                 return bad(key("topic"), "another feed reads this topic: a topic identifies one provider");
@@ -638,6 +676,9 @@ impl Config {
             }
             if !topics.insert(c.topic()) {
                 return bad(key("topic"), "is already used by a feed or another CERT");
+            }
+            if !topics.insert(c.sightings_topic()) {
+                return bad(key("sightings_topic"), "is already used by a feed or another CERT");
             }
             if let Some(filter) = &c.filter
                 && let Err(e) = crate::policy::cert_view::CertFilter::compile(filter)
@@ -971,7 +1012,10 @@ mod tests {
                 codes.map(|cc| format!("[[certs]]\ncountry = \"{cc}\"\nname = \"CERT {cc}\"\n")).collect();
             MINIMAL.replace("[[certs]]\n        country = \"SG\"\n        name = \"SingCERT\"", &certs)
         };
-        assert!(Config::parse(&certs(64)).is_ok());
+        // One feed and 21 CERTs make 64 contributions: a feed's, and 3 kinds of sightings a CERT.
+        assert!(Config::parse(&certs(21)).is_ok());
+        let e = err(&certs(22));
+        assert!(e.contains("certs: 1 feeds and 22 CERTs make 67 contributions") && e.contains("at most 64"), "{e}");
         let e = err(&certs(65));
         assert!(e.contains("certs") && e.contains("at most 64"), "{e}");
         let e = err(&with("[[sharing_groups]]\nuuid = \"x\""));

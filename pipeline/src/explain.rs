@@ -451,6 +451,7 @@ fn not_received(
                 };
                 Reason { implicated: Some(places.clone()), ..Reason::of("not_implicated", c, detail) }
             }
+            Visibility::Sighting(why) => Reason::of("sighting", c, format!("{}: {why}", c.feed)),
         };
         reasons.push(reason);
     }

@@ -46,6 +46,8 @@ iocflow_enrichers::arrow_columns! {
         reported_at: "reported_at", Int64, required;
         // New columns go last and nullable (see the module doc).
         address: "address", Address, nullable;
+        /// How many times a CERT's sighting says it saw the indicator (sightings only).
+        sightings: "sightings", UInt32, nullable;
     }
 }
 
@@ -98,6 +100,7 @@ impl IndicatorBatchBuilder {
             Some(ip) => c.address.append_value(address_octets(ip)).expect("16 bytes"),
             None => c.address.append_null(),
         }
+        c.sightings.append_option(r.sighting.map(|s| s.count));
         self.rows += 1;
         self.bytes += 96
             + id.len()
@@ -279,6 +282,7 @@ mod tests {
             Field::new("sharing_group", DataType::Utf8, true),
             Field::new("reported_at", DataType::Int64, false),
             Field::new("address", DataType::FixedSizeBinary(16), true),
+            Field::new("sightings", DataType::UInt32, true),
         ]);
         assert_eq!(schema().as_ref(), &expected);
         // And what the builders lay out is of that schema (RecordBatch::try_new checks it).
@@ -317,7 +321,8 @@ mod tests {
         assert_eq!(decode_ipc(&ipc(&newer)).unwrap(), vec![batch.clone()]);
 
         // Missing a column that is not nullable, or a column changed: not a batch of any version.
-        let lacking = batch.project(&(0..n - 2).collect::<Vec<_>>()).unwrap();
+        let reported_at = batch.schema().index_of("reported_at").unwrap();
+        let lacking = batch.project(&(0..reported_at).collect::<Vec<_>>()).unwrap();
         assert!(decode_ipc(&ipc(&lacking)).is_err(), "reported_at is required");
         let reordered = batch.project(&[1, 0]).unwrap();
         assert!(decode_ipc(&ipc(&reordered)).is_err());

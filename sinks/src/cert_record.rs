@@ -31,13 +31,21 @@ pub struct CertRecord {
     pub threat: Option<Name>,
     pub tags: NameSet,
     pub sources: Vec<Source>,
-    /// Reports of this indicator in this view.
+    /// Reports of this indicator in this view, and the times the CERTs' sightings in it say
+    /// it was seen.
     pub sightings: u64,
     #[serde(serialize_with = "rfc3339")]
     pub first_seen: Millis,
     #[serde(serialize_with = "rfc3339")]
     pub last_seen: Millis,
     pub revoked: bool,
+    /// The CERTs (countries) whose sightings are in this view; absent when none are.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sighted_by: Vec<Country>,
+    /// Why the indicator is revoked when no report revoked it: `false_positive` (enough CERTs
+    /// reported it one, `[feedback]`); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation_reason: Option<&'static str>,
 }
 
 /// A feed that contributed to the view.

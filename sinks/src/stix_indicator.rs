@@ -97,6 +97,10 @@ struct StixIndicator<'r> {
     x_iocflow_sources: &'r [Source],
     x_iocflow_sightings: u64,
     x_iocflow_last_seen: String,
+    #[serde(skip_serializing_if = "empty")]
+    x_iocflow_sighted_by: &'r [Country],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    x_iocflow_revocation_reason: Option<&'static str>,
 }
 
 fn no_labels(tags: &&NameSet) -> bool {
@@ -158,6 +162,8 @@ pub fn encode(record: &CertRecord, created: Millis, modified: Millis) -> crate::
         x_iocflow_sources: &record.sources,
         x_iocflow_sightings: record.sightings,
         x_iocflow_last_seen: time::format(record.last_seen),
+        x_iocflow_sighted_by: &record.sighted_by,
+        x_iocflow_revocation_reason: record.revocation_reason,
     };
     Ok(serde_json::to_vec(&indicator)?)
 }
@@ -189,6 +195,8 @@ mod tests {
             first_seen: 1_000,
             last_seen: 2_000,
             revoked: false,
+            sighted_by: Vec::new(),
+            revocation_reason: None,
         }
     }
 

@@ -8,7 +8,8 @@
 //! rdkafka dependency: it is the code that parses untrusted bytes, so it must be cheap to
 //! property-test and fuzz.
 //!
-//! Reading order: `indicator` → `tlp` → `report` → `decode`.
+//! Reading order: `indicator` → `tlp` → `report` → `decode`; then [`sighting`], what the CERTs
+//! send back.
 
 pub mod country;
 pub mod decode;
@@ -16,6 +17,7 @@ mod error;
 pub mod indicator;
 pub mod name;
 pub mod report;
+pub mod sighting;
 pub mod time;
 pub mod tlp;
 

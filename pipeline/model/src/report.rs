@@ -4,6 +4,7 @@
 //! columnar stage, because what each national CERT may see depends on each report's own TLP
 //! label (DESIGN.md, "Route"): merging them earlier would leak a RED report through a GREEN one.
 
+use crate::sighting::Sighting;
 use crate::time::Millis;
 use crate::{Country, Indicator, Tlp};
 
@@ -28,6 +29,8 @@ pub struct Report {
     pub distribution: Option<u8>,
     /// MISP sharing group (uuid, else id) when `distribution` is 4.
     pub sharing_group: Option<String>,
+    /// A CERT's sighting rather than a feed's report (`sighting.rs`).
+    pub sighting: Option<Sighting>,
 }
 
 impl Report {
@@ -47,6 +50,7 @@ impl Report {
             revoked: false,
             distribution: None,
             sharing_group: None,
+            sighting: None,
         }
     }
 }

@@ -19,8 +19,9 @@ use crate::policy::cert_view::CertFilter;
 use crate::policy::route::{Candidate, Emit, Outcome, Recipient, Router, Subject};
 use crate::state::changelog;
 use crate::state::{Bounds, Claim, Contribution, Named, PartitionState};
-use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray, StructArray, UInt8Array};
+use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray, StructArray, UInt8Array, UInt32Array};
 use iocflow_enrichers::tables::{SharedTables, TableLoad};
+use iocflow_model::sighting;
 use iocflow_model::time::Millis;
 use iocflow_model::{Country, Indicator, IndicatorId, IndicatorType, Names, Report, Tlp};
 use iocflow_sinks::stix_indicator;
@@ -124,7 +125,8 @@ impl ColumnarCore {
         let bounds = Bounds::of(config);
         let (enrichment, table_loads) = Enrichment::new(config)?;
         Ok(ColumnarCore {
-            router: Router::new(recipients, bounds.ttl_ms, config.enrich.benign == BenignAction::Drop),
+            router: Router::new(recipients, bounds.ttl_ms, config.enrich.benign == BenignAction::Drop)
+                .revoking_false_positives(config.feedback.false_positive_revoke_after),
             filters,
             formats: config.certs.iter().map(|c| c.format).collect(),
             enrichment,
@@ -312,8 +314,10 @@ impl ColumnarCore {
         for (i, &(id, kind)) in ids.iter().enumerate() {
             let reported_at = cols.reported_at.value(i);
             out.earliest = Some(out.earliest.map_or(reported_at, |e| e.min(reported_at)));
+            let feed = cols.feed.value(i);
             let claim = state.claim(Claim {
-                feed: feeds.get(cols.feed.value(i)),
+                feed: feeds.get(feed),
+                sighting: sighting::of_contribution(feed),
                 provider: providers.get(cols.provider.value(i)),
                 tlp: Tlp::parse(cols.tlp.value(i)),
                 confidence: opt(cols.confidence, i, UInt8Array::value),
@@ -324,11 +328,14 @@ impl ColumnarCore {
                 revoked: cols.revoked.value(i),
                 sharing_group: opt(cols.sharing_group, i, StringArray::value).map(|g| groups.get(g)),
             });
-            let contribution = Contribution::new(
+            let mut contribution = Contribution::new(
                 claim,
                 opt(cols.first_seen, i, Int64Array::value).unwrap_or(reported_at),
                 opt(cols.last_seen, i, Int64Array::value).unwrap_or(reported_at),
             );
+            if let Some(count) = opt(cols.sightings, i, UInt32Array::value) {
+                contribution.sightings = count.into();
+            }
             let subject = Subject { enrichment: enriched.row(i), ..Subject::bare(id, kind, cols.value.value(i)) };
             let entry = state.entry(id, kind, subject.value);
             let fate = self.router.apply(entry, subject, contribution, (i, reported_at), emits, &mut candidates);

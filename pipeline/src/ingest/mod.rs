@@ -9,33 +9,70 @@
 //! one dead letter each, with their raw bytes. Input offsets are stored only after all of that
 //! is acknowledged.
 //!
+//! A CERT's sightings topic is read the same way: its sightings become reports of the CERT's
+//! contributions (`sighting:<cc>`, `false_positive:<cc>`, `expiration:<cc>`), so they meet the
+//! indicator's reports in its partition (`iocflow_model::sighting`).
+//!
 //! [`IngestBatch`] is that decoding and batching without Kafka (`iocflow process` uses it too);
 //! [`stage`] binds it to the feed topics through the micro-batch loop both stages share.
 
 pub(crate) mod stage;
 
-use crate::config::FeedConfig;
+use crate::config::{CertConfig, FeedConfig};
 use crate::indicator_batch::IndicatorBatchBuilder;
 use crate::kafka::outbox::OutRecord;
 use crate::telemetry::metrics::Metrics;
-use iocflow_model::decode::{Decoder, FeedDefaults, Limits, Rejection, decode};
+use iocflow_model::Report;
+use iocflow_model::decode::{Decoder, FeedDefaults, Limits, Rejection, decode, decode_sightings};
+use iocflow_model::sighting::{self, SightingKind};
 use iocflow_model::time::Millis;
 use iocflow_sinks::dead_letter::DeadLetter;
 use rdkafka::message::OwnedHeaders;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// A feed as the ingest stage uses it.
+/// A topic the ingest stage reads: a feed's, or a CERT's sightings.
 pub struct Feed {
+    /// The feed's name; `sightings.<cc>` for a CERT's sightings (the metrics' feed label).
     name: String,
     provider: String,
-    decoder: Decoder,
-    defaults: FeedDefaults,
+    input: Input,
+}
+
+/// What a topic's records are.
+enum Input {
+    /// A feed's reports, in its format.
+    Reports { decoder: Decoder, defaults: FeedDefaults },
+    /// A CERT's sightings: each kind's contribution name (`sighting.rs`), in
+    /// [`SightingKind::ALL`]'s order.
+    Sightings { contributions: [String; 3] },
 }
 
 impl From<&FeedConfig> for Feed {
     fn from(f: &FeedConfig) -> Self {
-        Feed { name: f.name.clone(), provider: f.provider.clone(), decoder: f.decoder(), defaults: f.defaults() }
+        let input = Input::Reports { decoder: f.decoder(), defaults: f.defaults() };
+        Feed { name: f.name.clone(), provider: f.provider.clone(), input }
+    }
+}
+
+impl Feed {
+    /// The sightings topic of CERT `c`.
+    pub fn sightings_of(c: &CertConfig) -> Feed {
+        let contributions = SightingKind::ALL.map(|kind| sighting::contribution_name(kind, c.country));
+        Feed {
+            name: format!("sightings.{}", c.country.lower()),
+            provider: c.name.clone(),
+            input: Input::Sightings { contributions },
+        }
+    }
+
+    /// The contribution name a decoded report is merged under: the feed's, or its CERT's for
+    /// that kind of sighting.
+    fn contribution(&self, r: &Report) -> &str {
+        match (&self.input, r.sighting) {
+            (Input::Sightings { contributions }, Some(s)) => &contributions[s.kind as usize],
+            _ => &self.name,
+        }
     }
 }
 
@@ -118,12 +155,15 @@ impl IngestBatch {
     pub fn add(&mut self, feed: &Feed, payload: &[u8], origin: Origin<'_>, limits: &Limits, dead_letter_max: usize) {
         *self.received.entry(feed.name.clone()).or_default() += 1;
         self.earliest = Some(self.earliest.map_or(origin.timestamp, |e| e.min(origin.timestamp)));
-        let decoded = decode(&feed.decoder, payload, limits, &feed.defaults);
+        let decoded = match &feed.input {
+            Input::Reports { decoder, defaults } => decode(decoder, payload, limits, defaults),
+            Input::Sightings { .. } => decode_sightings(payload, limits),
+        };
         let partitions = self.builders.len() as u32;
         for r in &decoded.reports {
             let b = &mut self.builders[r.indicator.id.partition(partitions) as usize];
             let before = b.approx_bytes();
-            b.push(r, &feed.name, &feed.provider, origin.timestamp);
+            b.push(r, feed.contribution(r), &feed.provider, origin.timestamp);
             self.bytes += b.approx_bytes() - before;
         }
         self.rows += decoded.reports.len();

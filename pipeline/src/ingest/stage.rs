@@ -26,7 +26,12 @@ pub(crate) struct IngestStage {
 impl IngestStage {
     pub fn new(config: Arc<Config>, metrics: Metrics) -> IngestStage {
         IngestStage {
-            feeds: config.feeds.iter().map(|f| (f.topic.clone(), Feed::from(f))).collect(),
+            feeds: config
+                .feeds
+                .iter()
+                .map(|f| (f.topic.clone(), Feed::from(f)))
+                .chain(config.certs.iter().map(|c| (c.sightings_topic(), Feed::sightings_of(c))))
+                .collect(),
             limits: config.limits.decode_limits(),
             indicators_topic: config.indicators_topic().into(),
             dlq_topic: config.dlq_topic().into(),
@@ -35,7 +40,7 @@ impl IngestStage {
         }
     }
 
-    /// The topics it reads: every feed's.
+    /// The topics it reads: every feed's and every CERT's sightings topic.
     pub fn topics(&self) -> Vec<&str> {
         self.feeds.keys().map(String::as_str).collect()
     }

@@ -200,11 +200,12 @@ pub fn plan(config: &Config) -> Vec<AclBinding> {
     for c in &config.certs {
         allow(&c.principal(), Read, Topic, &c.topic(), Literal);
         allow(&c.principal(), Read, Group, &c.group_prefix(), Prefixed);
+        allow(&c.principal(), Write, Topic, &c.sightings_topic(), Literal);
     }
     let me = config.access.principal.as_str();
     for t in topics::plan(config) {
         let ops: &[Operation] = match t.role {
-            topics::Role::Feed => &[Read],
+            topics::Role::Feed | topics::Role::Sightings => &[Read],
             topics::Role::Indicators | topics::Role::State => &[Read, Write],
             topics::Role::DeadLetters | topics::Role::Withheld | topics::Role::Cert => &[Write],
         };
@@ -322,12 +323,14 @@ mod tests {
         // A producer writes its own feed topic and nothing else.
         assert_eq!(of("User:vendor"), ["ALLOW User:vendor WRITE TOPIC feeds.industry (literal)"]);
         assert_eq!(of("User:feed-member"), ["ALLOW User:feed-member WRITE TOPIC feeds.member (literal)"]);
-        // A CERT reads its own topic, in groups under its prefix, which ends with a separator.
+        // A CERT reads its own topic, in groups under its prefix, which ends with a separator,
+        // and writes its own sightings topic.
         assert_eq!(
             of("User:cert-my"),
             [
                 "ALLOW User:cert-my READ TOPIC cert.my.indicators (literal)",
-                "ALLOW User:cert-my READ GROUP cert-my- (prefixed)"
+                "ALLOW User:cert-my READ GROUP cert-my- (prefixed)",
+                "ALLOW User:cert-my WRITE TOPIC cert.my.sightings (literal)"
             ]
         );
         // The auditors read the dead letters, the withheld audit and the state (for `explain`) only.
@@ -355,7 +358,15 @@ mod tests {
         ] {
             assert!(me.contains(&line.to_string()), "{line} not in {me:#?}");
         }
-        assert!(!me.iter().any(|l| l.contains("READ TOPIC cert.") || l.contains("READ TOPIC t1.dlq")), "{me:#?}");
+        // It reads the CERTs' sightings topics and no CERT's indicators.
+        assert!(me.contains(&"ALLOW User:pipeline READ TOPIC cert.sg.sightings (literal)".to_string()), "{me:#?}");
+        assert!(!me.iter().any(|l| l.contains("WRITE TOPIC cert.sg.sightings")), "{me:#?}");
+        assert!(
+            !me.iter()
+                .any(|l| (l.contains("READ TOPIC cert.") && l.contains(".indicators"))
+                    || l.contains("READ TOPIC t1.dlq")),
+            "{me:#?}"
+        );
         assert!(!acls.iter().any(|b| b.resource == Resource::Cluster || b.operation == Operation::All));
         assert!(acls.iter().all(|b| b.pattern == Pattern::Literal || b.name.ends_with('-')));
         // Nobody but iocflow touches the internal topics; the auditors only read the state.

@@ -26,6 +26,8 @@ pub enum Role {
     DeadLetters,
     Withheld,
     Cert,
+    /// A CERT's sightings: written by that CERT, read by the ingest stage.
+    Sightings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +62,9 @@ pub fn plan(config: &Config) -> Vec<TopicSpec> {
     topics.push(spec(config.dlq_topic(), Role::DeadLetters, 1, "delete", 30));
     topics.push(spec(config.withheld_topic(), Role::Withheld, 1, "delete", 30));
     topics.extend(config.certs.iter().map(|c| spec(c.topic(), Role::Cert, k.topic_partitions, "compact,delete", 30)));
+    topics.extend(
+        config.certs.iter().map(|c| spec(c.sightings_topic(), Role::Sightings, k.topic_partitions, "delete", 30)),
+    );
     topics
 }
 
@@ -285,7 +290,9 @@ mod tests {
                 "t1.dlq",
                 "t1.withheld",
                 "cert.my.indicators",
-                "cert.sg.indicators"
+                "cert.sg.indicators",
+                "cert.my.sightings",
+                "cert.sg.sightings"
             ]
         );
         assert_eq!(p[2].partitions, 4);

@@ -164,6 +164,8 @@ mod tests {
             first_seen: 0,
             last_seen: 86_400_000,
             revoked: false,
+            sighted_by: Vec::new(),
+            revocation_reason: None,
         }
     }
 

@@ -28,6 +28,7 @@
 
 use crate::state::{Contribution, Emission, Emitted, Entry, Sources};
 use iocflow_enrichers::tables::Enrichment;
+use iocflow_model::sighting::SightingKind;
 use iocflow_model::time::Millis;
 use iocflow_model::{Country, IndicatorId, IndicatorType, Name, Tlp};
 use iocflow_sinks::cert_record::{CertRecord, SCHEMA_VERSION, Source};
@@ -173,12 +174,26 @@ pub struct Router {
     ttl_ms: Millis,
     /// Benign indicators (warninglists) go to no CERT; otherwise they are tagged.
     drop_benign: bool,
+    /// `[feedback] false_positive_revoke_after`.
+    false_positive_revoke_after: Option<u32>,
 }
 
 impl Router {
     /// The policy for `recipients` (at most [`MAX_CERTS`]), in configuration order.
     pub fn new(recipients: Vec<Recipient>, ttl_ms: Millis, drop_benign: bool) -> Router {
-        Router { audiences: Audiences::of(&recipients), recipients, ttl_ms, drop_benign }
+        Router {
+            audiences: Audiences::of(&recipients),
+            recipients,
+            ttl_ms,
+            drop_benign,
+            false_positive_revoke_after: None,
+        }
+    }
+
+    /// This policy, revoking an indicator for every CERT once `after` distinct CERTs reported it
+    /// a false positive under GREEN or CLEAR.
+    pub fn revoking_false_positives(self, after: Option<u32>) -> Router {
+        Router { false_positive_revoke_after: after, ..self }
     }
 
     /// How many CERTs it routes to.
@@ -200,6 +215,52 @@ impl Router {
             None => CertSet::MAX,
         };
         (implicated | label) & members
+    }
+
+    /// The CERTs that may see each of `contributions`: a feed's report by [`Router::audience`];
+    /// a CERT's sighting by its own rule — CLEAR and GREEN reach every CERT that may see some
+    /// report of the indicator, AMBER only the sighting CERT (if it may), anything stricter none.
+    fn audiences(&self, contributions: &[Contribution], places: [Option<Country>; 2]) -> SmallVec<[CertSet; 4]> {
+        let mut audiences: SmallVec<[CertSet; 4]> =
+            contributions.iter().map(|c| if c.sighting.is_some() { 0 } else { self.audience(c, places) }).collect();
+        let seeing = audiences.iter().fold(0, |all, a| all | a);
+        for (c, audience) in contributions.iter().zip(&mut audiences) {
+            if let Some((_, by)) = c.sighting {
+                *audience = seeing
+                    & match c.tlp {
+                        Tlp::Clear | Tlp::Green => CertSet::MAX,
+                        Tlp::Amber => self.audiences.implicating(by),
+                        Tlp::AmberStrict | Tlp::Red | Tlp::Unknown => 0,
+                    };
+            }
+        }
+        audiences
+    }
+
+    /// CERT `k`'s view among contributions of these `audiences`: what it may see and what a
+    /// record shows (reports and sightings; false positives and expirations are never shown).
+    fn view(contributions: &[Contribution], audiences: &[CertSet], k: usize) -> Sources {
+        audiences
+            .iter()
+            .zip(contributions)
+            .enumerate()
+            .filter(|(_, (a, c))| **a & 1 << k != 0 && shown(c))
+            .fold(Sources::default(), |s, (i, _)| s.with(i))
+    }
+
+    /// Whether enough distinct CERTs reported the indicator a false positive under GREEN or
+    /// CLEAR to revoke it for everyone (`[feedback]`).
+    fn false_positive(&self, contributions: &[Contribution]) -> bool {
+        self.false_positive_revoke_after.is_some_and(|after| {
+            let reported = contributions
+                .iter()
+                .filter(|c| {
+                    matches!(c.sighting, Some((SightingKind::FalsePositive, _)))
+                        && matches!(c.tlp, Tlp::Clear | Tlp::Green)
+                })
+                .count();
+            reported >= after as usize
+        })
     }
 
     /// The CERTs of the countries contribution `c` implicates: the indicator's `places` and the
@@ -251,19 +312,20 @@ impl Router {
         let places = subject.places();
         // Only the CERTs that may see the arriving report are considered; each contribution's
         // audience is worked out once, and a CERT's view is the contributions it is in.
-        let audiences: SmallVec<[CertSet; 4]> = entry.contributions.iter().map(|c| self.audience(c, places)).collect();
+        let audiences = self.audiences(&entry.contributions, places);
         let considered = audiences[arriving];
+        let false_positive = considered != 0 && self.false_positive(&entry.contributions);
         for k in (0..self.recipients.len()).filter(|k| considered & 1 << k != 0) {
             let cert = &self.recipients[k];
-            let sources = audiences
-                .iter()
-                .enumerate()
-                .filter(|(_, a)| **a & 1 << k != 0)
-                .fold(Sources::default(), |s, (i, _)| s.with(i));
+            let sources = Self::view(&entry.contributions, &audiences, k);
             let view: SmallVec<[&Contribution; 4]> = sources.places().map(|i| &entry.contributions[i]).collect();
-            let summary = Summary::of(&entry.contributions, sources, reported_at);
-            if cert.filtered {
-                let record = record(&subject, &view);
+            let summary = Summary::of(&entry.contributions, sources, reported_at, false_positive);
+            // A CERT that called the indicator a false positive gets nothing more of it but a
+            // revocation it is owed.
+            let own_false_positive =
+                entry.contributions.iter().any(|c| c.sighting == Some((SightingKind::FalsePositive, cert.country)));
+            if cert.filtered && !own_false_positive {
+                let record = record(&subject, &view, false_positive);
                 candidates[k].push(Candidate {
                     row,
                     id: subject.id,
@@ -272,14 +334,14 @@ impl Router {
                 });
                 continue;
             }
-            fate.accepted = true;
-            if let Some(times) = self.decide(entry.emitted.get(cert.country), &summary, true) {
+            fate.accepted |= !own_false_positive;
+            if let Some(times) = self.decide(entry.emitted.get(cert.country), &summary, !own_false_positive) {
                 self.send(
                     &mut entry.emitted,
                     k,
                     times,
                     summary.to_emission(cert.country),
-                    record(&subject, &view),
+                    record(&subject, &view, false_positive),
                     emits,
                 );
                 fate.emitted = true;
@@ -293,22 +355,37 @@ impl Router {
     pub fn explain<'e>(&self, entry: &'e Entry, subject: &Subject<'_>, k: usize, now: Millis) -> ViewExplained<'e> {
         let places = subject.places();
         let cert = &self.recipients[k];
+        let audiences = self.audiences(&entry.contributions, places);
         let visibility: Vec<Visibility> = entry
             .contributions
             .iter()
-            .map(|c| {
-                if self.audience(c, places) & 1 << k != 0 {
+            .zip(&audiences)
+            .map(|(c, audience)| {
+                let label = match self.withholds(c) {
+                    Some(
+                        label
+                        @ (WithheldReason::TlpRed | WithheldReason::TlpAmberStrict | WithheldReason::UnknownLabel),
+                    ) => Some(label),
+                    _ => None,
+                };
+                if let Some((kind, by)) = c.sighting {
+                    return match (kind, audience & 1 << k != 0, label) {
+                        (SightingKind::Seen, true, _) => Visibility::Seen { implicated: false },
+                        (_, true, _) => {
+                            Visibility::Sighting("a false positive or an expiration counts, and is not shown")
+                        }
+                        (_, false, Some(label)) => Visibility::Label(label),
+                        (_, false, None) if c.tlp == Tlp::Amber && by != cert.country => {
+                            Visibility::Sighting("another CERT's AMBER sighting counts in its own view only")
+                        }
+                        (_, false, None) => Visibility::Sighting("this CERT sees no report of the indicator"),
+                    };
+                }
+                if audience & 1 << k != 0 {
                     return Visibility::Seen { implicated: self.implicated(c, places) & 1 << k != 0 };
                 }
-                match (self.withholds(c), &c.sharing_group) {
-                    (
-                        Some(
-                            label @ (WithheldReason::TlpRed
-                            | WithheldReason::TlpAmberStrict
-                            | WithheldReason::UnknownLabel),
-                        ),
-                        _,
-                    ) => Visibility::Label(label),
+                match (label, &c.sharing_group) {
+                    (Some(label), _) => Visibility::Label(label),
                     (_, Some(group)) if self.members_of(group) & 1 << k == 0 => {
                         Visibility::SharingGroup(group.to_string())
                     }
@@ -322,19 +399,16 @@ impl Router {
                 }
             })
             .collect();
-        let sources = visibility
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| matches!(v, Visibility::Seen { .. }))
-            .fold(Sources::default(), |s, (i, _)| s.with(i));
+        let sources = Self::view(&entry.contributions, &audiences, k);
         let view: Vec<&Contribution> = sources.places().map(|i| &entry.contributions[i]).collect();
-        let summary = Summary::of(&entry.contributions, sources, now);
+        let false_positive = self.false_positive(&entry.contributions);
+        let summary = Summary::of(&entry.contributions, sources, now, false_positive);
         let last = entry.emitted.get(cert.country);
         let news = if view.is_empty() { None } else { self.news(last, &summary) };
         ViewExplained {
             visibility,
             benign_dropped: self.drop_benign && subject.enrichment.benign.is_some(),
-            record: (!view.is_empty()).then(|| record(subject, &view)),
+            record: (!view.is_empty()).then(|| record(subject, &view, false_positive)),
             last,
             owed_revocation: !view.is_empty() && owed_revocation(last, &summary),
             revoked: !view.is_empty() && summary.revoked,
@@ -458,6 +532,8 @@ pub enum Visibility {
     /// The CERT's country is not among those the contribution implicates, and the label does not
     /// reach regional subscribers (AMBER) or the CERT is not one.
     NotImplicated { places: Vec<Country> },
+    /// A CERT's sighting that is not in the view, and why.
+    Sighting(&'static str),
 }
 
 /// One CERT's view of an indicator as the policy sees it now, and the reasons (`iocflow
@@ -493,14 +569,15 @@ struct Summary<'a> {
 }
 
 impl<'a> Summary<'a> {
-    /// The view of the contributions at the places in `sources`.
-    fn of(contributions: &'a [Contribution], sources: Sources, at: Millis) -> Summary<'a> {
-        let view = || sources.places().map(|i| &contributions[i]);
+    /// The view of the contributions at the places in `sources`; revoked in every report, or
+    /// revoked as a `false_positive` by the CERTs.
+    fn of(contributions: &'a [Contribution], sources: Sources, at: Millis, false_positive: bool) -> Summary<'a> {
+        let reports = || sources.places().map(|i| &contributions[i]).filter(|c| c.sighting.is_none());
         Summary {
             sources,
             of: contributions,
-            confidence: view().filter_map(|c| c.confidence).max(),
-            revoked: view().all(|c| c.revoked),
+            confidence: reports().filter_map(|c| c.confidence).max(),
+            revoked: false_positive || reports().all(|c| c.revoked),
             at,
         }
     }
@@ -522,10 +599,17 @@ impl<'a> Summary<'a> {
     }
 }
 
-/// The record a CERT receives: built from its view only.
-fn record(subject: &Subject<'_>, view: &[&Contribution]) -> CertRecord {
+/// Whether a contribution is shown in a record when its CERT may see it: a feed's report or a
+/// CERT's sighting; false positives and expirations count, and are not shown.
+fn shown(c: &Contribution) -> bool {
+    matches!(c.sighting, None | Some((SightingKind::Seen, _)))
+}
+
+/// The record a CERT receives: built from its view only (reports, and the sightings it may
+/// see); revoked as a false positive when the CERTs' reports say so (`false_positive`).
+fn record(subject: &Subject<'_>, view: &[&Contribution], false_positive: bool) -> CertRecord {
     let mut countries: Vec<Country> = subject.places().into_iter().flatten().collect();
-    // Most views are one contribution, and then its tags are the record's, shared.
+    // Most views are one report, and then its tags are the record's, shared.
     let tags = match (subject.enrichment.benign, view) {
         (None, [only]) => only.tags.clone(),
         (benign, view) => benign
@@ -535,14 +619,21 @@ fn record(subject: &Subject<'_>, view: &[&Contribution]) -> CertRecord {
             .collect(),
     };
     let mut sources: Vec<Source> = Vec::with_capacity(view.len());
+    let mut sighted_by = Vec::new();
     for c in view {
         countries.extend(&c.target_countries);
-        sources.push(Source { feed: c.feed.clone(), provider: c.provider.clone() });
+        match c.sighting {
+            None => sources.push(Source { feed: c.feed.clone(), provider: c.provider.clone() }),
+            Some((_, by)) => sighted_by.push(by),
+        }
     }
     countries.sort();
     countries.dedup();
     sources.sort();
-    let latest = view.iter().max_by_key(|c| c.last_seen);
+    sighted_by.sort();
+    let reports = || view.iter().filter(|c| c.sighting.is_none());
+    let latest = reports().max_by_key(|c| c.last_seen);
+    let revoked_by_reports = reports().all(|c| c.revoked);
     CertRecord {
         schema_version: SCHEMA_VERSION,
         id: subject.id,
@@ -555,14 +646,16 @@ fn record(subject: &Subject<'_>, view: &[&Contribution]) -> CertRecord {
         org: subject.enrichment.org.map(str::to_string),
         sectors: subject.enrichment.sectors.iter().map(|s| s.to_string()).collect(),
         tlp: view.iter().map(|c| c.tlp).max().unwrap_or(Tlp::Unknown).as_str(),
-        confidence: view.iter().filter_map(|c| c.confidence).max(),
-        threat: view.iter().filter(|c| c.threat.is_some()).max_by_key(|c| c.last_seen).and_then(|c| c.threat.clone()),
+        confidence: reports().filter_map(|c| c.confidence).max(),
+        threat: reports().filter(|c| c.threat.is_some()).max_by_key(|c| c.last_seen).and_then(|c| c.threat.clone()),
         tags,
         sources,
         sightings: view.iter().map(|c| c.sightings).sum(),
-        first_seen: view.iter().map(|c| c.first_seen).min().unwrap_or_default(),
+        first_seen: reports().map(|c| c.first_seen).min().unwrap_or_default(),
         last_seen: latest.map_or(0, |c| c.last_seen),
-        revoked: view.iter().all(|c| c.revoked),
+        revoked: revoked_by_reports || false_positive,
+        sighted_by,
+        revocation_reason: (false_positive && !revoked_by_reports).then_some("false_positive"),
     }
 }
 
@@ -636,16 +729,16 @@ mod tests {
             c
         };
         let (a, b) = (tagged("a", &["phish", "bank"]), tagged("b", &["bank", "c2"]));
-        let one = record(&subject(Some("SG")), &[&a]);
+        let one = record(&subject(Some("SG")), &[&a], false);
         assert_eq!(one.tags, ["bank", "phish"]);
         assert_eq!(one.tags.as_ptr(), a.tags.as_ptr(), "shared, not copied");
         assert_eq!(one.countries, ["MY", "SG"]);
-        let both = record(&subject(None), &[&a, &b]);
+        let both = record(&subject(None), &[&a, &b], false);
         assert_eq!(both.tags, ["bank", "c2", "phish"]);
         let mut benign = subject(None);
         benign.enrichment.benign = Some("Documentation");
-        assert_eq!(record(&benign, &[&a]).tags, ["bank", "phish", "warninglist:Documentation"]);
-        assert_eq!(record(&benign, &[]).tags, ["warninglist:Documentation"]);
+        assert_eq!(record(&benign, &[&a], false).tags, ["bank", "phish", "warninglist:Documentation"]);
+        assert_eq!(record(&benign, &[], false).tags, ["warninglist:Documentation"]);
     }
 
     #[test]
@@ -888,5 +981,92 @@ mod tests {
         let (o, out) = run(&mut e, Some("MY"), c);
         assert_eq!((o, certs(&out)), (Outcome::Emitted, vec![MY, REGIONAL_TH]));
         assert!(out[0].1.revoked);
+    }
+
+    /// CERT `by`'s sighting of `kind` under `tlp`, seen `count` times at `at`.
+    fn sighting(kind: SightingKind, by: &str, tlp: Tlp, count: u64, at: Millis) -> Contribution {
+        let name = iocflow_model::sighting::contribution_name(kind, cc(by));
+        Contribution { sightings: count, ..Contribution::new(Arc::new(Claim::plain(&name, by, tlp)), at, at) }
+    }
+
+    /// Routes with `router` (no CERT has a filter): the outcome and the records by CERT.
+    fn run_with(r: &Router, entry: &mut Entry, c: Contribution) -> (Outcome, Vec<(usize, CertRecord)>) {
+        let (mut emits, mut candidates) = (Vec::new(), vec![Vec::new(); 3]);
+        let at = c.last_seen;
+        let fate = r.apply(entry, subject(Some("SG")), c, (0, at), &mut emits, &mut candidates);
+        (fate.outcome(), emits.into_iter().map(|e| (e.cert, e.record)).collect())
+    }
+
+    /// GREEN and CLEAR sightings count in every view that sees the indicator, AMBER ones in the
+    /// sighting CERT's own view only, stricter ones in none; and a CERT that sees no report of
+    /// the indicator learns nothing of a sighting of it.
+    #[test]
+    fn sightings_count_in_the_views_their_labels_allow() {
+        let mut e = Entry::default();
+        let (_, out) = run(&mut e, Some("SG"), report("a", Tlp::Green, &[], 0));
+        assert_eq!(certs(&out), [SG, REGIONAL_TH]);
+        let (o, out) = run(&mut e, Some("SG"), sighting(SightingKind::Seen, "TH", Tlp::Green, 4, 10));
+        assert_eq!((o, certs(&out)), (Outcome::Emitted, vec![SG, REGIONAL_TH]), "a new CERT sighted it");
+        for (_, r) in &out {
+            assert_eq!((r.sightings, r.sighted_by.as_slice(), r.sources.len()), (5, &[cc("TH")][..], 1));
+            assert_eq!((r.tlp, r.first_seen, r.last_seen), ("GREEN", 0, 0), "a sighting's times are not the reports'");
+        }
+        let (o, out) = run(&mut e, Some("SG"), sighting(SightingKind::Seen, "SG", Tlp::Amber, 1, 20));
+        assert_eq!((o, certs(&out)), (Outcome::Emitted, vec![SG]), "AMBER: the sighting CERT's own view only");
+        assert_eq!(
+            (out[0].1.sighted_by.clone(), out[0].1.tlp, out[0].1.sightings),
+            (vec![cc("SG"), cc("TH")], "AMBER", 6)
+        );
+        // TH's view did not change, and TH was not even considered: a later GREEN report of a new
+        // feed shows TH no trace of SG's AMBER sighting.
+        let (_, out) = run(&mut e, Some("SG"), report("b", Tlp::Green, &[], 30));
+        let th = &out.iter().find(|(k, _)| *k == REGIONAL_TH).unwrap().1;
+        assert_eq!((th.sighted_by.clone(), th.sightings, th.tlp), (vec![cc("TH")], 6, "GREEN"));
+        let (o, out) = run(&mut e, Some("SG"), sighting(SightingKind::Seen, "MY", Tlp::Red, 1, 40));
+        assert_eq!((o, out.len()), (Outcome::Withheld(WithheldReason::TlpRed), 0));
+        // MY sees no report of it: its own AMBER sighting reaches no view, not even its own.
+        let (o, out) = run(&mut e, Some("SG"), sighting(SightingKind::Seen, "MY", Tlp::Amber, 1, 50));
+        assert_eq!((o, out.len()), (Outcome::Withheld(WithheldReason::NoRecipient), 0));
+        // Repeated sightings of one CERT are one contribution: counted, not a new source.
+        let (o, out) = run(&mut e, Some("SG"), sighting(SightingKind::Seen, "TH", Tlp::Green, 2, 60));
+        assert_eq!((o, out.len()), (Outcome::Suppressed, 0));
+        let explained = router().explain(&e, &subject(Some("SG")), REGIONAL_TH, 60);
+        assert_eq!(explained.record.unwrap().sightings, 8);
+        assert!(
+            explained
+                .visibility
+                .contains(&Visibility::Sighting("another CERT's AMBER sighting counts in its own view only"))
+        );
+    }
+
+    /// A CERT's own false positive stops its sends, whatever its label; enough GREEN or CLEAR
+    /// ones from distinct CERTs revoke the indicator for every CERT that received it.
+    #[test]
+    fn false_positives_stop_a_certs_sends_and_enough_revoke() {
+        let r = router().revoking_false_positives(Some(2));
+        let mut e = Entry::default();
+        run_with(&r, &mut e, report("a", Tlp::Green, &[], 0));
+        let (o, out) = run_with(&r, &mut e, sighting(SightingKind::FalsePositive, "SG", Tlp::Amber, 1, 10));
+        assert_eq!((o, out.len()), (Outcome::Withheld(WithheldReason::NoRecipient), 0), "SG accepts nothing more");
+        let (_, out) = run_with(&r, &mut e, report("b", Tlp::Green, &[], 20));
+        assert_eq!(certs(&out), [REGIONAL_TH], "a new source goes to TH, not to SG");
+        let (o, out) = run_with(&r, &mut e, sighting(SightingKind::FalsePositive, "TH", Tlp::Green, 1, 30));
+        assert_eq!((o, out.len()), (Outcome::Withheld(WithheldReason::NoRecipient), 0), "one GREEN false positive");
+        let (o, out) = run_with(&r, &mut e, sighting(SightingKind::FalsePositive, "MY", Tlp::Clear, 1, 40));
+        assert_eq!((o, certs(&out)), (Outcome::Emitted, vec![SG, REGIONAL_TH]), "two: revoked for both recipients");
+        for (_, rec) in &out {
+            assert!(rec.revoked);
+            assert_eq!(rec.revocation_reason, Some("false_positive"));
+            assert!(rec.sighted_by.is_empty(), "false positives are counted, not shown");
+        }
+        let (_, out) = run_with(&r, &mut e, report("c", Tlp::Green, &[], 50));
+        assert!(out.is_empty(), "revoked stays revoked: {out:?}");
+        // Without [feedback], false positives revoke nothing.
+        let mut e = Entry::default();
+        run(&mut e, Some("SG"), report("a", Tlp::Green, &[], 0));
+        for by in ["TH", "MY", "SG"] {
+            let (_, out) = run(&mut e, Some("SG"), sighting(SightingKind::FalsePositive, by, Tlp::Green, 1, 10));
+            assert!(out.iter().all(|(_, rec)| !rec.revoked), "{out:?}");
+        }
     }
 }

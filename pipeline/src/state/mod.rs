@@ -15,6 +15,7 @@ pub mod changelog;
 mod shards;
 
 use foldhash::HashSet;
+use iocflow_model::sighting::{self, SightingKind};
 use iocflow_model::time::Millis;
 use iocflow_model::{Country, IndicatorId, IndicatorType, Name, NameSet, Tlp};
 use serde::{Deserialize, Serialize};
@@ -42,6 +43,9 @@ pub struct Claim {
     pub revoked: bool,
     /// MISP distribution 4: only the members of a sharing group may see it.
     pub sharing_group: Option<Name>,
+    /// A CERT's sightings of one kind rather than a feed's reports: read from the contribution's
+    /// name (`feed`), which is all the changelog writes of it.
+    pub sighting: Option<(SightingKind, Country)>,
 }
 
 /// One feed's contribution to an indicator: its latest report, and how often it was seen. It
@@ -68,6 +72,7 @@ impl Claim {
             target_countries: Vec::new(),
             revoked: false,
             sharing_group: None,
+            sighting: sighting::of_contribution(feed),
         }
     }
 }
@@ -130,6 +135,7 @@ impl<'de> Deserialize<'de> for Contribution {
         }
         let w = Written::deserialize(d)?;
         let claim = Claim {
+            sighting: sighting::of_contribution(&w.feed),
             feed: w.feed,
             provider: w.provider,
             tlp: w.tlp,

@@ -150,6 +150,7 @@ fn item(raw: &RawValue, defaults: &FeedDefaults) -> Result<Report, (Reason, Stri
         revoked: it.revoked.unwrap_or(false),
         distribution: None,
         sharing_group: None,
+        sighting: None,
     })
 }
 

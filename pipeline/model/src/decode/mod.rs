@@ -14,6 +14,7 @@ pub mod intelmq;
 pub mod json_mapping;
 pub mod lines;
 pub mod misp;
+pub mod sightings;
 pub mod stix2;
 mod stix_pattern;
 pub mod text;
@@ -122,13 +123,16 @@ pub enum Reason {
     UnsupportedType,
     UnsupportedPattern,
     InvalidValue,
+    /// A sighting that names no indicator iocflow can place: only by an id, or by a STIX
+    /// `sighting_of_ref` whose indicator is not in the record.
+    UnknownIndicator,
     /// Not a feed record: a record on iocflow's internal topic that is not an indicator batch
     /// (a stray producer, a bug). Counted in `iocflow_internal_records_corrupt_total`.
     CorruptInternalRecord,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 13] = [
+    pub const ALL: [Reason; 14] = [
         Reason::TooLarge,
         Reason::InvalidUtf8,
         Reason::InvalidJson,
@@ -141,6 +145,7 @@ impl Reason {
         Reason::UnsupportedType,
         Reason::UnsupportedPattern,
         Reason::InvalidValue,
+        Reason::UnknownIndicator,
         Reason::CorruptInternalRecord,
     ];
 
@@ -158,6 +163,7 @@ impl Reason {
             Reason::UnsupportedType => "unsupported_type",
             Reason::UnsupportedPattern => "unsupported_pattern",
             Reason::InvalidValue => "invalid_value",
+            Reason::UnknownIndicator => "unknown_indicator",
             Reason::CorruptInternalRecord => "corrupt_internal_record",
         }
     }
@@ -203,6 +209,28 @@ impl Decoded {
 
 /// Decodes one record of a feed.
 pub fn decode(decoder: &Decoder, bytes: &[u8], limits: &Limits, defaults: &FeedDefaults) -> Decoded {
+    within_limits(bytes, limits, |text| match decoder {
+        Decoder::Json(None) => canonical_json::decode(text, limits, defaults),
+        Decoder::Json(Some(mapping)) => json_mapping::decode(mapping, text, limits, defaults),
+        Decoder::Intelmq => intelmq::decode(text, limits, defaults),
+        Decoder::Stix2 => stix2::decode(text, limits, defaults),
+        Decoder::Misp(options) => misp::decode(options, text, limits, defaults),
+        Decoder::Csv(options) => delimited::decode(options, text, limits, defaults),
+        Decoder::Lines(options) => lines::decode(options, text, limits, defaults),
+        Decoder::Text(options) => text::decode(options, text, limits, defaults),
+    })
+}
+
+/// Decodes one record of a CERT's sightings topic (STIX 2.1, MISP or canonical sightings,
+/// told apart per object: [`sightings`]).
+pub fn decode_sightings(bytes: &[u8], limits: &Limits) -> Decoded {
+    within_limits(bytes, limits, |text| sightings::decode(text, limits))
+}
+
+/// The checks every record passes, whatever its format: its size and encoding before `read`
+/// sees its text, the indicators it yielded after; a record that yields nothing and says no
+/// reason is `empty`.
+fn within_limits(bytes: &[u8], limits: &Limits, read: impl FnOnce(&str) -> Decoded) -> Decoded {
     if bytes.len() > limits.max_record_bytes {
         return Decoded::rejected(
             Reason::TooLarge,
@@ -215,16 +243,7 @@ pub fn decode(decoder: &Decoder, bytes: &[u8], limits: &Limits, defaults: &FeedD
     if text.trim().is_empty() {
         return Decoded::rejected(Reason::Empty, "the record is empty");
     }
-    let mut out = match decoder {
-        Decoder::Json(None) => canonical_json::decode(text, limits, defaults),
-        Decoder::Json(Some(mapping)) => json_mapping::decode(mapping, text, limits, defaults),
-        Decoder::Intelmq => intelmq::decode(text, limits, defaults),
-        Decoder::Stix2 => stix2::decode(text, limits, defaults),
-        Decoder::Misp(options) => misp::decode(options, text, limits, defaults),
-        Decoder::Csv(options) => delimited::decode(options, text, limits, defaults),
-        Decoder::Lines(options) => lines::decode(options, text, limits, defaults),
-        Decoder::Text(options) => text::decode(options, text, limits, defaults),
-    };
+    let mut out = read(text);
     if out.reports.len() > limits.max_indicators {
         return Decoded::rejected(
             Reason::TooManyIndicators,

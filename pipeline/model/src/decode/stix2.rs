@@ -169,16 +169,30 @@ fn texts(raw: Option<&RawValue>) -> impl Iterator<Item = Option<Cow<'_, str>>> {
 
 /// The label of an inline marking definition; anything that is not a TLP marking is RED.
 fn marking_tlp(o: &RawObject<'_>) -> Tlp {
-    if let Some(id) = raw_text(o.get("id"))
-        && let Some((_, tlp)) = TLP_MARKINGS.iter().find(|(m, _)| *m == id)
-    {
+    marking_label(
+        raw_text(o.get("id")).as_deref(),
+        &raw_value(o.get("extensions")),
+        raw_text(o.get("definition_type")).as_deref(),
+        &raw_value(o.get("definition")),
+    )
+}
+
+/// The label of a marking definition by its `id`, `extensions`, `definition_type` and
+/// `definition` (TLP 1.0 and 2.0, by standard id or by content); anything else is RED.
+pub(super) fn marking_label(
+    id: Option<&str>,
+    extensions: &serde_json::Value,
+    definition_type: Option<&str>,
+    definition: &serde_json::Value,
+) -> Tlp {
+    if let Some((_, tlp)) = TLP_MARKINGS.iter().find(|(m, _)| Some(*m) == id) {
         return *tlp;
     }
-    if let Some(t) = raw_value(o.get("extensions"))[TLP2_EXTENSION]["tlp_2_0"].as_str() {
+    if let Some(t) = extensions[TLP2_EXTENSION]["tlp_2_0"].as_str() {
         return known_or_red(Tlp::parse(t));
     }
-    if raw_text(o.get("definition_type")).as_deref() == Some("tlp")
-        && let Some(t) = raw_value(o.get("definition"))["tlp"].as_str()
+    if definition_type == Some("tlp")
+        && let Some(t) = definition["tlp"].as_str()
     {
         return known_or_red(Tlp::parse(t));
     }
