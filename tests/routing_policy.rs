@@ -1,23 +1,26 @@
 //! Property test of the routing policy: random indicators, labels, sharing groups, regional
-//! subscriptions and CERT filters go through iocflow's columnar core (state, enrichment, the
+//! subscriptions, CERT filters and the CERTs' sightings (every kind, every label, with and
+//! without `[feedback]`) go through iocflow's columnar core (state, enrichment, the
 //! CERT filters compiled by DataFusion, routing) in random batch sizes, and every record, every
 //! withheld report and every outcome is compared with the policy model (`tests/testkit/src/policy.rs`).
 //!
 //! Checked per report and CERT (a "decision"): no record the policy forbids, none it requires
 //! missing, each record's content exactly the CERT's view; and, independently of the model,
 //! that no record shows anything of a report its CERT may not see (every report carries a unique
-//! tag, and a record's tags, sources and countries must all come from reports its CERT may see).
+//! tag, and a record's tags, sources and countries must all come from reports its CERT may see;
+//! a record's `sighted_by` only names the CERT itself or CERTs that sent CLEAR or GREEN sightings).
 //!
 //! `IOCFLOW_SEED` replays a failing run; `IOCFLOW_POLICY_ROUNDS` makes it longer.
 
 use iocflow_testkit as harness;
 
 use harness::ASEAN;
-use harness::policy::{Cert, Filter, Policy, Report as Sent, View, by_cert_and_value, view_from_record};
+use harness::policy::{Cert, Filter, Policy, Report as Sent, Sighting, View, by_cert_and_value, view_from_record};
 use harness::stream::TLDS;
 use iocflow::columnar::{ColumnarCore, ColumnarOutput};
 use iocflow::config::Config;
 use iocflow::indicator_batch::IndicatorBatchBuilder;
+use iocflow_model::sighting::{self, SightingKind};
 use iocflow_model::{Country, Indicator, IndicatorType, Report, Tlp};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -49,7 +52,7 @@ fn random_certs(rng: &mut fastrand::Rng) -> Vec<Cert> {
         .collect()
 }
 
-fn config_of(certs: &[Cert]) -> Config {
+fn config_of(certs: &[Cert], fp_revoke_after: Option<usize>) -> Config {
     let mut toml = String::from(
         "[kafka]\nbootstrap_servers = \"unused:1\"\npartitions = 1\n[dedupe]\nttl_hours = 1\n\
          [[feeds]]\nname = \"x\"\ntopic = \"feeds.x\"\nformat = \"json\"\nprovider = \"X\"\ntlp = \"GREEN\"\n",
@@ -75,6 +78,9 @@ fn config_of(certs: &[Cert]) -> Config {
             .collect();
         toml += &format!("[[sharing_groups]]\nuuid = \"{g}\"\nmembers = [{}]\n", members.join(", "));
     }
+    if let Some(n) = fp_revoke_after {
+        toml += &format!("[feedback]\nfalse_positive_revoke_after = {n}\n");
+    }
     Config::parse(&toml).unwrap()
 }
 
@@ -92,6 +98,52 @@ fn pool(rng: &mut fastrand::Rng, n: usize) -> Vec<(&'static str, String, Option<
         .collect()
 }
 
+fn random_label(rng: &mut fastrand::Rng) -> &'static str {
+    match rng.u8(..20) {
+        0..=5 => "GREEN",
+        6..=9 => "CLEAR",
+        10..=14 => "AMBER",
+        15..=16 => "RED",
+        17..=18 => "AMBER+STRICT",
+        _ => "UNKNOWN",
+    }
+}
+
+/// A random CERT's sighting of an indicator of the pool: mostly seen, some false positives and
+/// expirations, under every label.
+fn random_sighting(
+    rng: &mut fastrand::Rng,
+    pool: &[(&'static str, String, Option<&'static str>)],
+    at: i64,
+) -> Sighting {
+    let (indicator_kind, value, _) = pool[rng.usize(..pool.len())].clone();
+    Sighting {
+        kind: match rng.u8(..10) {
+            0..=5 => "sighting",
+            6..=8 => "false_positive",
+            _ => "expiration",
+        },
+        by: ASEAN[rng.usize(..ASEAN.len())],
+        label: random_label(rng),
+        count: rng.u64(1..5),
+        indicator_kind,
+        value,
+        at,
+    }
+}
+
+/// The sighting as the ingest stage hands it to the columnar stage.
+fn push_sighting(builder: &mut IndicatorBatchBuilder, s: &Sighting) {
+    let kind = SightingKind::ALL.into_iter().find(|k| k.as_str() == s.kind).unwrap();
+    let indicator = Indicator::new(IndicatorType::parse(s.indicator_kind).unwrap(), &s.value).unwrap();
+    let r = Report {
+        sighting: Some(sighting::Sighting { kind, count: s.count as u32 }),
+        ..Report::new(indicator, Tlp::parse(s.label))
+    };
+    let by = Country::parse(s.by).unwrap();
+    builder.push(&r, &sighting::contribution_name(kind, by), &format!("CERT {}", s.by), s.at);
+}
+
 fn random_report(
     rng: &mut fastrand::Rng,
     n: usize,
@@ -99,14 +151,7 @@ fn random_report(
     at: i64,
 ) -> Sent {
     let (kind, value, infra) = pool[rng.usize(..pool.len())].clone();
-    let label = match rng.u8(..20) {
-        0..=5 => "GREEN",
-        6..=9 => "CLEAR",
-        10..=14 => "AMBER",
-        15..=16 => "RED",
-        17..=18 => "AMBER+STRICT",
-        _ => "UNKNOWN",
-    };
+    let label = random_label(rng);
     let feed = FEEDS[rng.usize(..FEEDS.len())];
     let mut tags = vec![format!("r{n}")];
     if rng.u8(..3) == 0 {
@@ -137,10 +182,24 @@ fn model_report(s: &Sent) -> Report {
     r
 }
 
-/// No record shows anything of a report its CERT may not see: checked against the reports
-/// themselves, not against the model's views.
-fn assert_reveals_nothing_hidden(certs: &[Cert], by_tag: &HashMap<String, Sent>, k: usize, got: &View) {
+/// No record shows anything of a report or a sighting its CERT may not see: checked against the
+/// reports and sightings themselves, not against the model's views. `shared` holds the
+/// (indicator value, CERT) of every CLEAR or GREEN sighting sent.
+fn assert_reveals_nothing_hidden(
+    certs: &[Cert],
+    by_tag: &HashMap<String, Sent>,
+    shared: &BTreeSet<(String, String)>,
+    k: usize,
+    got: &View,
+) {
     let cert = &certs[k];
+    for by in &got.sighted_by {
+        assert!(
+            by == cert.country || shared.contains(&(got.value.clone(), by.clone())),
+            "CERT {} shows a sighting by {by} it may not see: {got:?}",
+            cert.country
+        );
+    }
     let mut visible_feeds = BTreeSet::new();
     let mut visible_countries: BTreeSet<String> = got.country.iter().cloned().collect();
     for tag in got.tags.iter().filter(|t| t.starts_with('r')) {
@@ -166,14 +225,19 @@ fn routing_matches_the_policy_and_reveals_nothing_hidden() {
     println!("IOCFLOW_SEED={seed}");
     let mut rng = fastrand::Rng::with_seed(seed);
     let (mut decisions, mut records, mut filtered_certs) = (0usize, 0usize, 0usize);
+    // Sightings sent, records showing some, records revoked by false positives.
+    let (mut sightings, mut sighted, mut fp_revoked) = (0usize, 0usize, 0usize);
     let mut outcomes_total: BTreeMap<&str, u64> = BTreeMap::new();
     for round in 0..rounds {
         let certs = random_certs(&mut rng);
         filtered_certs += certs.iter().filter(|c| c.filter.is_some()).count();
-        let mut core = ColumnarCore::new(&config_of(&certs)).unwrap();
+        let fp_revoke_after = (rng.u8(..3) != 0).then(|| rng.usize(1..=3));
+        let mut core = ColumnarCore::new(&config_of(&certs, fp_revoke_after)).unwrap();
         let mut policy = Policy::new(certs.clone(), TTL_MS);
+        policy.fp_revoke_after = fp_revoke_after;
         let pool = pool(&mut rng, 400);
         let mut by_tag: HashMap<String, Sent> = HashMap::new();
+        let mut shared: BTreeSet<(String, String)> = BTreeSet::new();
         let mut at = 1_700_000_000_000 + round as i64;
         let (mut n, total) = (0, 10_000);
         while n < total {
@@ -184,13 +248,23 @@ fn routing_matches_the_policy_and_reveals_nothing_hidden() {
             let mut want_withheld: BTreeMap<(String, String), usize> = BTreeMap::new();
             for _ in 0..size {
                 at += 1 + rng.i64(0..2_000);
-                let s = random_report(&mut rng, n, &pool, at);
-                builder.push(&model_report(&s), &s.feed, &s.provider, s.at);
-                by_tag.insert(format!("r{n}"), s.clone());
-                let verdict = policy.report(s.clone());
+                let (value, verdict) = if rng.u8(..4) == 0 {
+                    let s = random_sighting(&mut rng, &pool, at);
+                    push_sighting(&mut builder, &s);
+                    if s.kind == "sighting" && matches!(s.label, "CLEAR" | "GREEN") {
+                        shared.insert((s.value.clone(), s.by.to_string()));
+                    }
+                    sightings += 1;
+                    (s.value.clone(), policy.sighting(s))
+                } else {
+                    let s = random_report(&mut rng, n, &pool, at);
+                    builder.push(&model_report(&s), &s.feed, &s.provider, s.at);
+                    by_tag.insert(format!("r{n}"), s.clone());
+                    (s.value.clone(), policy.report(s))
+                };
                 *want_outcomes.entry(verdict.outcome).or_default() += 1;
                 if let Some(reason) = verdict.reason {
-                    *want_withheld.entry((s.value.clone(), reason.to_string())).or_default() += 1;
+                    *want_withheld.entry((value, reason.to_string())).or_default() += 1;
                 }
                 want_records.extend(verdict.records);
                 decisions += certs.len();
@@ -205,7 +279,9 @@ fn routing_matches_the_policy_and_reveals_nothing_hidden() {
                 .map(|(k, _, payload)| (*k, view_from_record(&serde_json::from_slice(payload).unwrap())))
                 .collect();
             for (k, view) in &got {
-                assert_reveals_nothing_hidden(&certs, &by_tag, *k, view);
+                assert_reveals_nothing_hidden(&certs, &by_tag, &shared, *k, view);
+                sighted += usize::from(!view.sighted_by.is_empty());
+                fp_revoked += usize::from(view.revocation_reason.is_some());
             }
             records += got.len();
             let (got, want) = (by_cert_and_value(got), by_cert_and_value(want_records));
@@ -237,10 +313,16 @@ fn routing_matches_the_policy_and_reveals_nothing_hidden() {
             }
         }
     }
-    println!("{decisions} decisions, {records} records, {filtered_certs} filtered CERTs, outcomes {outcomes_total:?}");
+    println!(
+        "{decisions} decisions, {records} records, {filtered_certs} filtered CERTs, outcomes {outcomes_total:?}; \
+         {sightings} sightings, {sighted} records show some, {fp_revoked} revoked as false positives"
+    );
     assert!(decisions >= 1_000_000 || rounds < 10, "at least 10^6 decisions by default");
     // The generator must reach every outcome and both filter verdicts, or the test proves little.
     for outcome in ["emitted", "suppressed", "withheld", "unrouted"] {
         assert!(outcomes_total.get(outcome).copied().unwrap_or(0) > 100, "{outcome}: {outcomes_total:?}");
+    }
+    if rounds >= 10 {
+        assert!(sighted > 100 && fp_revoked > 10, "sightings shown {sighted}, false-positive revocations {fp_revoked}");
     }
 }

@@ -117,8 +117,9 @@ impl Deployment {
         }
         for cc in harness::ASEAN {
             text += &format!(
-                "[[certs]]\ncountry = \"{cc}\"\nname = \"CERT {cc}\"\ntopic = \"cert.{}.{app}\"\n",
-                cc.to_lowercase()
+                "[[certs]]\ncountry = \"{cc}\"\nname = \"CERT {cc}\"\ntopic = \"cert.{cc_}.{app}\"\n\
+                 sightings_topic = \"sightings.{cc_}.{app}\"\n",
+                cc_ = cc.to_lowercase()
             );
         }
         let dir = tempfile::tempdir().expect("a temporary folder");

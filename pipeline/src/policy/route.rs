@@ -130,6 +130,9 @@ pub struct Candidate {
     pub id: IndicatorId,
     pub summary: Emission,
     pub record: CertRecord,
+    /// The CERT called the indicator a false positive: whatever its filter says, it gets only a
+    /// revocation it is owed.
+    pub own_false_positive: bool,
 }
 
 /// What became of one arriving report, so far.
@@ -321,16 +324,17 @@ impl Router {
             let view: SmallVec<[&Contribution; 4]> = sources.places().map(|i| &entry.contributions[i]).collect();
             let summary = Summary::of(&entry.contributions, sources, reported_at, false_positive);
             // A CERT that called the indicator a false positive gets nothing more of it but a
-            // revocation it is owed.
+            // revocation it is owed (a filtered CERT's still waits its turn among its candidates).
             let own_false_positive =
                 entry.contributions.iter().any(|c| c.sighting == Some((SightingKind::FalsePositive, cert.country)));
-            if cert.filtered && !own_false_positive {
+            if cert.filtered {
                 let record = record(&subject, &view, false_positive);
                 candidates[k].push(Candidate {
                     row,
                     id: subject.id,
                     summary: summary.to_emission(cert.country),
                     record,
+                    own_false_positive,
                 });
                 continue;
             }
@@ -427,6 +431,7 @@ impl Router {
         fate: &mut Fate,
         emits: &mut Vec<Emit>,
     ) {
+        let accepted = accepted && !c.own_false_positive;
         fate.accepted |= accepted;
         let last = entry.emitted.get(self.recipients[cert].country);
         let times = self.decide(last, &Summary::of_emission(&c.summary, &entry.contributions), accepted);

@@ -144,7 +144,11 @@ impl Deployment {
             }
         }
         for (cc, topic) in &certs {
-            toml += &format!("[[certs]]\ncountry = \"{cc}\"\nname = \"CERT {cc}\"\ntopic = \"{topic}\"\n");
+            toml += &format!(
+                "[[certs]]\ncountry = \"{cc}\"\nname = \"CERT {cc}\"\ntopic = \"{topic}\"\n\
+                 sightings_topic = \"sightings.{}.{app_id}\"\n",
+                cc.to_lowercase()
+            );
             toml += &cert_lines(cc);
         }
         toml += tail;
@@ -165,6 +169,11 @@ impl Deployment {
 
     pub fn cert_topic(&self, cc: &str) -> &str {
         &self.certs.iter().find(|(c, _)| c == cc).unwrap().1
+    }
+
+    /// The topic CERT `cc` writes its sightings to.
+    pub fn sightings_topic(&self, cc: &str) -> String {
+        format!("sightings.{}.{}", cc.to_lowercase(), self.app_id)
     }
 
     pub fn withheld_topic(&self) -> String {
@@ -201,9 +210,14 @@ impl Deployment {
     }
 
     /// Waits until both stages have committed everything there is to read: the ingest group
-    /// at the end of every feed topic, the columnar group at the end of `<app>.indicators`.
+    /// at the end of every feed and sightings topic, the columnar group at the end of `<app>.indicators`.
     pub fn wait_until_idle(&self) {
-        let feeds: Vec<String> = self.feeds.iter().map(|f| f.topic.clone()).collect();
+        let feeds: Vec<String> = self
+            .feeds
+            .iter()
+            .map(|f| f.topic.clone())
+            .chain(self.certs.iter().map(|(cc, _)| self.sightings_topic(cc)))
+            .collect();
         let indicators = vec![format!("{}.indicators", self.app_id)];
         let deadline = Instant::now() + TIMEOUT;
         loop {

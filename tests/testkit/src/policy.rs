@@ -2,8 +2,14 @@
 //! independently of iocflow's code: a model to check iocflow against, report by report.
 //!
 //! It keeps, per indicator, the latest report of each feed (with the sighting count and first
-//! sighting), and per CERT and indicator what was last sent. For each arriving report it says
-//! which CERTs must get a record and what that record must show.
+//! sighting), the CERTs' sightings (per CERT and kind: the count, the latest label), and per
+//! CERT and indicator what was last sent. For each arriving report or sighting it says which
+//! CERTs must get a record and what that record must show.
+//!
+//! Sightings (DESIGN.md, issue 21): a CERT sees another's sighting only if it sees some report of
+//! the indicator, and then CLEAR and GREEN ones always, AMBER ones only its own, stricter ones
+//! never. A CERT's own false positive (any label) stops everything but a revocation it is owed;
+//! `fp_revoke_after` distinct CERTs' GREEN or CLEAR false positives revoke the indicator.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -110,6 +116,21 @@ impl Report {
     }
 }
 
+/// A CERT's sighting of an indicator.
+#[derive(Clone, Debug)]
+pub struct Sighting {
+    /// `sighting`, `false_positive` or `expiration`.
+    pub kind: &'static str,
+    /// The sighting CERT's country.
+    pub by: &'static str,
+    pub label: &'static str,
+    pub count: u64,
+    pub indicator_kind: &'static str,
+    pub value: String,
+    /// Arrival time (ms), on the same clock as the reports'.
+    pub at: i64,
+}
+
 /// What a CERT's record must show.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct View {
@@ -127,6 +148,10 @@ pub struct View {
     pub first_seen: i64,
     pub last_seen: i64,
     pub revoked: bool,
+    /// Countries whose `sighting`s the CERT may see.
+    pub sighted_by: BTreeSet<String>,
+    /// `false_positive` when the CERTs' false positives revoked it and no report did.
+    pub revocation_reason: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -158,7 +183,11 @@ pub struct Verdict {
 pub struct Policy {
     pub certs: Vec<Cert>,
     pub ttl_ms: i64,
+    /// `[feedback] false_positive_revoke_after`.
+    pub fp_revoke_after: Option<usize>,
     held: HashMap<(&'static str, String), Vec<Held>>,
+    /// Per indicator, per (CERT, kind): (latest label, summed count).
+    sightings: HashMap<(&'static str, String), BTreeMap<(&'static str, &'static str), (&'static str, u64)>>,
     sent: HashMap<(usize, &'static str, String), Sent>,
 }
 
@@ -168,7 +197,14 @@ fn rank(label: &str) -> usize {
 
 impl Policy {
     pub fn new(certs: Vec<Cert>, ttl_ms: i64) -> Policy {
-        Policy { certs, ttl_ms, held: HashMap::new(), sent: HashMap::new() }
+        Policy {
+            certs,
+            ttl_ms,
+            fp_revoke_after: None,
+            held: HashMap::new(),
+            sightings: HashMap::new(),
+            sent: HashMap::new(),
+        }
     }
 
     /// DESIGN.md's table: may `cert` see `r`?
@@ -197,44 +233,80 @@ impl Policy {
             }
             None => held.push(Held { report: r.clone(), sightings: 1, first_seen: r.at }),
         }
-        let withheld = |reason| Verdict { outcome: "withheld", reason: Some(reason), records: vec![] };
-        match r.label {
-            "RED" => return withheld("tlp_red"),
-            "AMBER+STRICT" => return withheld("tlp_amber_strict"),
-            "CLEAR" | "GREEN" | "AMBER" => {}
-            _ => return withheld("unknown_label"),
+        if let Some(reason) = label_withheld(r.label) {
+            return withheld(reason);
         }
         if let Some(g) = &r.sharing_group
             && !self.certs.iter().any(|c| c.groups.contains(g))
         {
             return withheld("sharing_group");
         }
-        let held = self.held[&key].clone();
+        let considered: Vec<usize> = (0..self.certs.len()).filter(|k| Self::may_see(&self.certs[*k], &r)).collect();
+        self.decide(key, &considered, r.at)
+    }
+
+    /// A CERT's sighting of an indicator.
+    pub fn sighting(&mut self, s: Sighting) -> Verdict {
+        let key = (s.indicator_kind, s.value.clone());
+        let mine = self.sightings.entry(key.clone()).or_default().entry((s.by, s.kind)).or_insert((s.label, 0));
+        *mine = (s.label, mine.1 + s.count);
+        if let Some(reason) = label_withheld(s.label) {
+            return withheld(reason);
+        }
+        let considered: Vec<usize> = (0..self.certs.len())
+            .filter(|k| {
+                let cert = &self.certs[*k];
+                self.sees_indicator(cert, &key) && may_see_sighting(cert, s.by, s.label)
+            })
+            .collect();
+        self.decide(key, &considered, s.at)
+    }
+
+    /// Whether `cert` may see some report of the indicator.
+    fn sees_indicator(&self, cert: &Cert, key: &(&'static str, String)) -> bool {
+        self.held.get(key).is_some_and(|held| held.iter().any(|h| Self::may_see(cert, &h.report)))
+    }
+
+    /// The emission rule for the `considered` CERTs after something arrived at `at`.
+    fn decide(&mut self, key: (&'static str, String), considered: &[usize], at: i64) -> Verdict {
+        let held = self.held.get(&key).cloned().unwrap_or_default();
+        let sightings = self.sightings.get(&key).cloned().unwrap_or_default();
+        let fp_revoked = self.fp_revoke_after.is_some_and(|n| {
+            sightings
+                .iter()
+                .filter(|((_, kind), (label, _))| *kind == "false_positive" && matches!(*label, "CLEAR" | "GREEN"))
+                .count()
+                >= n
+        });
         let (mut records, mut accepted_by_any) = (Vec::new(), false);
-        for (k, cert) in self.certs.iter().enumerate() {
-            if !Self::may_see(cert, &r) {
-                continue;
-            }
+        for &k in considered {
+            let cert = &self.certs[k];
             let visible: Vec<&Held> = held.iter().filter(|h| Self::may_see(cert, &h.report)).collect();
-            let view = view_of(&r, &visible);
-            let accepted = cert.filter.is_none_or(|f| f.accepts(&view));
+            let seen: Vec<(&str, &str, u64)> = sightings
+                .iter()
+                .filter(|((by, kind), (label, _))| *kind == "sighting" && may_see_sighting(cert, by, label))
+                .map(|((by, _), (label, count))| (*by, *label, *count))
+                .collect();
+            let view = view_of(&key, &visible, &seen, fp_revoked);
+            let own_fp = sightings.contains_key(&(cert.country, "false_positive"));
+            let accepted = !own_fp && cert.filter.is_none_or(|f| f.accepts(&view));
             accepted_by_any |= accepted;
-            let sent_key = (k, r.kind, r.value.clone());
+            let sent_key = (k, key.0, key.1.clone());
             let last = self.sent.get(&sent_key);
-            let feeds: BTreeSet<String> = view.sources.iter().map(|(f, _)| f.clone()).collect();
+            let mut feeds: BTreeSet<String> = view.sources.iter().map(|(f, _)| f.clone()).collect();
+            feeds.extend(view.sighted_by.iter().map(|by| format!("sighted by {by}")));
             let news = match last {
                 None => !view.revoked,
                 Some(l) => {
                     !feeds.is_subset(&l.feeds)
                         || view.confidence > l.confidence
                         || view.revoked != l.revoked
-                        || r.at - l.at >= self.ttl_ms
+                        || at - l.at >= self.ttl_ms
                 }
             };
             let owed_revocation = view.revoked && last.is_some_and(|l| !l.revoked);
             if owed_revocation || accepted && news {
-                self.sent
-                    .insert(sent_key, Sent { feeds, confidence: view.confidence, revoked: view.revoked, at: r.at });
+                self.sent.insert(sent_key, Sent { feeds, confidence: view.confidence, revoked: view.revoked, at });
                 records.push((k, view));
             }
         }
@@ -249,26 +321,56 @@ impl Policy {
     }
 }
 
-fn view_of(r: &Report, visible: &[&Held]) -> View {
-    let mut countries: BTreeSet<String> = r.infra.iter().map(|c| c.to_string()).collect();
+fn withheld(reason: &'static str) -> Verdict {
+    Verdict { outcome: "withheld", reason: Some(reason), records: vec![] }
+}
+
+/// The withheld reason of a label no CERT may see.
+fn label_withheld(label: &str) -> Option<&'static str> {
+    match label {
+        "RED" => Some("tlp_red"),
+        "AMBER+STRICT" => Some("tlp_amber_strict"),
+        "CLEAR" | "GREEN" | "AMBER" => None,
+        _ => Some("unknown_label"),
+    }
+}
+
+/// May `cert`, which sees some report of the indicator, see a sighting of it by `by`?
+fn may_see_sighting(cert: &Cert, by: &str, label: &str) -> bool {
+    match label {
+        "CLEAR" | "GREEN" => true,
+        "AMBER" => cert.country == by,
+        _ => false,
+    }
+}
+
+/// The view of a CERT that may see the `visible` reports and the `seen` sightings (by, label,
+/// count).
+fn view_of(key: &(&'static str, String), visible: &[&Held], seen: &[(&str, &str, u64)], fp_revoked: bool) -> View {
+    let infra = visible[0].report.infra;
+    let mut countries: BTreeSet<String> = infra.iter().map(|c| c.to_string()).collect();
     for h in visible {
         countries.extend(h.report.targets.iter().map(|c| c.to_string()));
     }
     let latest_threat = visible.iter().filter(|h| h.report.threat.is_some()).max_by_key(|h| h.report.at);
+    let labels = visible.iter().map(|h| h.report.label).chain(seen.iter().map(|(_, label, _)| *label));
+    let revoked_by_reports = visible.iter().all(|h| h.report.revoked);
     View {
-        kind: r.kind.to_string(),
-        value: r.value.clone(),
-        country: r.infra.map(str::to_string),
+        kind: key.0.to_string(),
+        value: key.1.clone(),
+        country: infra.map(str::to_string),
         countries,
         sources: visible.iter().map(|h| (h.report.feed.clone(), h.report.provider.clone())).collect(),
-        tlp: visible.iter().map(|h| h.report.label).max_by_key(|l| rank(l)).unwrap().to_string(),
+        tlp: labels.max_by_key(|l| rank(l)).unwrap().to_string(),
         confidence: visible.iter().filter_map(|h| h.report.confidence).max(),
         threat: latest_threat.and_then(|h| h.report.threat.clone()),
         tags: visible.iter().flat_map(|h| h.report.tags.iter().cloned()).collect(),
-        sightings: visible.iter().map(|h| h.sightings).sum(),
+        sightings: visible.iter().map(|h| h.sightings).sum::<u64>() + seen.iter().map(|(_, _, n)| n).sum::<u64>(),
         first_seen: visible.iter().map(|h| h.first_seen).min().unwrap(),
         last_seen: visible.iter().map(|h| h.report.at).max().unwrap(),
-        revoked: visible.iter().all(|h| h.report.revoked),
+        revoked: revoked_by_reports || fp_revoked,
+        sighted_by: seen.iter().map(|(by, _, _)| by.to_string()).collect(),
+        revocation_reason: (fp_revoked && !revoked_by_reports).then(|| "false_positive".to_string()),
     }
 }
 
@@ -301,6 +403,8 @@ pub fn view_from_record(v: &serde_json::Value) -> View {
         first_seen: time(if stix { &v["valid_from"] } else { &v["first_seen"] }),
         last_seen: time(field("last_seen")),
         revoked: v["revoked"].as_bool().unwrap(),
+        sighted_by: strings(field("sighted_by")),
+        revocation_reason: opt_str(field("revocation_reason")),
     }
 }
 

@@ -158,7 +158,10 @@ fn canonical(o: &Value) -> ItemResult {
         Some("sighting") => SightingKind::Seen,
         Some("false_positive") => SightingKind::FalsePositive,
         _ => {
-            return Err((Reason::InvalidValue, format!("kind {} is not \"sighting\" or \"false_positive\"", o["kind"])));
+            return Err((
+                Reason::InvalidValue,
+                format!("kind {} is not \"sighting\" or \"false_positive\"", o["kind"]),
+            ));
         }
     };
     let indicator = match (o["type"].as_str(), scalar_text(&o["value"])) {
