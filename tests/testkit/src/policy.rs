@@ -180,6 +180,9 @@ pub struct Verdict {
     pub records: Vec<(usize, View)>,
 }
 
+/// An indicator's sightings, by (CERT, kind): (the latest label, the summed count).
+type SightingsOf = BTreeMap<(&'static str, &'static str), (&'static str, u64)>;
+
 pub struct Policy {
     pub certs: Vec<Cert>,
     pub ttl_ms: i64,
@@ -187,7 +190,7 @@ pub struct Policy {
     pub fp_revoke_after: Option<usize>,
     held: HashMap<(&'static str, String), Vec<Held>>,
     /// Per indicator, per (CERT, kind): (latest label, summed count).
-    sightings: HashMap<(&'static str, String), BTreeMap<(&'static str, &'static str), (&'static str, u64)>>,
+    sightings: HashMap<(&'static str, String), SightingsOf>,
     sent: HashMap<(usize, &'static str, String), Sent>,
 }
 
