@@ -36,6 +36,8 @@ pub struct ColumnarOutput {
     pub emits: Vec<Emit>,
     pub withheld: Vec<WithheldRecord>,
     pub emitted_per_cert: BTreeMap<usize, u64>,
+    /// Of those, revocations because the CERTs reported a false positive.
+    pub false_positive_revocations_per_cert: BTreeMap<usize, u64>,
     pub suppressed: u64,
     pub withheld_per_reason: BTreeMap<WithheldReason, u64>,
     /// Each report's one outcome: `emitted`, `suppressed`, `withheld` or `unrouted` (visible in
@@ -396,6 +398,9 @@ impl ColumnarCore {
         }
         for e in &out.emits[first_emit..] {
             *out.emitted_per_cert.entry(e.cert).or_default() += 1;
+            if e.record.revocation_reason.is_some() {
+                *out.false_positive_revocations_per_cert.entry(e.cert).or_default() += 1;
+            }
         }
         out.state_growth += state.take_growth();
         Ok(())

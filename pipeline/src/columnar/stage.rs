@@ -194,6 +194,9 @@ impl Stage for ColumnarStage {
         for (k, n) in &out.emitted_per_cert {
             m.indicators_emitted.with_label_values(&[self.cert_names[*k].as_str()]).inc_by(*n);
         }
+        for (k, n) in &out.false_positive_revocations_per_cert {
+            m.false_positive_revocations.with_label_values(&[self.cert_names[*k].as_str()]).inc_by(*n);
+        }
         m.indicators_suppressed.inc_by(out.suppressed);
         for (outcome, n) in &out.outcomes {
             m.report_outcomes.with_label_values(&[outcome]).inc_by(*n);

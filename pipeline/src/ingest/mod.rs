@@ -44,8 +44,8 @@ enum Input {
     /// A feed's reports, in its format.
     Reports { decoder: Decoder, defaults: FeedDefaults },
     /// A CERT's sightings: each kind's contribution name (`sighting.rs`), in
-    /// [`SightingKind::ALL`]'s order.
-    Sightings { contributions: [String; 3] },
+    /// [`SightingKind::ALL`]'s order, and the CERT as the metrics name it.
+    Sightings { contributions: [String; 3], cert: String },
 }
 
 impl From<&FeedConfig> for Feed {
@@ -59,18 +59,16 @@ impl Feed {
     /// The sightings topic of CERT `c`.
     pub fn sightings_of(c: &CertConfig) -> Feed {
         let contributions = SightingKind::ALL.map(|kind| sighting::contribution_name(kind, c.country));
-        Feed {
-            name: format!("sightings.{}", c.country.lower()),
-            provider: c.name.clone(),
-            input: Input::Sightings { contributions },
-        }
+        let cert = c.country.lower();
+        let input = Input::Sightings { contributions, cert: cert.clone() };
+        Feed { name: format!("sightings.{cert}"), provider: c.name.clone(), input }
     }
 
     /// The contribution name a decoded report is merged under: the feed's, or its CERT's for
     /// that kind of sighting.
     fn contribution(&self, r: &Report) -> &str {
         match (&self.input, r.sighting) {
-            (Input::Sightings { contributions }, Some(s)) => &contributions[s.kind as usize],
+            (Input::Sightings { contributions, .. }, Some(s)) => &contributions[s.kind as usize],
             _ => &self.name,
         }
     }
@@ -83,6 +81,8 @@ pub struct IngestBatch {
     pub received: BTreeMap<String, u64>,
     pub decoded: BTreeMap<String, u64>,
     pub dead_lettered: BTreeMap<(String, &'static str), u64>,
+    /// Sightings decoded, per (CERT, kind).
+    pub sightings: BTreeMap<(String, &'static str), u64>,
     pub earliest: Option<Millis>,
     rows: usize,
     bytes: usize,
@@ -136,6 +136,7 @@ impl IngestBatch {
             received: BTreeMap::new(),
             decoded: BTreeMap::new(),
             dead_lettered: BTreeMap::new(),
+            sightings: BTreeMap::new(),
             earliest: None,
             rows: 0,
             bytes: 0,
@@ -166,6 +167,11 @@ impl IngestBatch {
             b.push(r, feed.contribution(r), &feed.provider, origin.timestamp);
             self.bytes += b.approx_bytes() - before;
         }
+        if let Input::Sightings { cert, .. } = &feed.input {
+            for s in decoded.reports.iter().filter_map(|r| r.sighting) {
+                *self.sightings.entry((cert.clone(), s.kind.as_str())).or_default() += 1;
+            }
+        }
         self.rows += decoded.reports.len();
         *self.decoded.entry(feed.name.clone()).or_default() += decoded.reports.len() as u64;
         if let Some(rejection) = &decoded.rejection {
@@ -189,6 +195,9 @@ impl IngestBatch {
         }
         for ((feed, reason), n) in &self.dead_lettered {
             metrics.records_dead_lettered.with_label_values(&[feed.as_str(), reason]).inc_by(*n);
+        }
+        for ((cert, kind), n) in &self.sightings {
+            metrics.sightings_received.with_label_values(&[cert.as_str(), kind]).inc_by(*n);
         }
     }
 }

@@ -29,7 +29,11 @@ pub struct Metrics {
     /// Records on the internal topic that were not indicator batches (dead-lettered).
     pub internal_records_corrupt: IntCounter,
     pub reports_decoded: IntCounterVec,
+    /// The CERTs' sightings decoded, per CERT and kind.
+    pub sightings_received: IntCounterVec,
     pub indicators_emitted: IntCounterVec,
+    /// Revocations sent because enough CERTs reported a false positive, per CERT.
+    pub false_positive_revocations: IntCounterVec,
     pub indicators_suppressed: IntCounter,
     pub reports_withheld: IntCounterVec,
     pub report_outcomes: IntCounterVec,
@@ -100,9 +104,21 @@ impl Metrics {
                 &["reason"],
             ),
             reports_decoded: counters("iocflow_reports_decoded_total", "Reports decoded from feed records.", &["feed"]),
+            sightings_received: counters(
+                "iocflow_sightings_received_total",
+                "Sightings decoded from a CERT's sightings topic, per CERT and kind (sighting, false_positive, \
+                 expiration); refused ones are dead-lettered under the feed sightings.<cc>.",
+                &["cert", "kind"],
+            ),
             indicators_emitted: counters(
                 "iocflow_indicators_emitted_total",
                 "Records sent to a CERT topic.",
+                &["cert"],
+            ),
+            false_positive_revocations: counters(
+                "iocflow_false_positive_revocations_total",
+                "Revocations sent to a CERT because [feedback] false_positive_revoke_after CERTs reported the \
+                 indicator a false positive (reason false_positive).",
                 &["cert"],
             ),
             indicators_suppressed: register(
@@ -351,7 +367,9 @@ mod tests {
             &m.internal_records_corrupt,
             &m.state_forgotten,
             &m.reports_decoded,
+            &m.sightings_received,
             &m.indicators_emitted,
+            &m.false_positive_revocations,
             &m.indicators_suppressed,
             &m.reports_withheld,
             &m.report_outcomes,

@@ -440,6 +440,12 @@ pub fn produce(topic: &str, records: &[(Option<String>, Vec<u8>)]) {
 
 /// Produces records and returns where each landed: (partition, offset), in order.
 pub fn produce_at(topic: &str, records: &[(Option<String>, Vec<u8>)]) -> Vec<(i32, i64)> {
+    produce_to_topics(&[(topic, records)])
+}
+
+/// Produces records to several topics with one producer (an idempotent producer takes a while
+/// to start) and returns where each landed, in order.
+pub fn produce_to_topics(batches: &[(&str, &[(Option<String>, Vec<u8>)])]) -> Vec<(i32, i64)> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         // Records up to 16 MiB leave this producer; the topic's max.message.bytes decides.
@@ -448,21 +454,23 @@ pub fn produce_at(topic: &str, records: &[(Option<String>, Vec<u8>)]) -> Vec<(i3
             client(&[("linger.ms", "5"), ("acks", "all"), ("enable.idempotence", "true"), ("message.max.bytes", "16777216")])
                 .create()
                 .unwrap();
-        let mut pending = Vec::with_capacity(records.len());
-        for (key, value) in records {
-            let mut r = FutureRecord::<str, [u8]>::to(topic).payload(value);
-            if let Some(k) = key {
-                r = r.key(k);
-            }
-            loop {
-                match p.send_result(r) {
-                    Ok(f) => {
-                        pending.push(f);
-                        break;
-                    }
-                    Err((_, back)) => {
-                        r = back;
-                        tokio::time::sleep(Duration::from_millis(5)).await;
+        let mut pending = Vec::new();
+        for (topic, records) in batches {
+            for (key, value) in records.iter() {
+                let mut r = FutureRecord::<str, [u8]>::to(topic).payload(value);
+                if let Some(k) = key {
+                    r = r.key(k);
+                }
+                loop {
+                    match p.send_result(r) {
+                        Ok(f) => {
+                            pending.push(f);
+                            break;
+                        }
+                        Err((_, back)) => {
+                            r = back;
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
                     }
                 }
             }
@@ -505,6 +513,8 @@ pub fn committed_reader_with(mut settings: ClientConfig, group: &str) -> BaseCon
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "true")
+        // The end of a partition is news at once, not after a fetch waited for more records.
+        .set("fetch.wait.max.ms", "10")
         .create()
         .unwrap()
 }
@@ -618,9 +628,20 @@ pub fn caught_up(group: &str, topics: &[String]) -> bool {
             Offset::Offset(o) => Offset::Offset(o),
             _ => Offset::Beginning,
         };
-        from.add_partition_offset(e.topic(), e.partition(), offset).unwrap();
+        // Committed at the high watermark: nothing after it, no need to read (a transaction's
+        // marker takes an offset, so below it a partition is read to its end to see).
+        let Ok((low, high)) = c.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(10)) else {
+            return false;
+        };
+        let at = match offset {
+            Offset::Offset(o) => o,
+            _ => low,
+        };
+        if at < high {
+            from.add_partition_offset(e.topic(), e.partition(), offset).unwrap();
+        }
     }
-    read_until_end(&c, &from, true).is_empty()
+    from.count() == 0 || read_until_end(&c, &from, true).is_empty()
 }
 
 /// The id of an indicator as DESIGN.md defines it, computed independently of iocflow's code.

@@ -10,8 +10,9 @@
 //!   positive is marked `"x_iocflow_false_positive": true`.
 //! - **MISP** sightings (`"type"` a number 0, 1 or 2, or its string; optionally wrapped as
 //!   `{"Sighting": {…}}`): `value` (its type is recognised as a list's values are), `timestamp`
-//!   (epoch seconds), `source` (kept as a tag). Type 0 is a sighting, 1 a false positive, 2 an
-//!   expiration. MISP sightings have no label: an optional `tlp` is read.
+//!   (epoch seconds). Type 0 is a sighting, 1 a false positive, 2 an expiration. MISP sightings
+//!   have no label: an optional `tlp` is read. `source` (the CERT's own sensor) is not passed on:
+//!   a record shows which CERTs sighted an indicator (`sighted_by`), not their sensors.
 //! - **canonical** JSON (`"kind"`): `"kind": "sighting" | "false_positive"`, `type` and `value`,
 //!   `count` (default 1), `seen_at`, `tlp`.
 //!
@@ -192,9 +193,7 @@ fn misp(o: &Value) -> ItemResult {
     };
     let indicator = Indicator::detect(&value).map_err(|e| (Reason::InvalidValue, e.to_string()))?;
     let seen = time(&o["timestamp"], "timestamp")?;
-    let mut r = sighting(indicator, kind, 1, label(&o["tlp"])?, (seen, seen));
-    r.tags.extend(scalar_text(&o["source"]).map(|s| format!("source:{s}")));
-    Ok(vec![r])
+    Ok(vec![sighting(indicator, kind, 1, label(&o["tlp"])?, (seen, seen))])
 }
 
 fn stix(o: &Value, indicators: &HashMap<&str, &Value>, markings: &HashMap<&str, Tlp>) -> ItemResult {
@@ -307,7 +306,7 @@ mod tests {
             ]
         );
         assert_eq!(d.reports[0].first_seen, Some(1_767_225_600_000));
-        assert_eq!(d.reports[0].tags, ["source:sensor-7"]);
+        assert!(d.reports[0].tags.is_empty(), "a CERT's sensor is not passed on");
         let by_uuid = run(r#"{"uuid":"5b1e0000-0000-4000-8000-000000000001","type":0}"#);
         assert_eq!(by_uuid.rejection.unwrap().reason, Reason::UnknownIndicator);
     }
