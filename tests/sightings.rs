@@ -127,7 +127,7 @@ fn sightings_count_in_the_views_their_labels_allow_and_false_positives_revoke() 
             .map(|r| r.json())
             .map(|v| (v["x_iocflow_value"].as_str().unwrap().to_string(), v))
             .collect();
-        let mut by_topic: BTreeMap<String, Vec<(Option<String>, Vec<u8>)>> = BTreeMap::new();
+        let mut by_topic: BTreeMap<String, Vec<Record>> = BTreeMap::new();
         let mut specs = Vec::new();
         let mut spec_topics = Vec::new();
         for ind in &pool {
@@ -216,7 +216,7 @@ fn sightings_count_in_the_views_their_labels_allow_and_false_positives_revoke() 
         for (record, topic) in made_by_the_libraries(&specs).into_iter().zip(spec_topics) {
             by_topic.entry(topic).or_default().push((None, record));
         }
-        let batches: Vec<(&str, &[(Option<String>, Vec<u8>)])> =
+        let batches: Vec<(&str, &[Record])> =
             by_topic.iter().map(|(topic, records)| (topic.as_str(), records.as_slice())).collect();
         produce_to_topics(&batches);
         d.wait_until_idle();
@@ -234,8 +234,7 @@ fn sightings_count_in_the_views_their_labels_allow_and_false_positives_revoke() 
         json!({"form": "misp", "kind": "sighting", "type": "domain", "value": null, "label": null, "count": 1,
             "timestamp": 1_767_225_600, "uuid": "5b1e0000-0000-4000-8000-000000000001"}),
     ];
-    let mut bad: Vec<(Option<String>, Vec<u8>)> =
-        made_by_the_libraries(&bad_specs).into_iter().map(|r| (None, r)).collect();
+    let mut bad: Vec<Record> = made_by_the_libraries(&bad_specs).into_iter().map(|r| (None, r)).collect();
     bad.push((None, br#"{"kind":"seen-it","type":"domain","value":"x.example.sg"}"#.to_vec()));
     bad.push((None, b"{not json".to_vec()));
     produce(&d.sightings_topic("SG"), &bad);

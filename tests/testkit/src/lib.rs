@@ -433,19 +433,22 @@ fn client(extra: &[(&str, &str)]) -> ClientConfig {
     c
 }
 
+/// A record to produce: (key, value).
+pub type Record = (Option<String>, Vec<u8>);
+
 /// Produces records (key, value) to a topic and waits for every acknowledgement.
-pub fn produce(topic: &str, records: &[(Option<String>, Vec<u8>)]) {
+pub fn produce(topic: &str, records: &[Record]) {
     produce_at(topic, records);
 }
 
 /// Produces records and returns where each landed: (partition, offset), in order.
-pub fn produce_at(topic: &str, records: &[(Option<String>, Vec<u8>)]) -> Vec<(i32, i64)> {
+pub fn produce_at(topic: &str, records: &[Record]) -> Vec<(i32, i64)> {
     produce_to_topics(&[(topic, records)])
 }
 
 /// Produces records to several topics with one producer (an idempotent producer takes a while
 /// to start) and returns where each landed, in order.
-pub fn produce_to_topics(batches: &[(&str, &[(Option<String>, Vec<u8>)])]) -> Vec<(i32, i64)> {
+pub fn produce_to_topics(batches: &[(&str, &[Record])]) -> Vec<(i32, i64)> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         // Records up to 16 MiB leave this producer; the topic's max.message.bytes decides.
