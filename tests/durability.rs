@@ -1,6 +1,6 @@
 //! Durable state and exactly-once delivery on a real broker: iocflow killed with SIGKILL at
-//! random points, replicas joining and dying, replays — and every CERT topic, read committed,
-//! still equals the reference model's output.
+//! random points (among reports, then among the CERTs' sightings), replicas joining and dying,
+//! replays — and every CERT topic, read committed, still equals the reference model's output.
 
 use iocflow_testkit as harness;
 
@@ -44,6 +44,24 @@ fn exactly_once_survives_repeated_sigkill_with_nothing_lost_or_doubled() {
     d.wait_until_idle();
     assert_cert_topics(&d, &expected);
     assert_withheld(&d, &expected);
+
+    // Then the CERTs' sightings of those indicators, and more kills.
+    let sightings = sightings_of(0x0e05_0005, &sent, 3_000);
+    let mut expected = expected;
+    add_sightings(&mut expected, &sightings);
+    let seen: usize = expected.sighted.values().map(Vec::len).sum();
+    assert!(seen > 500, "the sightings reach CERTs' views ({seen} sightings shown)");
+    let producer = produce_sightings_slowly(&d, &sightings, 200, Duration::from_millis(1_500));
+    run.kill();
+    let sighting_kills = 3;
+    let mid_stream = (0..sighting_kills).filter(|_| kill_while_working(d.start(), &mut rng, &producer)).count();
+    assert!(mid_stream >= 2, "only {mid_stream} kills landed among the sightings");
+    let run = d.start();
+    producer.join().unwrap();
+    d.wait_until_idle();
+    assert_cert_topics(&d, &expected);
+    assert_withheld(&d, &expected);
+    let kills = kills + sighting_kills;
     let metrics = run.http_get("/metrics");
     let gauge = |name: &str| -> f64 {
         metrics.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()?.parse().ok()).unwrap_or(0.0)
@@ -55,9 +73,10 @@ fn exactly_once_survives_repeated_sigkill_with_nothing_lost_or_doubled() {
     assert!(changelog.iter().filter(|r| !r.value.is_empty()).all(|r| r.headers.contains_key("value")));
     let records = changelog.len().max(1) as f64;
     eprintln!(
-        "exactly-once: {} reports, {kills} SIGKILLs, every CERT topic exact; state {:.0} bytes/key in memory, \
+        "exactly-once: {} reports and {} sightings, {kills} SIGKILLs, every CERT topic exact; state {:.0} bytes/key in memory, \
          changelog {:.0} bytes/record (+{:.0} of headers) over {} records",
         sent.len(),
+        sightings.len(),
         gauge("iocflow_state_bytes ") / gauge("iocflow_state_entries ").max(1.0),
         changelog_bytes as f64 / records,
         header_bytes as f64 / records,

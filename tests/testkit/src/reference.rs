@@ -35,6 +35,18 @@ pub fn stricter(a: &'static str, b: &'static str) -> &'static str {
     if r(a) >= r(b) { a } else { b }
 }
 
+/// A CERT's sighting as produced (kind `sighting`, canonical JSON), with what the reference
+/// needs to know about it.
+#[derive(Clone, Debug)]
+pub struct SentSighting {
+    pub ind: Ind,
+    /// The sighting CERT's country.
+    pub by: &'static str,
+    /// Its label (fixed per CERT and indicator, as a CERT restates what it said).
+    pub label: &'static str,
+    pub json: String,
+}
+
 /// One report of an indicator as the reference saw it: (feed, effective label, targets).
 pub type ReportTrace = (&'static str, &'static str, Vec<&'static str>);
 
@@ -43,6 +55,9 @@ pub type ReportTrace = (&'static str, &'static str, Vec<&'static str>);
 pub struct Expected {
     /// (cert, id) → the feeds visible to that CERT, in arrival order of their first report.
     pub cert: BTreeMap<(String, String), Vec<&'static str>>,
+    /// (cert, id) → the CERTs whose sightings that CERT sees, in arrival order (sightings come
+    /// after every report: [`add_sightings`]).
+    pub sighted: BTreeMap<(String, String), Vec<&'static str>>,
     /// (cert, id) → the strictest visible label.
     pub cert_tlp: BTreeMap<(String, String), &'static str>,
     /// (cert, id) → infrastructure country and the visible reports' target countries.
@@ -106,6 +121,41 @@ pub fn reference(sent: &[Sent]) -> Expected {
     e
 }
 
+/// Adds sightings sent after every report of `expected` was routed: a CERT that sees the
+/// indicator gets one more record per CERT whose sighting it sees — CLEAR and GREEN ones, and its
+/// own AMBER ones (DESIGN.md, issue 21); a RED one is withheld, one no CERT sees is unrouted.
+pub fn add_sightings(e: &mut Expected, sightings: &[SentSighting]) {
+    for s in sightings {
+        let id = indicator_id(s.ind.kind, &s.ind.canonical);
+        let feed: &'static str = Box::leak(format!("sighting:{}", s.by.to_lowercase()).into_boxed_str());
+        if s.label == "RED" {
+            *e.withheld.entry((id, "tlp_red", feed)).or_default() += 1;
+            *e.outcomes.entry("withheld").or_default() += 1;
+            continue;
+        }
+        let seeing: Vec<String> = e.cert.keys().filter(|(_, i)| *i == id).map(|(cc, _)| cc.clone()).collect();
+        let considered: Vec<String> =
+            seeing.into_iter().filter(|cc| s.label != "AMBER" || cc.as_str() == s.by).collect();
+        if considered.is_empty() {
+            *e.withheld.entry((id, "no_recipient", feed)).or_default() += 1;
+            *e.outcomes.entry("unrouted").or_default() += 1;
+            continue;
+        }
+        let mut emitted = false;
+        for cc in considered {
+            let key = (cc, id.clone());
+            let sighted = e.sighted.entry(key.clone()).or_default();
+            if !sighted.contains(&s.by) {
+                sighted.push(s.by);
+                emitted = true;
+            }
+            let tlp = e.cert_tlp.get_mut(&key).expect("a CERT that sees the indicator has a label");
+            *tlp = stricter(tlp, s.label);
+        }
+        *e.outcomes.entry(if emitted { "emitted" } else { "suppressed" }).or_default() += 1;
+    }
+}
+
 /// Asserts that every CERT topic holds exactly what `expected` says: the indicators, one record
 /// per new source (each showing the sources so far), and the last record's content.
 pub fn assert_cert_topics(d: &Deployment, expected: &Expected) {
@@ -124,19 +174,29 @@ pub fn assert_cert_topics(d: &Deployment, expected: &Expected) {
             want.keys().copied().collect::<BTreeSet<_>>(),
             "indicators on {topic}"
         );
+        let no_sightings = Vec::new();
         for (id, records) in &per_key {
             let feeds = want[id];
+            let sighted = expected.sighted.get(&(cc.clone(), id.clone())).unwrap_or(&no_sightings);
             // One record when the view first appears, one more per new source, each showing the
-            // sources seen so far (the order of two feeds' first reports is not fixed).
-            assert_eq!(records.len(), feeds.len(), "{cc} {id}: {records:?}");
-            let source_sets: Vec<BTreeSet<&str>> = records
-                .iter()
-                .map(|r| r["sources"].as_array().unwrap().iter().map(|s| s["feed"].as_str().unwrap()).collect())
-                .collect();
-            for (n, set) in source_sets.iter().enumerate() {
-                assert_eq!(set.len(), n + 1, "{cc} {id}: {source_sets:?}");
+            // sources seen so far (the order of two feeds' first reports is not fixed); then one
+            // more per CERT whose sighting it sees, each showing those so far.
+            assert_eq!(records.len(), feeds.len() + sighted.len(), "{cc} {id}: {records:?}");
+            let names = |r: &serde_json::Value, field: &str, inner: Option<&str>| -> BTreeSet<String> {
+                let items = r[field].as_array().map(Vec::as_slice).unwrap_or_default();
+                items.iter().map(|s| inner.map_or(s, |k| &s[k]).as_str().unwrap().to_string()).collect()
+            };
+            let source_sets: Vec<BTreeSet<String>> =
+                records.iter().map(|r| names(r, "sources", Some("feed"))).collect();
+            let sighted_sets: Vec<BTreeSet<String>> = records.iter().map(|r| names(r, "sighted_by", None)).collect();
+            for (n, (set, by)) in source_sets.iter().zip(&sighted_sets).enumerate() {
+                assert_eq!(set.len(), (n + 1).min(feeds.len()), "{cc} {id}: {source_sets:?}");
                 assert!(n == 0 || source_sets[n - 1].is_subset(set), "{cc} {id}: {source_sets:?}");
+                assert_eq!(by.len(), (n + 1).saturating_sub(feeds.len()), "{cc} {id}: {sighted_sets:?}");
+                assert!(n == 0 || sighted_sets[n - 1].is_subset(by), "{cc} {id}: {sighted_sets:?}");
             }
+            let last_sighted: BTreeSet<String> = sighted.iter().map(|c| c.to_string()).collect();
+            assert_eq!(sighted_sets.last(), Some(&last_sighted), "{cc} {id}");
             let last = records.last().unwrap();
             let countries: BTreeSet<&str> =
                 last["countries"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();

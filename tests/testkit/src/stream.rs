@@ -2,8 +2,8 @@
 //! reports of them by two canonical-JSON feeds (`industry`, GREEN; `member`, AMBER) with
 //! duplicates, other labels and feed-given targets.
 
-use super::reference::{Ind, Sent, stricter};
-use super::{Deployment, TestFeed, produce};
+use super::reference::{Ind, Sent, SentSighting, stricter};
+use super::{ASEAN, Deployment, Record, TestFeed, produce, produce_to_topics};
 use std::collections::BTreeMap;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -210,4 +210,51 @@ fn feed_topics(d: &Deployment) -> (String, String) {
 fn produce_to(topics: &(String, String), sent: &[Sent], per_record: (usize, usize)) {
     produce(&topics.0, &records_of(sent, "industry", per_record.0));
     produce(&topics.1, &records_of(sent, "member", per_record.1));
+}
+
+/// `n` sightings (kind `sighting`, canonical JSON) of indicators of `sent`, by random CERTs, from
+/// `seed`: each CERT's label fixed per indicator (CLEAR, GREEN, AMBER or RED).
+pub fn sightings_of(seed: u64, sent: &[Sent], n: usize) -> Vec<SentSighting> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut labels: BTreeMap<(String, &str), &'static str> = BTreeMap::new();
+    (0..n)
+        .map(|_| {
+            let ind = sent[rng.usize(..sent.len())].ind.clone();
+            let by = ASEAN[rng.usize(..ASEAN.len())];
+            let label = *labels
+                .entry((ind.canonical.clone(), by))
+                .or_insert(["CLEAR", "GREEN", "AMBER", "RED"][rng.usize(..4)]);
+            let json = serde_json::json!({"kind": "sighting", "type": ind.kind, "value": ind.raw,
+                "count": rng.u64(1..4), "tlp": label})
+            .to_string();
+            SentSighting { ind, by, label, json }
+        })
+        .collect()
+}
+
+/// Produces the sightings to their CERTs' topics in slices with pauses between them, so that
+/// faults land mid-stream.
+pub fn produce_sightings_slowly(
+    d: &Deployment,
+    sightings: &[SentSighting],
+    slice: usize,
+    pause: Duration,
+) -> JoinHandle<()> {
+    let slices: Vec<BTreeMap<String, Vec<Record>>> = sightings
+        .chunks(slice)
+        .map(|chunk| {
+            let mut by_topic: BTreeMap<String, Vec<Record>> = BTreeMap::new();
+            for s in chunk {
+                by_topic.entry(d.sightings_topic(s.by)).or_default().push((None, s.json.clone().into_bytes()));
+            }
+            by_topic
+        })
+        .collect();
+    std::thread::spawn(move || {
+        for by_topic in slices {
+            let batches: Vec<(&str, &[Record])> = by_topic.iter().map(|(t, r)| (t.as_str(), r.as_slice())).collect();
+            produce_to_topics(&batches);
+            std::thread::sleep(pause);
+        }
+    })
 }
