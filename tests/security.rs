@@ -23,6 +23,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
+use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -40,6 +41,8 @@ struct Deployment {
     feeds: Vec<(String, String, String)>,
     /// (country, topic, principal, group prefix)
     certs: Vec<(String, String, String, String)>,
+    /// (principal, sightings topic) of each CERT
+    sightings: Vec<(String, String)>,
     auditors: Vec<String>,
 }
 
@@ -80,13 +83,16 @@ impl Deployment {
                 f.get("principal").and_then(|p| p.as_str()).map_or(format!("User:feed-{name}"), str::to_string);
             feeds.push((name, topic, principal));
         }
-        let mut certs = Vec::new();
+        let (mut certs, mut sightings) = (Vec::new(), Vec::new());
         for c in t["certs"].as_array_mut().unwrap() {
             let c = c.as_table_mut().unwrap();
             let cc = c["country"].as_str().unwrap().to_ascii_lowercase();
             let topic = format!("cert.{cc}.{app_id}");
             c.insert("topic".into(), topic.clone().into());
+            let sightings_topic = format!("cert.{cc}.{app_id}.sightings");
+            c.insert("sightings_topic".into(), sightings_topic.clone().into());
             certs.push((cc.to_ascii_uppercase(), topic, format!("User:cert-{cc}"), format!("cert-{cc}-")));
+            sightings.push((format!("User:cert-{cc}"), sightings_topic));
         }
         let auditors =
             t["access"]["auditors"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
@@ -94,7 +100,7 @@ impl Deployment {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("iocflow.toml");
         std::fs::write(&config, toml::to_string(&t).unwrap()).unwrap();
-        Deployment { app_id, dir, config, feeds, certs, auditors }
+        Deployment { app_id, dir, config, feeds, certs, sightings, auditors }
     }
 
     fn path(&self) -> &str {
@@ -110,6 +116,7 @@ impl Deployment {
         let mut t: Vec<String> = self.feeds.iter().map(|f| f.1.clone()).collect();
         t.extend(["indicators", "state", "dlq", "withheld"].map(|n| self.internal(n)));
         t.extend(self.certs.iter().map(|c| c.1.clone()));
+        t.extend(self.sightings.iter().map(|s| s.1.clone()));
         t
     }
 }
@@ -433,10 +440,14 @@ fn iocflow_runs_under_its_plan_and_every_principal_is_isolated() {
             || (user == auditor && ["dlq", "withheld", "state"].iter().any(|n| topic == d.internal(n)))
             || (user == me
                 && (d.feeds.iter().any(|f| f.1 == topic)
+                    || d.sightings.iter().any(|s| s.1 == topic)
                     || topic == d.internal("indicators")
                     || topic == d.internal("state")))
     };
-    let may_write = |user: &str, topic: &str| d.feeds.iter().any(|f| f.2 == user && f.1 == topic);
+    // A producer writes its own feed topic, a CERT its own sightings topic.
+    let may_write = |user: &str, topic: &str| {
+        d.feeds.iter().any(|f| f.2 == user && f.1 == topic) || d.sightings.iter().any(|s| s.0 == user && s.1 == topic)
+    };
     let mut groups: Vec<String> = d.certs.iter().map(|c| format!("{}acl-check", c.3)).collect();
     groups.extend(["ingest", "columnar", "restore"].map(|s| format!("{}-{s}", d.app_id)));
     groups.push(format!("{}-audit-acl-check", d.app_id));
@@ -560,6 +571,16 @@ fn iocflow_runs_under_its_plan_and_every_principal_is_isolated() {
         let got = values(&read_as(b, user, topic, prefix));
         let want: BTreeSet<String> = expected_values.get(cc.as_str()).map(|v| v.to_string()).into_iter().collect();
         assert_eq!(got, want, "{cc}");
+    }
+    // SingCERT, as its own user, writes a sighting to its own sightings topic: its view shows it.
+    let (sg_user, sg_sightings) = d.sightings.iter().find(|s| s.0 == "User:cert-sg").unwrap();
+    let sighting = r#"{"kind": "sighting", "type": "domain", "value": "secure-test.example.sg", "tlp": "GREEN"}"#;
+    produce_as(b, sg_user, sg_sightings, &[sighting]);
+    let (_, sg_topic, _, sg_prefix) = d.certs.iter().find(|c| c.0 == "SG").unwrap();
+    let shows_it = || read_as(b, sg_user, sg_topic, sg_prefix).iter().any(|r| r.json()["sighted_by"] == json!(["SG"]));
+    while !shows_it() {
+        assert!(Instant::now() < deadline, "SG's sighting did not reach its view");
+        std::thread::sleep(Duration::from_millis(500));
     }
     // The auditors read the dead letters (the matrix's test records) in their own group.
     let dead = read_as(b, auditor, &d.internal("dlq"), &format!("{}-audit-", d.app_id));
