@@ -1,4 +1,4 @@
-//! Every decoder, fed random bytes and mutated real-format records for a bounded time, never
+//! Every decoder (the CERTs' sightings' too), fed random bytes and mutated real-format records for a bounded time, never
 //! panics and keeps the decode contract: a record yields indicators or a rejection, never more
 //! indicators than the limit, and every indicator is in canonical form (canonicalising it again
 //! changes nothing; its id is the hash of its type and value; a URL's host read from the text is
@@ -8,7 +8,7 @@
 
 use iocflow_model::decode::delimited::{Column, CsvOptions};
 use iocflow_model::decode::json_mapping::JsonMapping;
-use iocflow_model::decode::{Decoder, FeedDefaults, Limits, decode};
+use iocflow_model::decode::{Decoded, Decoder, FeedDefaults, Limits, decode, decode_sightings};
 use iocflow_model::indicator::{UrlHost, url_host};
 use iocflow_model::{Indicator, IndicatorId, IndicatorType, Tlp};
 use std::time::{Duration, Instant};
@@ -62,6 +62,10 @@ const TOKENS: &[&str] = &[
     "\"Event\"",
     "\"Attribute\"",
     "\"to_ids\"",
+    "\"sighting\"",
+    "\"kind\"",
+    "\"sighting_of_ref\"",
+    "\"false_positive\"",
     "true",
     "null",
     "\"source.ip\"",
@@ -88,9 +92,15 @@ const SEEDS: &[&str] = &[
     "192.0.2.4\nhxxp://evil[.]example/a\n; c\n2001:db8::5\nAS64501\n",
     r#"{"1":[{"v":"192.0.2.1:443","t":"ip:port","f":"2024-05-01","g":"a,b","c":50,"cc":"sg"}],"2":[{"v":"x.example","t":"domain"}]}"#,
     "Block hxxps://login[.]example[.]sg/x, 198.51.100[.]3 and c2.example(.)net; see v1.2.3.4 and setup.exe.",
+    r#"{"type":"bundle","id":"bundle--2","objects":[{"type":"indicator","id":"indicator--2","pattern":"[url:value = 'http://x.example/a']","pattern_type":"stix"},{"type":"sighting","id":"sighting--1","sighting_of_ref":"indicator--2","count":2,"x_iocflow_false_positive":true,"object_marking_refs":["marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421"]}]}"#,
+    r#"[{"value":"evil[.]example.com","type":"0","timestamp":"1767225600"},{"Sighting":{"value":"198.51.100.7","type":1,"tlp":"green"}}]"#,
+    r#"{"kind":"false_positive","type":"domain","value":"a.example.sg","count":2,"seen_at":"2026-01-01T00:00:00Z","tlp":"CLEAR"}"#,
 ];
 
-fn decoders() -> Vec<(&'static str, Decoder)> {
+/// A decoder of one record.
+type Decode = Box<dyn Fn(&[u8], &Limits, &FeedDefaults) -> Decoded>;
+
+fn decoders() -> Vec<(&'static str, Decode)> {
     let csv = CsvOptions {
         first_seen: Some(Column::Index(1)),
         threat: Some(Column::Index(5)),
@@ -106,15 +116,19 @@ fn decoders() -> Vec<(&'static str, Decoder)> {
         target_country: Some("/cc".into()),
         ..JsonMapping::new("/v")
     };
+    let feed = |decoder: Decoder| -> Decode {
+        Box::new(move |bytes, limits, defaults| decode(&decoder, bytes, limits, defaults))
+    };
     vec![
-        ("json", Decoder::Json(None)),
-        ("json mapping", Decoder::Json(Some(mapping))),
-        ("intelmq", Decoder::Intelmq),
-        ("stix2", Decoder::Stix2),
-        ("misp", Decoder::Misp(Default::default())),
-        ("csv", Decoder::Csv(csv)),
-        ("lines", Decoder::Lines(Default::default())),
-        ("text", Decoder::Text(Default::default())),
+        ("json", feed(Decoder::Json(None))),
+        ("json mapping", feed(Decoder::Json(Some(mapping)))),
+        ("intelmq", feed(Decoder::Intelmq)),
+        ("stix2", feed(Decoder::Stix2)),
+        ("misp", feed(Decoder::Misp(Default::default()))),
+        ("csv", feed(Decoder::Csv(csv))),
+        ("lines", feed(Decoder::Lines(Default::default()))),
+        ("text", feed(Decoder::Text(Default::default()))),
+        ("sightings", Box::new(|bytes, limits, _| decode_sightings(bytes, limits))),
     ]
 }
 
@@ -172,7 +186,7 @@ fn decoders_never_panic_and_keep_their_contract() {
         let (mut runs, mut with_reports) = (0u64, 0u64);
         while Instant::now() < deadline {
             let bytes = input(&mut rng);
-            let d = decode(&decoder, &bytes, &limits, &defaults);
+            let d = decoder(&bytes, &limits, &defaults);
             runs += 1;
             assert!(
                 !d.reports.is_empty() || d.rejection.is_some(),
