@@ -12,14 +12,13 @@
 
 use iocflow_testkit as harness;
 
-use harness::policy::{Cert, Filter, Policy, Report, View, by_cert_and_value, view_from_record};
+use harness::policy::{Cert, Filter, Policy, Report, View, assert_views_match, by_cert_and_value, untimed};
 use harness::stream::TLDS;
 use harness::*;
 use iocflow::explain::{Explainer, Query};
 use iocflow_model::IndicatorType;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 
 const GROUP: &str = "5a1e0000-0000-4000-8000-0000000000a1";
 const GROUP_OF_NOBODY: &str = "5a1e0000-0000-4000-8000-0000000000ff";
@@ -175,24 +174,6 @@ fn pool() -> Vec<(&'static str, String, Option<&'static str>)> {
     pool
 }
 
-/// Masks what the model cannot know on a broker: report times are Kafka timestamps.
-fn untimed(mut v: View) -> View {
-    v.first_seen = 0;
-    v.last_seen = 0;
-    v
-}
-
-fn validate(mode: &str, args: &[std::path::PathBuf]) {
-    let venv = Command::new(repo().join("dev/python/venv")).output().expect("dev/python/venv");
-    assert!(venv.status.success(), "dev/python/venv: {}", String::from_utf8_lossy(&venv.stderr));
-    let python = String::from_utf8(venv.stdout).unwrap().trim().to_string();
-    let out =
-        Command::new(python).arg(repo().join("dev/python/validate_records.py")).arg(mode).args(args).output().unwrap();
-    let report = String::from_utf8_lossy(&out.stdout);
-    println!("{mode}: {}", report.lines().last().unwrap_or_default());
-    assert!(out.status.success(), "{mode} validation failed:\n{report}{}", String::from_utf8_lossy(&out.stderr));
-}
-
 #[test]
 fn every_cert_topic_and_the_withheld_topic_follow_the_policy() {
     let feeds = vec![
@@ -279,34 +260,13 @@ fn every_cert_topic_and_the_withheld_topic_follow_the_policy() {
     }
 
     // Every CERT topic, record by record, and where each record went.
-    let mut got = Vec::new();
-    let (mut json_files, mut stix_files) = (Vec::new(), Vec::new());
-    for (k, (cc, topic)) in d.certs.iter().enumerate() {
-        let records = read_to_end(topic);
-        let path = d.dir.path().join(format!("{cc}.jsonl"));
-        let lines: Vec<String> = records.iter().map(|r| r.json().to_string()).collect();
-        std::fs::write(&path, lines.join("\n")).unwrap();
-        for r in &records {
-            let v = r.json();
-            let id = if cc == "PH" { v["x_iocflow_id"].as_str() } else { v["id"].as_str() };
-            assert_eq!(r.key.as_deref(), id, "{cc}: the key is the indicator id");
-            got.push((k, untimed(view_from_record(&v))));
-        }
-        if !records.is_empty() {
-            if cc == "PH" { stix_files.push(path) } else { json_files.push(path) }
-        }
-    }
-    let want = by_cert_and_value(expected_records.into_iter().map(|(k, v)| (k, untimed(v))));
-    let got = by_cert_and_value(got);
-    let keys: BTreeSet<_> = got.keys().chain(want.keys()).collect();
-    let wrong: Vec<_> = keys.into_iter().filter(|k| got.get(k) != want.get(k)).collect();
-    for key in wrong.iter().take(3) {
-        eprintln!("CERT {} {}:\n  got  {:?}\n  want {:?}", ASEAN[key.0], key.1, got.get(key), want.get(key));
-    }
-    assert!(wrong.is_empty(), "{} (CERT, indicator) sequences differ (IOCFLOW_SEED={seed})", wrong.len());
+    let topics = CertTopics::read(&d, "PH");
+    let want: Vec<(usize, View)> = expected_records.into_iter().map(|(k, v)| (k, untimed(v))).collect();
+    assert_views_match(&topics.views, want, &ASEAN, seed);
+    let got = by_cert_and_value(topics.views.iter().cloned());
     let revocations = got.values().flatten().filter(|v| v.revoked).count();
     println!("{} CERT records, {revocations} revocations", got.values().map(Vec::len).sum::<usize>());
-    assert!(revocations > 0 && !stix_files.is_empty());
+    assert!(revocations > 0 && !topics.stix_files.is_empty());
     // The pinned indicator: SG saw it from industry only; the RED report changed nothing.
     let pinned = &got[&(7, format!("domain:{}", pool[0].1))];
     assert!(pinned.iter().all(|v| v.sources.iter().all(|(f, _)| f == "industry") && v.tlp == "GREEN"));
@@ -325,10 +285,7 @@ fn every_cert_topic_and_the_withheld_topic_follow_the_policy() {
     );
 
     // As a CERT's tooling would read them.
-    let mut json_args = vec![repo().join("schemas/cert-record.schema.json")];
-    json_args.extend(json_files);
-    validate("json", &json_args);
-    validate("stix", &stix_files);
+    topics.validate();
 
     // ---- `iocflow explain`, for every (indicator, CERT) pair, against what the topics hold.
     let benign = "192.0.2.7";

@@ -12,7 +12,7 @@
 
 use iocflow_testkit as harness;
 
-use harness::policy::{Cert, Filter, Policy, Report, Sighting, View, by_cert_and_value, view_from_record};
+use harness::policy::{Cert, Filter, Policy, Report, Sighting, View, assert_views_match, by_cert_and_value, untimed};
 use harness::stream::TLDS;
 use harness::*;
 use serde_json::json;
@@ -53,13 +53,6 @@ fn pool() -> Vec<Indicator> {
 
 const LABELS: [&str; 5] = ["CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED"];
 
-/// The python of the pinned virtualenv (`dev/python`).
-fn python() -> String {
-    let venv = Command::new(repo().join("dev/python/venv")).output().expect("dev/python/venv");
-    assert!(venv.status.success(), "dev/python/venv: {}", String::from_utf8_lossy(&venv.stderr));
-    String::from_utf8(venv.stdout).unwrap().trim().to_string()
-}
-
 /// STIX and MISP sightings written by stix2 and PyMISP (`dev/python/sightings.py`), in order.
 fn made_by_the_libraries(specs: &[serde_json::Value]) -> Vec<Vec<u8>> {
     if specs.is_empty() {
@@ -78,25 +71,6 @@ fn made_by_the_libraries(specs: &[serde_json::Value]) -> Vec<Vec<u8>> {
     let lines: Vec<Vec<u8>> = out.stdout.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect();
     assert_eq!(lines.len(), specs.len());
     lines
-}
-
-fn validate(mode: &str, args: &[std::path::PathBuf]) {
-    let out = Command::new(python())
-        .arg(repo().join("dev/python/validate_records.py"))
-        .arg(mode)
-        .args(args)
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&out.stdout);
-    println!("{mode}: {}", report.lines().last().unwrap_or_default());
-    assert!(out.status.success(), "{mode} validation failed:\n{report}{}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// Masks what the model cannot know on a broker: report times are Kafka timestamps.
-fn untimed(mut v: View) -> View {
-    v.first_seen = 0;
-    v.last_seen = 0;
-    v
 }
 
 #[test]
@@ -241,27 +215,10 @@ fn sightings_count_in_the_views_their_labels_allow_and_false_positives_revoke() 
     d.wait_until_idle();
 
     // Every CERT topic, record by record.
-    let mut got = Vec::new();
-    let (mut json_files, mut stix_files) = (Vec::new(), Vec::new());
-    for (k, (cc, topic)) in d.certs.iter().enumerate() {
-        let records = read_to_end(topic);
-        let path = d.dir.path().join(format!("{cc}.jsonl"));
-        std::fs::write(&path, records.iter().map(|r| r.json().to_string()).collect::<Vec<_>>().join("\n")).unwrap();
-        for r in &records {
-            got.push((k, untimed(view_from_record(&r.json()))));
-        }
-        if !records.is_empty() {
-            if cc == "PH" { stix_files.push(path) } else { json_files.push(path) }
-        }
-    }
-    let want = by_cert_and_value(expected_records.into_iter().map(|(k, v)| (k, untimed(v))));
-    let got = by_cert_and_value(got);
-    let keys: BTreeSet<_> = got.keys().chain(want.keys()).collect();
-    let wrong: Vec<_> = keys.into_iter().filter(|k| got.get(k) != want.get(k)).collect();
-    for key in wrong.iter().take(3) {
-        eprintln!("CERT {} {}:\n  got  {:?}\n  want {:?}", ASEAN[key.0], key.1, got.get(key), want.get(key));
-    }
-    assert!(wrong.is_empty(), "{} (CERT, indicator) sequences differ (IOCFLOW_SEED={seed})", wrong.len());
+    let topics = CertTopics::read(&d, "PH");
+    let want: Vec<(usize, View)> = expected_records.into_iter().map(|(k, v)| (k, untimed(v))).collect();
+    assert_views_match(&topics.views, want, &ASEAN, seed);
+    let got = by_cert_and_value(topics.views.iter().cloned());
     let records: Vec<&View> = got.values().flatten().collect();
     let sighted = records.iter().filter(|v| !v.sighted_by.is_empty()).count();
     let fp_revocations = records.iter().filter(|v| v.revocation_reason.is_some()).count();
@@ -307,9 +264,6 @@ fn sightings_count_in_the_views_their_labels_allow_and_false_positives_revoke() 
         .sum();
     assert_eq!(revocations, fp_revocations as f64);
 
-    let mut json_args = vec![repo().join("schemas/cert-record.schema.json")];
-    json_args.extend(json_files);
-    validate("json", &json_args);
-    validate("stix", &stix_files);
+    topics.validate();
     assert!(run.terminate().success());
 }

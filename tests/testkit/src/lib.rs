@@ -647,6 +647,68 @@ pub fn caught_up(group: &str, topics: &[String]) -> bool {
     from.count() == 0 || read_until_end(&c, &from, true).is_empty()
 }
 
+/// The python of the pinned virtualenv (`dev/python/venv`: the OASIS validator, stix2, PyMISP …).
+pub fn python() -> String {
+    let venv = Command::new(repo().join("dev/python/venv")).output().expect("dev/python/venv");
+    assert!(venv.status.success(), "dev/python/venv: {}", String::from_utf8_lossy(&venv.stderr));
+    String::from_utf8(venv.stdout).unwrap().trim().to_string()
+}
+
+/// Validates record files as a CERT's tooling would (`dev/python/validate_records.py`): `json`
+/// with the schema first among `args`, or `stix` with the OASIS validator.
+pub fn validate(mode: &str, args: &[PathBuf]) {
+    let out = Command::new(python())
+        .arg(repo().join("dev/python/validate_records.py"))
+        .arg(mode)
+        .args(args)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    println!("{mode}: {}", report.lines().last().unwrap_or_default());
+    assert!(out.status.success(), "{mode} validation failed:\n{report}{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// What every CERT topic of a deployment holds, read back as the policy model's views (times
+/// masked: [`policy::untimed`]), and the files the records were written to for validation.
+pub struct CertTopics {
+    /// (CERT index, view), in topic order per CERT.
+    pub views: Vec<(usize, policy::View)>,
+    pub json_files: Vec<PathBuf>,
+    pub stix_files: Vec<PathBuf>,
+}
+
+impl CertTopics {
+    /// Reads every CERT topic; CERT `stix` takes STIX. Each record's key must be its indicator id.
+    pub fn read(d: &Deployment, stix: &str) -> CertTopics {
+        let mut out = CertTopics { views: Vec::new(), json_files: Vec::new(), stix_files: Vec::new() };
+        for (k, (cc, topic)) in d.certs.iter().enumerate() {
+            let records = read_to_end(topic);
+            let path = d.dir.path().join(format!("{cc}.jsonl"));
+            let lines: Vec<String> = records.iter().map(|r| r.json().to_string()).collect();
+            std::fs::write(&path, lines.join("\n")).unwrap();
+            for r in &records {
+                let v = r.json();
+                let id = if cc == stix { v["x_iocflow_id"].as_str() } else { v["id"].as_str() };
+                assert_eq!(r.key.as_deref(), id, "{cc}: the key is the indicator id");
+                out.views.push((k, policy::untimed(policy::view_from_record(&v))));
+            }
+            if !records.is_empty() {
+                if cc == stix { out.stix_files.push(path) } else { out.json_files.push(path) }
+            }
+        }
+        out
+    }
+
+    /// Validates the JSON records against the record schema and the STIX ones with the OASIS
+    /// validator.
+    pub fn validate(&self) {
+        let mut json_args = vec![repo().join("schemas/cert-record.schema.json")];
+        json_args.extend(self.json_files.iter().cloned());
+        validate("json", &json_args);
+        validate("stix", &self.stix_files);
+    }
+}
+
 /// The id of an indicator as DESIGN.md defines it, computed independently of iocflow's code.
 pub fn indicator_id(kind: &str, canonical: &str) -> String {
     let mut bytes = kind.as_bytes().to_vec();

@@ -419,3 +419,23 @@ pub fn by_cert_and_value(records: impl IntoIterator<Item = (usize, View)>) -> BT
     }
     m
 }
+
+/// Masks what the model cannot know on a broker: report times are Kafka timestamps.
+pub fn untimed(mut v: View) -> View {
+    v.first_seen = 0;
+    v.last_seen = 0;
+    v
+}
+
+/// Asserts that the records delivered equal the model's, per (CERT, indicator) in order, naming
+/// the first sequences that differ.
+pub fn assert_views_match(got: &[(usize, View)], want: Vec<(usize, View)>, certs: &[&str], seed: u64) {
+    let got = by_cert_and_value(got.iter().cloned());
+    let want = by_cert_and_value(want);
+    let keys: BTreeSet<_> = got.keys().chain(want.keys()).collect();
+    let wrong: Vec<_> = keys.into_iter().filter(|k| got.get(k) != want.get(k)).collect();
+    for key in wrong.iter().take(3) {
+        eprintln!("CERT {} {}:\n  got  {:?}\n  want {:?}", certs[key.0], key.1, got.get(key), want.get(key));
+    }
+    assert!(wrong.is_empty(), "{} (CERT, indicator) sequences differ (IOCFLOW_SEED={seed})", wrong.len());
+}
