@@ -10,8 +10,9 @@
 //!
 //! Columns (named as in the canonical record): `type`, `value`, `country`, `countries`, `asn`,
 //! `as_org`, `org`, `sectors`, `tlp`, `confidence`, `threat`, `tags`, `sources` (feed names),
-//! `providers`, `sightings`, `first_seen`, `last_seen` (timestamps, UTC) and `revoked`. A NULL
-//! result rejects, as in SQL's WHERE.
+//! `providers`, `sightings`, `first_seen`, `last_seen` (timestamps, UTC), `revoked` and
+//! `sighted_by` (the countries whose sightings the view shows). A NULL result rejects, as in SQL's
+//! WHERE.
 
 use crate::error::{Error, Result};
 use datafusion::arrow::array::{Array, BooleanArray, RecordBatch};
@@ -44,6 +45,7 @@ iocflow_enrichers::arrow_columns! {
         first_seen: "first_seen", UtcMillis, required;
         last_seen: "last_seen", UtcMillis, required;
         revoked: "revoked", Boolean, required;
+        sighted_by: "sighted_by", Utf8List, required;
     }
 }
 
@@ -75,6 +77,7 @@ pub fn batch<'a>(records: impl IntoIterator<Item = &'a CertRecord>) -> Result<Re
         b.first_seen.append_value(r.first_seen);
         b.last_seen.append_value(r.last_seen);
         b.revoked.append_value(r.revoked);
+        b.sighted_by.append_value(r.sighted_by.iter().map(|c| Some(c.as_str())));
     }
     Ok(RecordBatch::try_new(schema(), b.finish())?)
 }
@@ -184,6 +187,13 @@ mod tests {
         assert_eq!(f.accepts(&[record(None, &[], &["a"]), record(None, &[], &["b"])]).unwrap(), [true, true]);
         let f = CertFilter::compile("tlp = 'AMBER' OR type <> 'domain'").unwrap();
         assert_eq!(f.accepts(&[record(None, &[], &["a"])]).unwrap(), [false]);
+        // What the CERTs sighted: an empty list has no element, a CERT's sighting is named.
+        let sighted =
+            CertRecord { sighted_by: vec![iocflow_model::Country::parse("TH").unwrap()], ..record(None, &[], &["a"]) };
+        let f = CertFilter::compile("cardinality(sighted_by) >= 1").unwrap();
+        assert_eq!(f.accepts(&[record(None, &[], &["a"]), sighted.clone()]).unwrap(), [false, true]);
+        let f = CertFilter::compile("array_has(sighted_by, 'TH')").unwrap();
+        assert_eq!(f.accepts(&[record(None, &[], &["a"]), sighted]).unwrap(), [false, true]);
     }
 
     #[test]

@@ -26,10 +26,12 @@ pub enum Filter {
     MultiSource,
     NotInfraIn(&'static str),
     NotImplicating(&'static str),
+    /// Some CERT's sighting is in the view.
+    Sighted,
 }
 
 impl Filter {
-    pub const MENU: [Filter; 7] = [
+    pub const MENU: [Filter; 8] = [
         Filter::MinConfidence(60),
         Filter::Tag("hot"),
         Filter::DomainSeenTwice,
@@ -37,6 +39,7 @@ impl Filter {
         Filter::MultiSource,
         Filter::NotInfraIn("SG"),
         Filter::NotImplicating("US"),
+        Filter::Sighted,
     ];
 
     pub fn sql(&self) -> String {
@@ -48,6 +51,7 @@ impl Filter {
             Filter::MultiSource => "array_length(sources) >= 2 OR revoked".into(),
             Filter::NotInfraIn(cc) => format!("country IS NULL OR country <> '{cc}'"),
             Filter::NotImplicating(cc) => format!("NOT array_has(countries, '{cc}')"),
+            Filter::Sighted => "cardinality(sighted_by) >= 1".into(),
         }
     }
 
@@ -61,6 +65,7 @@ impl Filter {
             Filter::MultiSource => v.sources.len() >= 2 || v.revoked,
             Filter::NotInfraIn(cc) => v.country.as_deref() != Some(*cc),
             Filter::NotImplicating(cc) => !v.countries.contains(*cc),
+            Filter::Sighted => !v.sighted_by.is_empty(),
         }
     }
 }
