@@ -5,7 +5,7 @@
 //! 2`. Every CERT topic and the withheld topic must hold exactly what the policy model
 //! (`tests/testkit/src/policy.rs`) says, record by record; bad sightings go to the dead-letter
 //! topic with their reasons; the sightings metrics count what was sent; the records pass the
-//! record schema and the OASIS validator.
+//! record schema and the OASIS validator; `iocflow explain` agrees with every CERT topic.
 //!
 //! Each indicator is reported or sighted at most once per phase and iocflow catches up between
 //! phases, so the order of everything said about one indicator is fixed.
@@ -15,6 +15,8 @@ use iocflow_testkit as harness;
 use harness::policy::{Cert, Filter, Policy, Report, Sighting, View, assert_views_match, by_cert_and_value, untimed};
 use harness::stream::TLDS;
 use harness::*;
+use iocflow::explain::{Explainer, Query};
+use iocflow_model::IndicatorType;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -265,5 +267,28 @@ fn sightings_count_in_the_views_their_labels_allow_and_false_positives_revoke() 
     assert_eq!(revocations, fp_revocations as f64);
 
     topics.validate();
+
+    // `iocflow explain` agrees with every CERT topic: received or not, and what was last sent
+    // (sources and sighting CERTs) for those that received it.
+    let config = iocflow::config::Config::load(&d.config_path).unwrap();
+    let explainer = Explainer::new(&config).unwrap();
+    let mut answers = Vec::new();
+    for (kind, value, _) in &pool {
+        let query = Query::Value { kind: IndicatorType::parse(kind).unwrap(), value: value.clone() };
+        let answer = serde_json::to_value(explainer.explain(&query, None).unwrap()).unwrap();
+        for (k, cert) in answer["certs"].as_array().unwrap().iter().enumerate() {
+            let sent = got.get(&(k, format!("{kind}:{value}")));
+            assert_eq!(cert["verdict"] == "received", sent.is_some(), "{} {value}: {cert:#}", ASEAN[k]);
+            if let Some(last) = sent.and_then(|views| views.last()) {
+                let sources: Vec<&str> = last.sources.iter().map(|(f, _)| f.as_str()).collect();
+                assert_eq!(cert["received"]["sources"], json!(sources), "{} {value}", ASEAN[k]);
+                assert_eq!(cert["received"]["sighted_by"], json!(last.sighted_by), "{} {value}", ASEAN[k]);
+            }
+        }
+        answers.push(answer.to_string());
+    }
+    let explained = d.dir.path().join("explain.jsonl");
+    std::fs::write(&explained, answers.join("\n")).unwrap();
+    validate("json", &[repo().join("schemas/explain.schema.json"), explained]);
     assert!(run.terminate().success());
 }

@@ -125,9 +125,10 @@ pub struct ReceivedPart {
     /// When it was last sent, and first (record time; STIX `modified` and `created`).
     pub last_sent: String,
     pub first_sent: String,
-    /// The view last sent: its sources (feeds), confidence, revocation, and the label of those
-    /// sources as the state holds them now.
+    /// The view last sent: its sources (feeds), the CERTs whose sightings it showed,
+    /// confidence, revocation, and the label of those sources as the state holds them now.
     pub sources: Vec<String>,
+    pub sighted_by: Vec<Country>,
     pub confidence: Option<u8>,
     pub revoked: bool,
     pub label: Option<&'static str>,
@@ -142,7 +143,7 @@ pub struct ReceivedPart {
 #[derive(Debug, Serialize)]
 pub struct Reason {
     /// `no_state`, `benign`, `tlp_red`, `tlp_amber_strict`, `unknown_label`, `sharing_group`,
-    /// `not_implicated`, `filter`, `revoked`, `not_sent_yet`.
+    /// `not_implicated`, `sighting`, `filter`, `revoked`, `not_sent_yet`.
     pub code: &'static str,
     pub detail: String,
     /// The contribution it concerns (feed, label).
@@ -394,7 +395,19 @@ fn received(
     ReceivedPart {
         last_sent: time::format(last.at),
         first_sent: time::format(last.first_at),
-        sources: last.sources.feeds(&entry.contributions).iter().map(|s| s.to_string()).collect(),
+        sources: last
+            .sources
+            .feeds(&entry.contributions)
+            .iter()
+            .filter(|feed| iocflow_model::sighting::of_contribution(feed).is_none())
+            .map(|s| s.to_string())
+            .collect(),
+        sighted_by: {
+            let sent = last.sources.places().filter_map(|i| entry.contributions.get(i));
+            let mut by: Vec<Country> = sent.filter_map(|c| c.sighting.map(|(_, by)| by)).collect();
+            by.sort();
+            by
+        },
         confidence: last.confidence,
         revoked: last.revoked,
         label,
@@ -562,10 +575,15 @@ pub fn to_text(e: &Explanation) -> String {
         if let Some(r) = &c.received {
             let _ = writeln!(
                 out,
-                "      last sent {} (first {}): sources [{}], confidence {}, label {}{}",
+                "      last sent {} (first {}): sources [{}]{}, confidence {}, label {}{}",
                 r.last_sent,
                 r.first_sent,
                 r.sources.join(", "),
+                if r.sighted_by.is_empty() {
+                    String::new()
+                } else {
+                    format!(", sighted by {}", r.sighted_by.iter().map(Country::as_str).collect::<Vec<_>>().join(", "))
+                },
                 r.confidence.map_or("-".into(), |c| c.to_string()),
                 r.label.unwrap_or("-"),
                 if r.revoked { ", revoked" } else { "" }
