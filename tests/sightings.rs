@@ -106,20 +106,34 @@ fn sightings_count_in_the_views_their_labels_allow_and_false_positives_revoke() 
         let mut by_topic: BTreeMap<String, Vec<Record>> = BTreeMap::new();
         let mut specs = Vec::new();
         let mut spec_topics = Vec::new();
-        for ind in &pool {
+        for (i, ind) in pool.iter().enumerate() {
+            // Pinned, whatever the seed: s0 (SG) is reported GREEN, then called a false positive
+            // under GREEN by TH and under CLEAR by VN, so it is revoked as one; s1 (MY) is reported
+            // GREEN with confidence 80 (MY's filter), then sighted under GREEN by SG.
+            let pinned = match (i, phase) {
+                (0 | 1, 0) => Some(("report", "", "GREEN")),
+                (0, 1) => Some(("false_positive", "TH", "GREEN")),
+                (0, 2) => Some(("false_positive", "VN", "CLEAR")),
+                (1, 1) => Some(("sighting", "SG", "GREEN")),
+                _ => None,
+            };
             let roll = rng.u8(..100);
-            if phase > 0 && roll >= 90 {
+            if phase > 0 && roll >= 90 && pinned.is_none() {
                 continue;
             }
             n += 1;
             at += 1;
-            if phase == 0 || roll < 45 {
+            if phase == 0 || (roll < 45 && pinned.is_none()) {
                 let feed = ["industry", "member"][rng.usize(..2)];
                 let (written, label) =
                     [("TLP:CLEAR", "CLEAR"), ("green", "GREEN"), ("TLP:AMBER", "AMBER"), ("TLP:RED", "RED")]
                         [rng.usize(..4)];
                 let targets: Vec<&'static str> = ["MY", "PH"].into_iter().filter(|_| rng.u8(..4) == 0).collect();
                 let confidence = rng.u8(30..=90);
+                let (feed, written, label, targets, confidence) = match pinned {
+                    Some(_) => ("industry", "green", "GREEN", vec![], 80),
+                    None => (feed, written, label, targets, confidence),
+                };
                 let record = json!({"type": ind.0, "value": ind.1, "tlp": written, "confidence": confidence,
                     "tags": [format!("r{n}")], "target_countries": targets});
                 let report = Report {
@@ -154,6 +168,10 @@ fn sightings_count_in_the_views_their_labels_allow_and_false_positives_revoke() 
                 _ => "canonical",
             };
             let count = if form == "misp" { 1 } else { rng.u64(1..4) };
+            let (by, kind, written, form, count) = match pinned {
+                Some((kind, by, label)) => (by, kind, Some(label), "canonical", 1),
+                None => (by, kind, written, form, count),
+            };
             let topic = d.sightings_topic(by);
             if form == "canonical" {
                 let mut record = json!({"kind": kind, "type": ind.0, "value": ind.1, "count": count});

@@ -317,9 +317,11 @@ impl ColumnarCore {
             let reported_at = cols.reported_at.value(i);
             out.earliest = Some(out.earliest.map_or(reported_at, |e| e.min(reported_at)));
             let feed = cols.feed.value(i);
+            // Only a CERT's sighting has a count: a feed's report is not read for a CERT's name.
+            let count = opt(cols.sightings, i, UInt32Array::value);
             let claim = state.claim(Claim {
                 feed: feeds.get(feed),
-                sighting: sighting::of_contribution(feed),
+                sighting: count.and_then(|_| sighting::of_contribution(feed)),
                 provider: providers.get(cols.provider.value(i)),
                 tlp: Tlp::parse(cols.tlp.value(i)),
                 confidence: opt(cols.confidence, i, UInt8Array::value),
@@ -335,7 +337,7 @@ impl ColumnarCore {
                 opt(cols.first_seen, i, Int64Array::value).unwrap_or(reported_at),
                 opt(cols.last_seen, i, Int64Array::value).unwrap_or(reported_at),
             );
-            if let Some(count) = opt(cols.sightings, i, UInt32Array::value) {
+            if let Some(count) = count {
                 contribution.sightings = count.into();
             }
             let subject = Subject { enrichment: enriched.row(i), ..Subject::bare(id, kind, cols.value.value(i)) };

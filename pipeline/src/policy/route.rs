@@ -226,6 +226,9 @@ impl Router {
     fn audiences(&self, contributions: &[Contribution], places: [Option<Country>; 2]) -> SmallVec<[CertSet; 4]> {
         let mut audiences: SmallVec<[CertSet; 4]> =
             contributions.iter().map(|c| if c.sighting.is_some() { 0 } else { self.audience(c, places) }).collect();
+        if contributions.iter().all(|c| c.sighting.is_none()) {
+            return audiences;
+        }
         let seeing = audiences.iter().fold(0, |all, a| all | a);
         for (c, audience) in contributions.iter().zip(&mut audiences) {
             if let Some((_, by)) = c.sighting {
