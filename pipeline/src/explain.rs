@@ -392,22 +392,17 @@ fn received(
             ),
         },
     };
+    // What was sent: the feeds' reports by name, the CERTs' sightings by country.
+    let sent = || last.sources.places().filter_map(|i| entry.contributions.get(i));
+    let mut sources: Vec<String> = sent().filter(|c| c.sighting.is_none()).map(|c| c.feed.to_string()).collect();
+    sources.sort();
+    let mut sighted_by: Vec<Country> = sent().filter_map(|c| c.sighting.map(|(_, by)| by)).collect();
+    sighted_by.sort();
     ReceivedPart {
         last_sent: time::format(last.at),
         first_sent: time::format(last.first_at),
-        sources: last
-            .sources
-            .feeds(&entry.contributions)
-            .iter()
-            .filter(|feed| iocflow_model::sighting::of_contribution(feed).is_none())
-            .map(|s| s.to_string())
-            .collect(),
-        sighted_by: {
-            let sent = last.sources.places().filter_map(|i| entry.contributions.get(i));
-            let mut by: Vec<Country> = sent.filter_map(|c| c.sighting.map(|(_, by)| by)).collect();
-            by.sort();
-            by
-        },
+        sources,
+        sighted_by,
         confidence: last.confidence,
         revoked: last.revoked,
         label,

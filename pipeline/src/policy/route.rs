@@ -220,53 +220,44 @@ impl Router {
         (implicated | label) & members
     }
 
-    /// The CERTs that may see each of `contributions`: a feed's report by [`Router::audience`];
-    /// a CERT's sighting by its own rule — CLEAR and GREEN reach every CERT that may see some
+    /// Who may see each of an entry's contributions, and what its sightings decide, in one pass
+    /// per arriving report (not per CERT): a feed's report is seen by [`Router::audience`]; a
+    /// CERT's sighting by its own rule — CLEAR and GREEN reach every CERT that may see some
     /// report of the indicator, AMBER only the sighting CERT (if it may), anything stricter none.
-    fn audiences(&self, contributions: &[Contribution], places: [Option<Country>; 2]) -> SmallVec<[CertSet; 4]> {
-        let mut audiences: SmallVec<[CertSet; 4]> =
-            contributions.iter().map(|c| if c.sighting.is_some() { 0 } else { self.audience(c, places) }).collect();
-        if contributions.iter().all(|c| c.sighting.is_none()) {
-            return audiences;
-        }
-        let seeing = audiences.iter().fold(0, |all, a| all | a);
-        for (c, audience) in contributions.iter().zip(&mut audiences) {
-            if let Some((_, by)) = c.sighting {
-                *audience = seeing
-                    & match c.tlp {
-                        Tlp::Clear | Tlp::Green => CertSet::MAX,
-                        Tlp::Amber => self.audiences.implicating(by),
-                        Tlp::AmberStrict | Tlp::Red | Tlp::Unknown => 0,
-                    };
+    fn reach(&self, contributions: &[Contribution], places: [Option<Country>; 2]) -> Reach {
+        let mut reach = Reach {
+            audiences: contributions
+                .iter()
+                .map(|c| if c.sighting.is_some() { 0 } else { self.audience(c, places) })
+                .collect(),
+            shown: Sources::default(),
+            refused: 0,
+            false_positive: false,
+        };
+        let seeing = reach.audiences.iter().fold(0, |all, a| all | a);
+        let mut false_positives = 0;
+        for (i, c) in contributions.iter().enumerate() {
+            let Some((kind, by)) = c.sighting else {
+                reach.shown = reach.shown.with(i);
+                continue;
+            };
+            reach.audiences[i] = seeing
+                & match c.tlp {
+                    Tlp::Clear | Tlp::Green => CertSet::MAX,
+                    Tlp::Amber => self.audiences.implicating(by),
+                    Tlp::AmberStrict | Tlp::Red | Tlp::Unknown => 0,
+                };
+            match kind {
+                SightingKind::Seen => reach.shown = reach.shown.with(i),
+                SightingKind::FalsePositive => {
+                    reach.refused |= self.audiences.implicating(by);
+                    false_positives += usize::from(matches!(c.tlp, Tlp::Clear | Tlp::Green));
+                }
+                SightingKind::Expiration => {}
             }
         }
-        audiences
-    }
-
-    /// CERT `k`'s view among contributions of these `audiences`: what it may see and what a
-    /// record shows (reports and sightings; false positives and expirations are never shown).
-    fn view(contributions: &[Contribution], audiences: &[CertSet], k: usize) -> Sources {
-        audiences
-            .iter()
-            .zip(contributions)
-            .enumerate()
-            .filter(|(_, (a, c))| **a & 1 << k != 0 && shown(c))
-            .fold(Sources::default(), |s, (i, _)| s.with(i))
-    }
-
-    /// Whether enough distinct CERTs reported the indicator a false positive under GREEN or
-    /// CLEAR to revoke it for everyone (`[feedback]`).
-    fn false_positive(&self, contributions: &[Contribution]) -> bool {
-        self.false_positive_revoke_after.is_some_and(|after| {
-            let reported = contributions
-                .iter()
-                .filter(|c| {
-                    matches!(c.sighting, Some((SightingKind::FalsePositive, _)))
-                        && matches!(c.tlp, Tlp::Clear | Tlp::Green)
-                })
-                .count();
-            reported >= after as usize
-        })
+        reach.false_positive = self.false_positive_revoke_after.is_some_and(|after| false_positives >= after as usize);
+        reach
     }
 
     /// The CERTs of the countries contribution `c` implicates: the indicator's `places` and the
@@ -318,18 +309,16 @@ impl Router {
         let places = subject.places();
         // Only the CERTs that may see the arriving report are considered; each contribution's
         // audience is worked out once, and a CERT's view is the contributions it is in.
-        let audiences = self.audiences(&entry.contributions, places);
-        let considered = audiences[arriving];
-        let false_positive = considered != 0 && self.false_positive(&entry.contributions);
+        let reach = self.reach(&entry.contributions, places);
+        let (considered, false_positive) = (reach.audiences[arriving], reach.false_positive);
         for k in (0..self.recipients.len()).filter(|k| considered & 1 << k != 0) {
             let cert = &self.recipients[k];
-            let sources = Self::view(&entry.contributions, &audiences, k);
+            let sources = reach.view(k);
             let view: SmallVec<[&Contribution; 4]> = sources.places().map(|i| &entry.contributions[i]).collect();
             let summary = Summary::of(&entry.contributions, sources, reported_at, false_positive);
             // A CERT that called the indicator a false positive gets nothing more of it but a
             // revocation it is owed (a filtered CERT's still waits its turn among its candidates).
-            let own_false_positive =
-                entry.contributions.iter().any(|c| c.sighting == Some((SightingKind::FalsePositive, cert.country)));
+            let own_false_positive = reach.refused & 1 << k != 0;
             if cert.filtered {
                 let record = record(&subject, &view, false_positive);
                 candidates[k].push(Candidate {
@@ -362,11 +351,11 @@ impl Router {
     pub fn explain<'e>(&self, entry: &'e Entry, subject: &Subject<'_>, k: usize, now: Millis) -> ViewExplained<'e> {
         let places = subject.places();
         let cert = &self.recipients[k];
-        let audiences = self.audiences(&entry.contributions, places);
+        let reach = self.reach(&entry.contributions, places);
         let visibility: Vec<Visibility> = entry
             .contributions
             .iter()
-            .zip(&audiences)
+            .zip(&reach.audiences)
             .map(|(c, audience)| {
                 let label = match self.withholds(c) {
                     Some(
@@ -406,9 +395,9 @@ impl Router {
                 }
             })
             .collect();
-        let sources = Self::view(&entry.contributions, &audiences, k);
+        let sources = reach.view(k);
         let view: Vec<&Contribution> = sources.places().map(|i| &entry.contributions[i]).collect();
-        let false_positive = self.false_positive(&entry.contributions);
+        let false_positive = reach.false_positive;
         let summary = Summary::of(&entry.contributions, sources, now, false_positive);
         let last = entry.emitted.get(cert.country);
         let news = if view.is_empty() { None } else { self.news(last, &summary) };
@@ -565,6 +554,32 @@ pub struct ViewExplained<'e> {
     pub revoked: bool,
 }
 
+/// Who may see each contribution of an entry, and what the CERTs' sightings of it decide
+/// ([`Router::reach`]).
+struct Reach {
+    /// Per contribution, the CERTs that may see it.
+    audiences: SmallVec<[CertSet; 4]>,
+    /// The contributions a record shows: reports and sightings; false positives and expirations
+    /// count, and are not shown.
+    shown: Sources,
+    /// The CERTs that called the indicator a false positive, under any label.
+    refused: CertSet,
+    /// Enough CERTs called it a false positive under GREEN or CLEAR to revoke it for everyone
+    /// (`[feedback]`).
+    false_positive: bool,
+}
+
+impl Reach {
+    /// CERT `k`'s view: the shown contributions it may see.
+    fn view(&self, k: usize) -> Sources {
+        self.audiences
+            .iter()
+            .enumerate()
+            .filter(|(i, a)| **a & 1 << k != 0 && self.shown.contains(*i))
+            .fold(Sources::default(), |s, (i, _)| s.with(i))
+    }
+}
+
 /// A CERT's view as the emission rule compares it with the last emission: which of the entry's
 /// contributions are in it, and what they say together.
 struct Summary<'a> {
@@ -605,12 +620,6 @@ impl<'a> Summary<'a> {
             first_at: self.at,
         }
     }
-}
-
-/// Whether a contribution is shown in a record when its CERT may see it: a feed's report or a
-/// CERT's sighting; false positives and expirations count, and are not shown.
-fn shown(c: &Contribution) -> bool {
-    matches!(c.sighting, None | Some((SightingKind::Seen, _)))
 }
 
 /// The record a CERT receives: built from its view only (reports, and the sightings it may
