@@ -29,6 +29,26 @@ fn kill_while_working(run: Running, rng: &mut fastrand::Rng, producer: &JoinHand
     mid_stream
 }
 
+/// Starts and kills iocflow `kills` times while `producer` writes (all kills but one must land
+/// mid-stream), then runs it to the end of the stream; every CERT topic and the withheld topic
+/// must hold exactly what `expected` says. Returns the run that finished.
+fn killed_then_exact(
+    d: &Deployment,
+    rng: &mut fastrand::Rng,
+    producer: JoinHandle<()>,
+    kills: usize,
+    expected: &Expected,
+) -> Running {
+    let mid_stream = (0..kills).filter(|_| kill_while_working(d.start(), rng, &producer)).count();
+    assert!(mid_stream + 1 >= kills, "only {mid_stream} of {kills} kills landed mid-stream");
+    let run = d.start();
+    producer.join().unwrap();
+    d.wait_until_idle();
+    assert_cert_topics(d, expected);
+    assert_withheld(d, expected);
+    run
+}
+
 #[test]
 fn exactly_once_survives_repeated_sigkill_with_nothing_lost_or_doubled() {
     let d = two_feed_deployment("eos-kill", EXACTLY_ONCE);
@@ -37,13 +57,7 @@ fn exactly_once_survives_repeated_sigkill_with_nothing_lost_or_doubled() {
     let producer = produce_slowly(&d, &sent, 4_000, Duration::from_millis(1_500));
     let mut rng = fastrand::Rng::with_seed(7);
     let kills = 6;
-    let mid_stream = (0..kills).filter(|_| kill_while_working(d.start(), &mut rng, &producer)).count();
-    assert!(mid_stream >= 5, "only {mid_stream} kills landed mid-stream");
-    let run = d.start();
-    producer.join().unwrap();
-    d.wait_until_idle();
-    assert_cert_topics(&d, &expected);
-    assert_withheld(&d, &expected);
+    let run = killed_then_exact(&d, &mut rng, producer, kills, &expected);
 
     // Then the CERTs' sightings of those indicators, and more kills.
     let sightings = sightings_of(0x0e05_0005, &sent, 3_000);
@@ -54,13 +68,7 @@ fn exactly_once_survives_repeated_sigkill_with_nothing_lost_or_doubled() {
     let producer = produce_sightings_slowly(&d, &sightings, 200, Duration::from_millis(1_500));
     run.kill();
     let sighting_kills = 3;
-    let mid_stream = (0..sighting_kills).filter(|_| kill_while_working(d.start(), &mut rng, &producer)).count();
-    assert!(mid_stream >= 2, "only {mid_stream} kills landed among the sightings");
-    let run = d.start();
-    producer.join().unwrap();
-    d.wait_until_idle();
-    assert_cert_topics(&d, &expected);
-    assert_withheld(&d, &expected);
+    let run = killed_then_exact(&d, &mut rng, producer, sighting_kills, &expected);
     let kills = kills + sighting_kills;
     let metrics = run.http_get("/metrics");
     let gauge = |name: &str| -> f64 {
