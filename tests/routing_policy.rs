@@ -1,6 +1,7 @@
 //! Property test of the routing policy: random indicators, labels, sharing groups, regional
 //! subscriptions, CERT filters and the CERTs' sightings (every kind, every label, with and
-//! without `[feedback]`) go through iocflow's columnar core (state, enrichment, the
+//! without `[feedback]`) and decay (`[decay]` with lifetimes of minutes, so views expire and
+//! revive within a round) go through iocflow's columnar core (state, enrichment, the
 //! CERT filters compiled by DataFusion, routing) in random batch sizes, and every record, every
 //! withheld report and every outcome is compared with the policy model (`tests/testkit/src/policy.rs`).
 //!
@@ -15,7 +16,9 @@
 use iocflow_testkit as harness;
 
 use harness::ASEAN;
-use harness::policy::{Cert, Filter, Policy, Report as Sent, Sighting, View, by_cert_and_value, view_from_record};
+use harness::policy::{
+    Cert, Decay, Filter, Policy, Report as Sent, Sighting, View, by_cert_and_value, view_from_record,
+};
 use harness::stream::TLDS;
 use iocflow::columnar::{ColumnarCore, ColumnarOutput};
 use iocflow::config::Config;
@@ -52,7 +55,7 @@ fn random_certs(rng: &mut fastrand::Rng) -> Vec<Cert> {
         .collect()
 }
 
-fn config_of(certs: &[Cert], fp_revoke_after: Option<usize>) -> Config {
+fn config_of(certs: &[Cert], fp_revoke_after: Option<usize>, decay: Option<&Decay>) -> Config {
     let mut toml = String::from(
         "[kafka]\nbootstrap_servers = \"unused:1\"\npartitions = 1\n[dedupe]\nttl_hours = 1\n\
          [[feeds]]\nname = \"x\"\ntopic = \"feeds.x\"\nformat = \"json\"\nprovider = \"X\"\ntlp = \"GREEN\"\n",
@@ -81,6 +84,12 @@ fn config_of(certs: &[Cert], fp_revoke_after: Option<usize>) -> Config {
     if let Some(n) = fp_revoke_after {
         toml += &format!("[feedback]\nfalse_positive_revoke_after = {n}\n");
     }
+    if let Some(d) = decay {
+        toml += &format!("[decay]\nthreshold = {}\n", d.threshold);
+        for (kind, (days, speed)) in &d.curves {
+            toml += &format!("[decay.types.{kind}]\nlifetime_days = {days}\nspeed = {speed}\n");
+        }
+    }
     Config::parse(&toml).unwrap()
 }
 
@@ -96,6 +105,17 @@ fn pool(rng: &mut fastrand::Rng, n: usize) -> Vec<(&'static str, String, Option<
             }
         })
         .collect()
+}
+
+/// Decay whose lifetimes (5 to 40 minutes) let views expire and revive within a round of about
+/// three hours of report time; hashes decay in some rounds.
+fn random_decay(rng: &mut fastrand::Rng) -> Decay {
+    let curve = |rng: &mut fastrand::Rng| (f64::from(rng.u32(5..40)) / 1440.0, [0.3, 1.0, 3.0][rng.usize(..3)]);
+    let mut curves = std::collections::BTreeMap::from([("domain", curve(rng))]);
+    if rng.bool() {
+        curves.insert("md5", curve(rng));
+    }
+    Decay { threshold: f64::from(rng.u8(0..60)), curves }
 }
 
 fn random_label(rng: &mut fastrand::Rng) -> &'static str {
@@ -227,14 +247,17 @@ fn routing_matches_the_policy_and_reveals_nothing_hidden() {
     let (mut decisions, mut records, mut filtered_certs) = (0usize, 0usize, 0usize);
     // Sightings sent, records showing some, records revoked by false positives.
     let (mut sightings, mut sighted, mut fp_revoked) = (0usize, 0usize, 0usize);
+    let (mut expiries, mut revivals) = (0usize, 0u64);
     let mut outcomes_total: BTreeMap<&str, u64> = BTreeMap::new();
     for round in 0..rounds {
         let certs = random_certs(&mut rng);
         filtered_certs += certs.iter().filter(|c| c.filter.is_some()).count();
         let fp_revoke_after = (rng.u8(..3) != 0).then(|| rng.usize(1..=3));
-        let mut core = ColumnarCore::new(&config_of(&certs, fp_revoke_after)).unwrap();
+        let decay = (rng.u8(..3) != 0).then(|| random_decay(&mut rng));
+        let mut core = ColumnarCore::new(&config_of(&certs, fp_revoke_after, decay.as_ref())).unwrap();
         let mut policy = Policy::new(certs.clone(), TTL_MS);
         policy.fp_revoke_after = fp_revoke_after;
+        policy.decay = decay;
         let pool = pool(&mut rng, 400);
         let mut by_tag: HashMap<String, Sent> = HashMap::new();
         let mut shared: BTreeSet<(String, String)> = BTreeSet::new();
@@ -242,6 +265,7 @@ fn routing_matches_the_policy_and_reveals_nothing_hidden() {
         let (mut n, total) = (0, 10_000);
         while n < total {
             let size = (1 + rng.usize(..2_000)).min(total - n);
+            let before = (policy.expiries.clone(), policy.revivals.clone());
             let mut builder = IndicatorBatchBuilder::new();
             let mut want_records = Vec::new();
             let mut want_outcomes: BTreeMap<&str, u64> = BTreeMap::new();
@@ -270,6 +294,8 @@ fn routing_matches_the_policy_and_reveals_nothing_hidden() {
                 decisions += certs.len();
                 n += 1;
             }
+            // The pipeline looks for the expiries due by its partition's clock after each batch.
+            want_records.extend(policy.sweep());
             let mut out = ColumnarOutput::default();
             core.process(0, &builder.finish().unwrap(), &mut out).unwrap();
             let encoded = core.encode(&mut out).unwrap();
@@ -280,6 +306,7 @@ fn routing_matches_the_policy_and_reveals_nothing_hidden() {
                 .collect();
             for (k, view) in &got {
                 assert_reveals_nothing_hidden(&certs, &by_tag, &shared, *k, view);
+                expiries += usize::from(view.expired);
                 sighted += usize::from(!view.sighted_by.is_empty());
                 fp_revoked += usize::from(view.revocation_reason.is_some());
             }
@@ -299,6 +326,12 @@ fn routing_matches_the_policy_and_reveals_nothing_hidden() {
                 }
                 panic!("round {round}: records differ from the policy (IOCFLOW_SEED={seed})");
             }
+            // The metrics' counts: expiries and revivals per CERT, as the model counted them.
+            let since = |now: &BTreeMap<usize, u64>, then: &BTreeMap<usize, u64>| -> BTreeMap<usize, u64> {
+                now.iter().map(|(k, n)| (*k, n - then.get(k).copied().unwrap_or(0))).filter(|(_, n)| *n > 0).collect()
+            };
+            assert_eq!(out.expiries_per_cert, since(&policy.expiries, &before.0), "expiries (IOCFLOW_SEED={seed})");
+            assert_eq!(out.revivals_per_cert, since(&policy.revivals, &before.1), "revivals (IOCFLOW_SEED={seed})");
             let outcomes: BTreeMap<&str, u64> = out.outcomes.iter().map(|(k, v)| (*k, *v)).collect();
             assert_eq!(outcomes, want_outcomes, "round {round} (IOCFLOW_SEED={seed})");
             let mut withheld: BTreeMap<(String, String), usize> = BTreeMap::new();
@@ -312,10 +345,12 @@ fn routing_matches_the_policy_and_reveals_nothing_hidden() {
                 *outcomes_total.entry(k).or_default() += v;
             }
         }
+        revivals += policy.revivals.values().sum::<u64>();
     }
     println!(
         "{decisions} decisions, {records} records, {filtered_certs} filtered CERTs, outcomes {outcomes_total:?}; \
-         {sightings} sightings, {sighted} records show some, {fp_revoked} revoked as false positives"
+         {sightings} sightings, {sighted} records show some, {fp_revoked} revoked as false positives; \
+         {expiries} expiries, {revivals} revivals"
     );
     assert!(decisions >= 1_000_000 || rounds < 10, "at least 10^6 decisions by default");
     // The generator must reach every outcome and both filter verdicts, or the test proves little.
@@ -324,5 +359,6 @@ fn routing_matches_the_policy_and_reveals_nothing_hidden() {
     }
     if rounds >= 10 {
         assert!(sighted > 100 && fp_revoked > 10, "sightings shown {sighted}, false-positive revocations {fp_revoked}");
+        assert!(expiries > 100 && revivals > 10, "expiries {expiries}, revivals {revivals}");
     }
 }

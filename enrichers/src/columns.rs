@@ -8,9 +8,9 @@
 //! lookups. The enrichment row, the internal indicator batch and the CERT view each use it.
 
 use datafusion::arrow::array::{
-    Array, BooleanArray, BooleanBuilder, FixedSizeBinaryArray, FixedSizeBinaryBuilder, Int64Array, Int64Builder,
-    ListArray, ListBuilder, StringArray, StringBuilder, TimestampMillisecondArray, TimestampMillisecondBuilder,
-    UInt8Array, UInt8Builder, UInt32Array, UInt32Builder, UInt64Array, UInt64Builder,
+    Array, BooleanArray, BooleanBuilder, FixedSizeBinaryArray, FixedSizeBinaryBuilder, Float64Array, Float64Builder,
+    Int64Array, Int64Builder, ListArray, ListBuilder, StringArray, StringBuilder, TimestampMillisecondArray,
+    TimestampMillisecondBuilder, UInt8Array, UInt8Builder, UInt32Array, UInt32Builder, UInt64Array, UInt64Builder,
 };
 pub use datafusion::arrow::array::{ArrayBuilder, ArrayRef, RecordBatch, StructArray};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
@@ -54,6 +54,7 @@ kind!(UInt8, DataType::UInt8, UInt8Builder, UInt8Array, UInt8Builder::with_capac
 kind!(UInt32, DataType::UInt32, UInt32Builder, UInt32Array, UInt32Builder::with_capacity);
 kind!(UInt64, DataType::UInt64, UInt64Builder, UInt64Array, UInt64Builder::with_capacity);
 kind!(Int64, DataType::Int64, Int64Builder, Int64Array, Int64Builder::with_capacity);
+kind!(Float64, DataType::Float64, Float64Builder, Float64Array, Float64Builder::with_capacity);
 kind!(Boolean, DataType::Boolean, BooleanBuilder, BooleanArray, BooleanBuilder::with_capacity);
 kind!(
     /// An IP address in 16 bytes (an IPv4 address IPv4-mapped).

@@ -20,9 +20,9 @@ use iocflow_model::decode::misp::MispOptions;
 use iocflow_model::decode::text::TextOptions;
 use iocflow_model::decode::{Decoder, FeedDefaults, Format, Limits};
 use iocflow_model::sighting::SightingKind;
-use iocflow_model::{Country, Tlp};
+use iocflow_model::{Country, IndicatorType, Tlp};
 use serde::Deserialize;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -51,6 +51,9 @@ pub struct Config {
     /// What the CERTs' sightings do (`cert.<cc>.sightings`).
     #[serde(default)]
     pub feedback: FeedbackConfig,
+    /// How views lose their freshness and expire (absent: they do not).
+    #[serde(default)]
+    pub decay: Option<DecayConfig>,
     #[serde(default)]
     pub access: AccessConfig,
     #[serde(default)]
@@ -397,6 +400,56 @@ pub struct FeedbackConfig {
     pub false_positive_revoke_after: Option<u32>,
 }
 
+/// `[decay]`: the threshold under which a CERT's view expires, and per indicator type its
+/// lifetime and speed (`[decay.types.<type>]`; `policy/decay.rs` has the model).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecayConfig {
+    /// The score (0–100) at which a view expires.
+    #[serde(default = "default_decay_threshold", deserialize_with = "field::score")]
+    pub threshold: f64,
+    /// Per type, what differs from the defaults ([`DecayConfig::DEFAULTS`]).
+    #[serde(default)]
+    pub types: BTreeMap<String, DecayCurveConfig>,
+}
+
+/// `[decay.types.<type>]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecayCurveConfig {
+    /// τ, in days; 0: the type does not decay.
+    #[serde(default, deserialize_with = "field::optional_days")]
+    pub lifetime_days: Option<f64>,
+    /// δ, above 0.
+    #[serde(default, deserialize_with = "field::optional_speed")]
+    pub speed: Option<f64>,
+}
+
+fn default_decay_threshold() -> f64 {
+    DecayConfig::DEFAULT_THRESHOLD
+}
+
+impl DecayConfig {
+    pub const DEFAULT_THRESHOLD: f64 = 20.0;
+    pub const DEFAULT_SPEED: f64 = 0.3;
+    /// Lifetimes in days by type; the types not listed (hashes, ASNs) do not decay.
+    pub const DEFAULTS: [(IndicatorType, f64); 6] = [
+        (IndicatorType::Ipv4, 30.0),
+        (IndicatorType::Ipv6, 30.0),
+        (IndicatorType::Cidr, 30.0),
+        (IndicatorType::Url, 60.0),
+        (IndicatorType::Domain, 90.0),
+        (IndicatorType::Email, 90.0),
+    ];
+
+    /// The lifetime (days, 0 for none) and speed of `kind`.
+    pub fn curve(&self, kind: IndicatorType) -> (f64, f64) {
+        let default = Self::DEFAULTS.iter().find(|(k, _)| *k == kind).map_or(0.0, |(_, days)| *days);
+        let given = self.types.get(kind.as_str()).cloned().unwrap_or_default();
+        (given.lifetime_days.unwrap_or(default), given.speed.unwrap_or(Self::DEFAULT_SPEED))
+    }
+}
+
 fn default_output_format() -> OutputFormat {
     OutputFormat::Json
 }
@@ -664,6 +717,12 @@ impl Config {
         }
         if self.certs.is_empty() {
             return bad("certs".into(), "declare at least one [[certs]]");
+        }
+        if let Some(decay) = &self.decay
+            && let Some(kind) = decay.types.keys().find(|k| IndicatorType::parse(k).is_err())
+        {
+            let known: Vec<&str> = IndicatorType::ALL.iter().map(|k| k.as_str()).collect();
+            return bad(format!("decay.types.{kind}"), &format!("not an indicator type ({})", known.join(", ")));
         }
         if self.certs.len() > crate::policy::route::MAX_CERTS {
             return bad("certs".into(), &format!("declare at most {} [[certs]]", crate::policy::route::MAX_CERTS));

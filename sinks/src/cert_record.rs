@@ -46,6 +46,16 @@ pub struct CertRecord {
     /// reported it one, `[feedback]`); absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revocation_reason: Option<&'static str>,
+    /// With `[decay]`: how fresh the view is at the record's time (its confidence, or 50, decayed
+    /// since its latest report or sighting).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    /// With `[decay]`, for the types that decay: when the view's score falls to the threshold.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "optional_rfc3339")]
+    pub valid_until: Option<Millis>,
+    /// The view's score fell to the threshold: this record is its one expiry (`revoked` too).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub expired: bool,
 }
 
 /// A feed that contributed to the view.
@@ -58,6 +68,13 @@ pub struct Source {
 /// A record time as RFC 3339, as every output writes it.
 pub(crate) fn rfc3339<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&time::format(*ms))
+}
+
+fn optional_rfc3339<S: Serializer>(ms: &Option<Millis>, s: S) -> Result<S::Ok, S::Error> {
+    match ms {
+        Some(ms) => rfc3339(ms, s),
+        None => s.serialize_none(),
+    }
 }
 
 impl CertRecord {

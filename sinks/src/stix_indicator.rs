@@ -70,6 +70,8 @@ struct StixIndicator<'r> {
     pattern_version: &'static str,
     valid_from: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    valid_until: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     confidence: Option<u8>,
     #[serde(skip_serializing_if = "no_labels")]
     labels: &'r NameSet,
@@ -101,6 +103,10 @@ struct StixIndicator<'r> {
     x_iocflow_sighted_by: &'r [Country],
     #[serde(skip_serializing_if = "Option::is_none")]
     x_iocflow_revocation_reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    x_iocflow_score: Option<f64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    x_iocflow_expired: bool,
 }
 
 fn no_labels(tags: &&NameSet) -> bool {
@@ -143,6 +149,8 @@ pub fn encode(record: &CertRecord, created: Millis, modified: Millis) -> crate::
         pattern_type: "stix",
         pattern_version: "2.1",
         valid_from: time::format(record.first_seen),
+        // STIX requires it to be later than `valid_from`.
+        valid_until: record.valid_until.map(|until| time::format(until.max(record.first_seen + 1))),
         confidence: record.confidence,
         labels: &record.tags,
         revoked: record.revoked,
@@ -164,6 +172,8 @@ pub fn encode(record: &CertRecord, created: Millis, modified: Millis) -> crate::
         x_iocflow_last_seen: time::format(record.last_seen),
         x_iocflow_sighted_by: &record.sighted_by,
         x_iocflow_revocation_reason: record.revocation_reason,
+        x_iocflow_score: record.score,
+        x_iocflow_expired: record.expired,
     };
     Ok(serde_json::to_vec(&indicator)?)
 }
@@ -197,6 +207,9 @@ mod tests {
             revoked: false,
             sighted_by: Vec::new(),
             revocation_reason: None,
+            score: None,
+            valid_until: None,
+            expired: false,
         }
     }
 

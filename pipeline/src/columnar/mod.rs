@@ -16,6 +16,7 @@ use crate::config::{BenignAction, ChangelogFormat, OutputFormat};
 use crate::error::{Corrupt, Error, Result};
 use crate::indicator_batch::{IndicatorBatchBuilder, IndicatorColumns, opt};
 use crate::policy::cert_view::CertFilter;
+use crate::policy::decay::Decay;
 use crate::policy::route::{Candidate, Emit, Outcome, Recipient, Router, Subject};
 use crate::state::changelog;
 use crate::state::{Bounds, Claim, Contribution, Named, PartitionState};
@@ -38,6 +39,9 @@ pub struct ColumnarOutput {
     pub emitted_per_cert: BTreeMap<usize, u64>,
     /// Of those, revocations because the CERTs reported a false positive.
     pub false_positive_revocations_per_cert: BTreeMap<usize, u64>,
+    /// Of those, expiries (`[decay]`), and records that revive an expired view.
+    pub expiries_per_cert: BTreeMap<usize, u64>,
+    pub revivals_per_cert: BTreeMap<usize, u64>,
     pub suppressed: u64,
     pub withheld_per_reason: BTreeMap<WithheldReason, u64>,
     /// Each report's one outcome: `emitted`, `suppressed`, `withheld` or `unrouted` (visible in
@@ -128,7 +132,8 @@ impl ColumnarCore {
         let (enrichment, table_loads) = Enrichment::new(config)?;
         Ok(ColumnarCore {
             router: Router::new(recipients, bounds.ttl_ms, config.enrich.benign == BenignAction::Drop)
-                .revoking_false_positives(config.feedback.false_positive_revoke_after),
+                .revoking_false_positives(config.feedback.false_positive_revoke_after)
+                .decaying(config.decay.as_ref().map(Decay::of)),
             filters,
             formats: config.certs.iter().map(|c| c.format).collect(),
             enrichment,
@@ -172,8 +177,14 @@ impl ColumnarCore {
         self.states.contains_key(&partition)
     }
 
-    /// Installs a partition's state (restored from the changelog).
-    pub(crate) fn install_partition(&mut self, partition: i32, state: PartitionState) {
+    /// Installs a partition's state (restored from the changelog). With `[decay]`, each
+    /// indicator some CERT holds live is scheduled at the earliest any of its views could expire;
+    /// the batches' sweeps work out the rest.
+    pub(crate) fn install_partition(&mut self, partition: i32, mut state: PartitionState) {
+        for (id, kind) in state.due().unscheduled() {
+            let at = state.get(&id).and_then(|entry| self.router.earliest_expiry(kind, entry));
+            state.due().schedule(id, || unreachable!("a restored indicator is held"), at);
+        }
         self.states.insert(partition, state);
     }
 
@@ -313,8 +324,13 @@ impl ColumnarCore {
         let (mut feeds, mut providers, mut threats, mut tags, mut groups) =
             (Names::default(), Names::default(), Names::default(), Names::default(), Names::default());
         let mut fates = Vec::with_capacity(batch.num_rows());
+        let subject = |i: usize, (id, kind): (IndicatorId, IndicatorType)| Subject {
+            enrichment: enriched.row(i),
+            ..Subject::bare(id, kind, cols.value.value(i))
+        };
         for (i, &(id, kind)) in ids.iter().enumerate() {
             let reported_at = cols.reported_at.value(i);
+            let clock = state.clock(reported_at);
             out.earliest = Some(out.earliest.map_or(reported_at, |e| e.min(reported_at)));
             let feed = cols.feed.value(i);
             // Only a CERT's sighting has a count: a feed's report is not read for a CERT's name.
@@ -340,9 +356,16 @@ impl ColumnarCore {
             if let Some(count) = count {
                 contribution.sightings = count.into();
             }
-            let subject = Subject { enrichment: enriched.row(i), ..Subject::bare(id, kind, cols.value.value(i)) };
-            let entry = state.entry(id, kind, subject.value);
-            let fate = self.router.apply(entry, subject, contribution, (i, reported_at), emits, &mut candidates);
+            let subject = subject(i, (id, kind));
+            let decays = self.router.decays(kind);
+            let due = decays && state.due().due(&id).is_some_and(|at| at <= clock);
+            let (entry, changed) = state.entry(id, kind, subject.value);
+            // A view that expired before this row (by the clock) gets its expiry first, as it
+            // would have in a batch of its own: decisions do not depend on where batches end.
+            if due || decays && changed {
+                self.router.expire(entry, &subject, clock, Some(i), emits, &mut candidates);
+            }
+            let fate = self.router.apply(entry, subject, contribution, (i, reported_at, clock), emits, &mut candidates);
             fates.push(fate);
         }
         for (k, pending) in candidates.into_iter().enumerate() {
@@ -356,6 +379,10 @@ impl ColumnarCore {
                 let fate = &mut fates[candidate.row];
                 self.router.settle(entry, k, candidate, accepted, fate, emits);
             }
+        }
+        if self.router.decays_any() {
+            let touched = ids.iter().enumerate().map(|(i, &row)| subject(i, row));
+            expire_due(&self.router, &self.enrichment, state, touched, emits)?;
         }
         // Room for the batch's withheld records at once (a quarter of the rows, typically).
         out.withheld.reserve(fates.iter().filter(|f| matches!(f.outcome(), Outcome::Withheld(_))).count());
@@ -400,13 +427,71 @@ impl ColumnarCore {
         }
         for e in &out.emits[first_emit..] {
             *out.emitted_per_cert.entry(e.cert).or_default() += 1;
-            if e.record.revocation_reason.is_some() {
-                *out.false_positive_revocations_per_cert.entry(e.cert).or_default() += 1;
+            for (happened, count) in [
+                (e.record.revocation_reason.is_some(), &mut out.false_positive_revocations_per_cert),
+                (e.record.expired, &mut out.expiries_per_cert),
+                (e.revived, &mut out.revivals_per_cert),
+            ] {
+                if happened {
+                    *count.entry(e.cert).or_default() += 1;
+                }
             }
         }
         out.state_growth += state.take_growth();
         Ok(())
     }
+}
+
+/// After a batch, with `[decay]`: each indicator the batch touched is checked for expiries by the
+/// partition's clock and scheduled again; then every other indicator due by the clock is
+/// enriched (one batch for all) and checked the same way. An entry an expiry changed is written
+/// to the changelog with the batch.
+fn expire_due<'s>(
+    router: &Router,
+    enrichment: &Enrichment,
+    state: &mut PartitionState,
+    touched: impl Iterator<Item = Subject<'s>>,
+    emits: &mut Vec<Emit>,
+) -> Result<()> {
+    let clock = state.clock(Millis::MIN);
+    let mut seen = std::collections::HashSet::new();
+    for subject in touched.filter(|s| router.decays(s.kind)) {
+        if !seen.insert(subject.id) {
+            continue;
+        }
+        let entry = state.get_mut(&subject.id).expect("the row merged it into the state");
+        let next = router.expire(entry, &subject, clock, None, emits, &mut []);
+        state.due().schedule(subject.id, || Named { kind: subject.kind, value: subject.value.into() }, next);
+    }
+    let due = state.due().take_due(clock);
+    if due.is_empty() {
+        return Ok(());
+    }
+    let mut b = IndicatorBatchBuilder::new();
+    let mut held = Vec::with_capacity(due.len());
+    for (id, named) in due {
+        // Read back from the changelog: an entry the state has since forgotten has no views.
+        if state.get(&id).is_some()
+            && let Ok(indicator) = Indicator::new(named.kind, &named.value)
+        {
+            b.push(&Report::new(indicator, Tlp::Clear), "", "", clock);
+            held.push((id, named));
+        }
+    }
+    let enriched = enrichment.evaluate(&b.finish()?)?;
+    let enriched = EnrichmentColumns::of_struct(&enriched)
+        .ok_or_else(|| Error::Unexpected("the enrichment struct lacks a column".into()))?;
+    for (i, (id, named)) in held.iter().enumerate() {
+        let subject = Subject { enrichment: enriched.row(i), ..Subject::bare(*id, named.kind, &named.value) };
+        let sent = emits.len();
+        let entry = state.get_mut(id).expect("checked above");
+        let next = router.expire(entry, &subject, clock, None, emits, &mut []);
+        if emits.len() > sent {
+            state.entry(*id, named.kind, &named.value);
+        }
+        state.due().schedule(*id, || named.clone(), next);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -194,8 +194,14 @@ impl Stage for ColumnarStage {
         for (k, n) in &out.emitted_per_cert {
             m.indicators_emitted.with_label_values(&[self.cert_names[*k].as_str()]).inc_by(*n);
         }
-        for (k, n) in &out.false_positive_revocations_per_cert {
-            m.false_positive_revocations.with_label_values(&[self.cert_names[*k].as_str()]).inc_by(*n);
+        for (counter, per_cert) in [
+            (&m.false_positive_revocations, &out.false_positive_revocations_per_cert),
+            (&m.expiries, &out.expiries_per_cert),
+            (&m.revivals, &out.revivals_per_cert),
+        ] {
+            for (k, n) in per_cert {
+                counter.with_label_values(&[self.cert_names[*k].as_str()]).inc_by(*n);
+            }
         }
         m.indicators_suppressed.inc_by(out.suppressed);
         for (outcome, n) in &out.outcomes {

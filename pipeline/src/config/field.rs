@@ -50,6 +50,30 @@ pub fn at_least_one_usize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::E
     }
 }
 
+/// A decay score: from 0 to 100, below 100.
+pub fn score<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    match f64::deserialize(d)? {
+        s if (0.0..100.0).contains(&s) => Ok(s),
+        s => refuse(format!("{s}: must be at least 0 and below 100")),
+    }
+}
+
+/// A lifetime in days: 0 (no decay) or more.
+pub fn optional_days<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    match f64::deserialize(d)? {
+        days if days.is_finite() && days >= 0.0 => Ok(Some(days)),
+        days => refuse(format!("{days}: must be 0 (no decay) or a number of days")),
+    }
+}
+
+/// A decay speed: above 0.
+pub fn optional_speed<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    match f64::deserialize(d)? {
+        speed if speed.is_finite() && speed > 0.0 => Ok(Some(speed)),
+        speed => refuse(format!("{speed}: must be above 0")),
+    }
+}
+
 /// A TLP label a feed may default to (TLP 2.0, or TLP 1.0's WHITE).
 pub fn label<'de, D: Deserializer<'de>>(d: D) -> Result<Tlp, D::Error> {
     let text = String::deserialize(d)?;

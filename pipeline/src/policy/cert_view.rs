@@ -10,9 +10,9 @@
 //!
 //! Columns (named as in the canonical record): `type`, `value`, `country`, `countries`, `asn`,
 //! `as_org`, `org`, `sectors`, `tlp`, `confidence`, `threat`, `tags`, `sources` (feed names),
-//! `providers`, `sightings`, `first_seen`, `last_seen` (timestamps, UTC), `revoked` and
-//! `sighted_by` (the countries whose sightings the view shows). A NULL result rejects, as in SQL's
-//! WHERE.
+//! `providers`, `sightings`, `first_seen`, `last_seen` (timestamps, UTC), `revoked`,
+//! `sighted_by` (the countries whose sightings the view shows) and `score` (with `[decay]`; NULL
+//! without). A NULL result rejects, as in SQL's WHERE.
 
 use crate::error::{Error, Result};
 use datafusion::arrow::array::{Array, BooleanArray, RecordBatch};
@@ -46,6 +46,7 @@ iocflow_enrichers::arrow_columns! {
         last_seen: "last_seen", UtcMillis, required;
         revoked: "revoked", Boolean, required;
         sighted_by: "sighted_by", Utf8List, required;
+        score: "score", Float64, nullable;
     }
 }
 
@@ -78,6 +79,7 @@ pub fn batch<'a>(records: impl IntoIterator<Item = &'a CertRecord>) -> Result<Re
         b.last_seen.append_value(r.last_seen);
         b.revoked.append_value(r.revoked);
         b.sighted_by.append_value(r.sighted_by.iter().map(|c| Some(c.as_str())));
+        b.score.append_option(r.score);
     }
     Ok(RecordBatch::try_new(schema(), b.finish())?)
 }
@@ -169,6 +171,9 @@ mod tests {
             revoked: false,
             sighted_by: Vec::new(),
             revocation_reason: None,
+            score: None,
+            valid_until: None,
+            expired: false,
         }
     }
 

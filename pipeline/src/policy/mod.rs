@@ -6,6 +6,7 @@
 //! no tokio), so the policy can be tested, and explained, on its own.
 
 pub mod cert_view;
+pub mod decay;
 pub mod route;
 
 #[cfg(test)]

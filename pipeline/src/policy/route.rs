@@ -26,6 +26,7 @@
 //! [`Router::apply`] only proposes a [`Candidate`], and [`Router::settle`] decides once the
 //! batch's filter results are in, in arrival order.
 
+use crate::policy::decay::{Decay, Freshness};
 use crate::state::{Contribution, Emission, Emitted, Entry, Sources};
 use iocflow_enrichers::tables::Enrichment;
 use iocflow_model::sighting::SightingKind;
@@ -120,6 +121,8 @@ pub struct Emit {
     pub record: CertRecord,
     pub created: Millis,
     pub modified: Millis,
+    /// The CERT's last record of the indicator was its expiry, and this one is not revoked.
+    pub revived: bool,
 }
 
 /// A record a filtered CERT would get, waiting for its filter's verdict.
@@ -133,6 +136,9 @@ pub struct Candidate {
     /// The CERT called the indicator a false positive: whatever its filter says, it gets only a
     /// revocation it is owed.
     pub own_false_positive: bool,
+    /// The CERT's view expired before the row arrived: an expiry, sent if the CERT's last record
+    /// (settled in arrival order) was live, whatever its filter says; not the row's doing.
+    pub expiry: bool,
 }
 
 /// What became of one arriving report, so far.
@@ -179,6 +185,8 @@ pub struct Router {
     drop_benign: bool,
     /// `[feedback] false_positive_revoke_after`.
     false_positive_revoke_after: Option<u32>,
+    /// `[decay]`.
+    decay: Option<Decay>,
 }
 
 impl Router {
@@ -190,7 +198,33 @@ impl Router {
             ttl_ms,
             drop_benign,
             false_positive_revoke_after: None,
+            decay: None,
         }
+    }
+
+    /// This policy, with views that decay and expire.
+    pub fn decaying(self, decay: Option<Decay>) -> Router {
+        Router { decay, ..self }
+    }
+
+    /// Whether views decay at all (`[decay]`).
+    pub fn decays_any(&self) -> bool {
+        self.decay.is_some()
+    }
+
+    /// The earliest any view of `entry` (of type `kind`) can expire, if it decays.
+    pub fn earliest_expiry(&self, kind: IndicatorType, entry: &Entry) -> Option<Millis> {
+        self.decay.as_ref()?.earliest_expiry(kind, &entry.contributions)
+    }
+
+    /// Whether indicators of type `kind` decay.
+    pub fn decays(&self, kind: IndicatorType) -> bool {
+        self.decay.as_ref().is_some_and(|d| d.curve(kind).is_some())
+    }
+
+    /// The freshness of the view at `sources` at record time `now`, if views decay.
+    fn freshness(&self, kind: IndicatorType, of: &[Contribution], sources: Sources, now: Millis) -> Option<Freshness> {
+        self.decay.as_ref().map(|d| d.freshness(kind, of, sources, now))
     }
 
     /// This policy, revoking an indicator for every CERT once `after` distinct CERTs reported it
@@ -288,14 +322,15 @@ impl Router {
         }
     }
 
-    /// Merges the report `new` (row `row` of its batch) into `entry` and decides for every CERT
-    /// without a filter; CERTs with one get a [`Candidate`] in `candidates[cert]`.
+    /// Merges the report `new` (row `row` of its batch, reported at `reported_at` when its
+    /// partition's clock was `clock`) into `entry` and decides for every CERT without a filter;
+    /// CERTs with one get a [`Candidate`] in `candidates[cert]`.
     pub fn apply(
         &self,
         entry: &mut Entry,
         subject: Subject<'_>,
         new: Contribution,
-        (row, reported_at): (usize, Millis),
+        (row, reported_at, clock): (usize, Millis, Millis),
         emits: &mut Vec<Emit>,
         candidates: &mut [Vec<Candidate>],
     ) -> Fate {
@@ -315,18 +350,20 @@ impl Router {
             let cert = &self.recipients[k];
             let sources = reach.view(k);
             let view: SmallVec<[&Contribution; 4]> = sources.places().map(|i| &entry.contributions[i]).collect();
-            let summary = Summary::of(&entry.contributions, sources, reported_at, false_positive);
+            let fresh = self.freshness(subject.kind, &entry.contributions, sources, clock);
+            let summary = Summary::of(&entry.contributions, sources, reported_at, false_positive, fresh);
             // A CERT that called the indicator a false positive gets nothing more of it but a
             // revocation it is owed (a filtered CERT's still waits its turn among its candidates).
             let own_false_positive = reach.refused & 1 << k != 0;
             if cert.filtered {
-                let record = record(&subject, &view, false_positive);
+                let record = record(&subject, &view, false_positive, fresh);
                 candidates[k].push(Candidate {
                     row,
                     id: subject.id,
                     summary: summary.to_emission(cert.country),
                     record,
                     own_false_positive,
+                    expiry: false,
                 });
                 continue;
             }
@@ -337,13 +374,70 @@ impl Router {
                     k,
                     times,
                     summary.to_emission(cert.country),
-                    record(&subject, &view, false_positive),
+                    record(&subject, &view, false_positive, fresh),
                     emits,
                 );
                 fate.emitted = true;
             }
         }
         fate
+    }
+
+    /// Sends every CERT that was last sent a live view of `entry` and whose view has expired by
+    /// record time `clock` its one expiry: a revocation with `expired: true`, timed when the
+    /// view expired, so it says the same whenever it is found. Returns when the next of the
+    /// live views expires, if one will.
+    ///
+    /// Before row `row` of a batch merges (`Some(row)`), a filtered CERT's expiry joins its
+    /// candidates, settled in arrival order after the records the batch's earlier rows proposed.
+    pub fn expire(
+        &self,
+        entry: &mut Entry,
+        subject: &Subject<'_>,
+        clock: Millis,
+        row: Option<usize>,
+        emits: &mut Vec<Emit>,
+        candidates: &mut [Vec<Candidate>],
+    ) -> Option<Millis> {
+        let decay = self.decay.as_ref().filter(|d| d.curve(subject.kind).is_some())?;
+        let reach = self.reach(&entry.contributions, subject.places());
+        let mut next: Option<Millis> = None;
+        for (k, cert) in self.recipients.iter().enumerate() {
+            let live = entry.emitted.get(cert.country).is_some_and(|e| !e.revoked);
+            // A filtered CERT's record may still be waiting among the batch's candidates.
+            let waiting = row.is_some() && cert.filtered;
+            let sources = reach.view(k);
+            if !(live || waiting) || sources == Sources::default() {
+                continue;
+            }
+            let fresh = decay.freshness(subject.kind, &entry.contributions, sources, clock);
+            if !fresh.expired {
+                let until = fresh.valid_until.expect("the type decays");
+                next = Some(next.map_or(until, |n| n.min(until)));
+                continue;
+            }
+            let expired = decay.at_expiry(subject.kind, &entry.contributions, sources).expect("the type decays");
+            let at = expired.valid_until.expect("the type decays");
+            let summary = Summary::of(&entry.contributions, sources, at, reach.false_positive, Some(expired));
+            let view: SmallVec<[&Contribution; 4]> = sources.places().map(|i| &entry.contributions[i]).collect();
+            let record = record(subject, &view, reach.false_positive, Some(expired));
+            match row {
+                Some(row) if cert.filtered => candidates[k].push(Candidate {
+                    row,
+                    id: subject.id,
+                    summary: summary.to_emission(cert.country),
+                    record,
+                    own_false_positive: false,
+                    expiry: true,
+                }),
+                _ => {
+                    if let Some(times) = self.decide(entry.emitted.get(cert.country), &summary, false) {
+                        self.send(&mut entry.emitted, k, times, summary.to_emission(cert.country), record, emits);
+                    }
+                }
+            }
+        }
+        next
     }
 
     /// CERT `k`'s view of `entry` at record time `now`, with the reason for every contribution
@@ -398,13 +492,14 @@ impl Router {
         let sources = reach.view(k);
         let view: Vec<&Contribution> = sources.places().map(|i| &entry.contributions[i]).collect();
         let false_positive = reach.false_positive;
-        let summary = Summary::of(&entry.contributions, sources, now, false_positive);
+        let fresh = self.freshness(subject.kind, &entry.contributions, sources, now);
+        let summary = Summary::of(&entry.contributions, sources, now, false_positive, fresh);
         let last = entry.emitted.get(cert.country);
         let news = if view.is_empty() { None } else { self.news(last, &summary) };
         ViewExplained {
             visibility,
             benign_dropped: self.drop_benign && subject.enrichment.benign.is_some(),
-            record: (!view.is_empty()).then(|| record(subject, &view, false_positive)),
+            record: (!view.is_empty()).then(|| record(subject, &view, false_positive, fresh)),
             last,
             owed_revocation: !view.is_empty() && owed_revocation(last, &summary),
             revoked: !view.is_empty() && summary.revoked,
@@ -423,14 +518,15 @@ impl Router {
         fate: &mut Fate,
         emits: &mut Vec<Emit>,
     ) {
-        let accepted = accepted && !c.own_false_positive;
-        fate.accepted |= accepted;
+        let accepted = accepted && !c.own_false_positive && !c.expiry;
         let last = entry.emitted.get(self.recipients[cert].country);
         let times = self.decide(last, &Summary::of_emission(&c.summary, &entry.contributions), accepted);
         if let Some(times) = times {
             self.send(&mut entry.emitted, cert, times, c.summary, c.record, emits);
-            fate.emitted = true;
+            // An expiry is the time's doing, not the row's.
+            fate.emitted |= !c.expiry;
         }
+        fate.accepted |= accepted;
     }
 
     /// Sends CERT `k` a record of `summary`'s view at the STIX times the emission rule gave, and
@@ -444,8 +540,9 @@ impl Router {
         record: CertRecord,
         emits: &mut Vec<Emit>,
     ) {
+        let revived = emitted.get(summary.country).is_some_and(|last| last.expired) && !summary.revoked;
         emitted.set(Emission { first_at: created, at: modified, ..summary });
-        emits.push(Emit { cert: k, record, created, modified });
+        emits.push(Emit { cert: k, record, created, modified, revived });
     }
 
     /// Why a CERT last sent `last` would find its view `now` news, if it would.
@@ -587,26 +684,37 @@ struct Summary<'a> {
     /// The entry's contributions (to name a source).
     of: &'a [Contribution],
     confidence: Option<u8>,
+    /// Revoked by its reports, by the CERTs' false positives, or by its expiry.
     revoked: bool,
+    expired: bool,
     at: Millis,
 }
 
 impl<'a> Summary<'a> {
-    /// The view of the contributions at the places in `sources`; revoked in every report, or
-    /// revoked as a `false_positive` by the CERTs.
-    fn of(contributions: &'a [Contribution], sources: Sources, at: Millis, false_positive: bool) -> Summary<'a> {
+    /// The view of the contributions at the places in `sources`; revoked in every report,
+    /// revoked as a `false_positive` by the CERTs, or expired (`fresh`, with `[decay]`).
+    fn of(
+        contributions: &'a [Contribution],
+        sources: Sources,
+        at: Millis,
+        false_positive: bool,
+        fresh: Option<Freshness>,
+    ) -> Summary<'a> {
         let reports = || sources.places().map(|i| &contributions[i]).filter(|c| c.sighting.is_none());
+        let expired = fresh.is_some_and(|f| f.expired);
         Summary {
             sources,
             of: contributions,
             confidence: reports().filter_map(|c| c.confidence).max(),
-            revoked: false_positive || reports().all(|c| c.revoked),
+            revoked: false_positive || reports().all(|c| c.revoked) || expired,
+            expired,
             at,
         }
     }
 
     fn of_emission(e: &Emission, contributions: &'a [Contribution]) -> Summary<'a> {
-        Summary { sources: e.sources, of: contributions, confidence: e.confidence, revoked: e.revoked, at: e.at }
+        let (sources, confidence, revoked, expired, at) = (e.sources, e.confidence, e.revoked, e.expired, e.at);
+        Summary { sources, of: contributions, confidence, revoked, expired, at }
     }
 
     /// The emission of this view to `country`'s CERT.
@@ -616,6 +724,7 @@ impl<'a> Summary<'a> {
             sources: self.sources,
             confidence: self.confidence,
             revoked: self.revoked,
+            expired: self.expired,
             at: self.at,
             first_at: self.at,
         }
@@ -623,8 +732,9 @@ impl<'a> Summary<'a> {
 }
 
 /// The record a CERT receives: built from its view only (reports, and the sightings it may
-/// see); revoked as a false positive when the CERTs' reports say so (`false_positive`).
-fn record(subject: &Subject<'_>, view: &[&Contribution], false_positive: bool) -> CertRecord {
+/// see); revoked as a false positive when the CERTs' reports say so (`false_positive`), and
+/// expired when its freshness (`[decay]`) says so.
+fn record(subject: &Subject<'_>, view: &[&Contribution], false_positive: bool, fresh: Option<Freshness>) -> CertRecord {
     let mut countries: Vec<Country> = subject.places().into_iter().flatten().collect();
     // Most views are one report, and then its tags are the record's, shared.
     let tags = match (subject.enrichment.benign, view) {
@@ -670,9 +780,12 @@ fn record(subject: &Subject<'_>, view: &[&Contribution], false_positive: bool) -
         sightings: view.iter().map(|c| c.sightings).sum(),
         first_seen: reports().map(|c| c.first_seen).min().unwrap_or_default(),
         last_seen: latest.map_or(0, |c| c.last_seen),
-        revoked: revoked_by_reports || false_positive,
+        revoked: revoked_by_reports || false_positive || fresh.is_some_and(|f| f.expired),
         sighted_by,
         revocation_reason: (false_positive && !revoked_by_reports).then_some("false_positive"),
+        score: fresh.map(|f| f.score),
+        valid_until: fresh.and_then(|f| f.valid_until),
+        expired: fresh.is_some_and(|f| f.expired),
     }
 }
 
@@ -727,7 +840,7 @@ mod tests {
     fn run(entry: &mut Entry, infra: Option<&'static str>, c: Contribution) -> (Outcome, Vec<(usize, CertRecord)>) {
         let (mut emits, mut candidates) = (Vec::new(), vec![Vec::new(); 3]);
         let at = c.last_seen;
-        let fate = router().apply(entry, subject(infra), c, (0, at), &mut emits, &mut candidates);
+        let fate = router().apply(entry, subject(infra), c, (0, at, at), &mut emits, &mut candidates);
         assert!(candidates.iter().all(Vec::is_empty));
         (fate.outcome(), emits.into_iter().map(|e| (e.cert, e.record)).collect())
     }
@@ -746,16 +859,16 @@ mod tests {
             c
         };
         let (a, b) = (tagged("a", &["phish", "bank"]), tagged("b", &["bank", "c2"]));
-        let one = record(&subject(Some("SG")), &[&a], false);
+        let one = record(&subject(Some("SG")), &[&a], false, None);
         assert_eq!(one.tags, ["bank", "phish"]);
         assert_eq!(one.tags.as_ptr(), a.tags.as_ptr(), "shared, not copied");
         assert_eq!(one.countries, ["MY", "SG"]);
-        let both = record(&subject(None), &[&a, &b], false);
+        let both = record(&subject(None), &[&a, &b], false, None);
         assert_eq!(both.tags, ["bank", "c2", "phish"]);
         let mut benign = subject(None);
         benign.enrichment.benign = Some("Documentation");
-        assert_eq!(record(&benign, &[&a], false).tags, ["bank", "phish", "warninglist:Documentation"]);
-        assert_eq!(record(&benign, &[], false).tags, ["warninglist:Documentation"]);
+        assert_eq!(record(&benign, &[&a], false, None).tags, ["bank", "phish", "warninglist:Documentation"]);
+        assert_eq!(record(&benign, &[], false, None).tags, ["warninglist:Documentation"]);
     }
 
     #[test]
@@ -866,7 +979,7 @@ mod tests {
             .enumerate()
             .map(|(row, c)| {
                 let at = c.last_seen;
-                r.apply(entry, subject(Some("SG")), c, (row, at), &mut emits, &mut candidates)
+                r.apply(entry, subject(Some("SG")), c, (row, at, at), &mut emits, &mut candidates)
             })
             .collect();
         for c in std::mem::take(&mut candidates[SG]) {
@@ -922,8 +1035,14 @@ mod tests {
         let r = Router::new(certs, 1_000, false);
         let mut e = Entry::default();
         let (mut emits, mut candidates) = (Vec::new(), vec![Vec::new(); 3]);
-        let mut fate =
-            r.apply(&mut e, subject(Some("SG")), report("a", Tlp::Green, &[], 0), (0, 0), &mut emits, &mut candidates);
+        let mut fate = r.apply(
+            &mut e,
+            subject(Some("SG")),
+            report("a", Tlp::Green, &[], 0),
+            (0, 0, 0),
+            &mut emits,
+            &mut candidates,
+        );
         let c = candidates[SG].pop().unwrap();
         r.settle(&mut e, SG, c, false, &mut fate, &mut emits);
         assert_eq!(fate.outcome(), Outcome::Withheld(WithheldReason::NoRecipient));
@@ -940,7 +1059,7 @@ mod tests {
                 &mut e,
                 subject(Some("SG")),
                 report(feed, Tlp::Green, &[], at),
-                (0, at),
+                (0, at, at),
                 &mut emits,
                 &mut candidates,
             );
@@ -1010,7 +1129,7 @@ mod tests {
     fn run_with(r: &Router, entry: &mut Entry, c: Contribution) -> (Outcome, Vec<(usize, CertRecord)>) {
         let (mut emits, mut candidates) = (Vec::new(), vec![Vec::new(); 3]);
         let at = c.last_seen;
-        let fate = r.apply(entry, subject(Some("SG")), c, (0, at), &mut emits, &mut candidates);
+        let fate = r.apply(entry, subject(Some("SG")), c, (0, at, at), &mut emits, &mut candidates);
         (fate.outcome(), emits.into_iter().map(|e| (e.cert, e.record)).collect())
     }
 

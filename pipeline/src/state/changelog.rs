@@ -158,7 +158,11 @@ pub fn restore(config: &Config, partitions: &[i32]) -> Result<BTreeMap<i32, Part
         let state = states.get_mut(&m.partition()).ok_or_else(|| corrupt(m, "unexpected partition".into()))?;
         match m.payload() {
             None => state.restore_removal(&id),
-            Some(v) => state.restore(id, decode(v).map_err(|why| corrupt(m, why))?),
+            // With `[decay]` what the entry is about is kept, for its expiries.
+            Some(v) => {
+                let named = config.decay.as_ref().and_then(|_| named_of(m));
+                state.restore(id, decode(v).map_err(|why| corrupt(m, why))?, named)
+            }
         }
         Ok(())
     })?;
@@ -322,6 +326,7 @@ mod tests {
                 revoked: false,
                 at: 2,
                 first_at: 1,
+                expired: false,
             };
             e.emitted.set(sent);
         }
@@ -410,6 +415,7 @@ mod tests {
                 revoked: false,
                 at: t1,
                 first_at: t0,
+                expired: false,
             });
         }
         assert_eq!(decode(&binary).unwrap(), e);

@@ -12,8 +12,10 @@
 //! recently seen. Forgetting an entry is written to the changelog as a tombstone.
 
 pub mod changelog;
+pub mod due;
 mod shards;
 
+use due::DueQueue;
 use foldhash::HashSet;
 use iocflow_model::sighting::{self, SightingKind};
 use iocflow_model::time::Millis;
@@ -253,6 +255,10 @@ pub struct Emission {
     pub at: Millis,
     /// When the CERT first got the indicator (STIX `created`).
     pub first_at: Millis,
+    /// It was the view's expiry (`[decay]`; `revoked` too). Not written to the changelog: read
+    /// back, a revoked emission is taken for an expiry when some report in it is not revoked and
+    /// no CERT called the indicator a false positive (for the revivals metric only).
+    pub expired: bool,
 }
 
 /// Everything known about one indicator.
@@ -321,6 +327,8 @@ impl<'de> Deserialize<'de> for Entry {
         }
         let w = Written::deserialize(d)?;
         let place = |feed: &String| w.contributions.iter().position(|c| c.feed.as_str() == feed);
+        let false_positive =
+            w.contributions.iter().any(|c| matches!(c.sighting, Some((SightingKind::FalsePositive, _))));
         let emitted = w
             .emitted
             .iter()
@@ -328,7 +336,9 @@ impl<'de> Deserialize<'de> for Entry {
                 // A feed no contribution names cannot be in a view: nothing to remember.
                 let sources = e.sources.iter().filter_map(place).fold(Sources::default(), Sources::with);
                 let (confidence, revoked, at, first_at) = (e.confidence, e.revoked, e.at, e.first_at);
-                Emission { country: *country, sources, confidence, revoked, at, first_at }
+                let live_report = |i: usize| w.contributions[i].sighting.is_none() && !w.contributions[i].revoked;
+                let expired = revoked && !false_positive && sources.places().any(live_report);
+                Emission { country: *country, sources, confidence, revoked, at, first_at, expired }
             })
             .collect();
         Ok(Entry { contributions: w.contributions, emitted: Emitted(emitted), last_seen: w.last_seen })
@@ -595,6 +605,8 @@ pub struct PartitionState {
     latest: Millis,
     /// `latest` when expired entries were last swept out.
     swept_at: Option<Millis>,
+    /// With `[decay]`: the indicators some CERT holds live, by when they are next due to expire.
+    due: DueQueue,
 }
 
 impl PartitionState {
@@ -608,14 +620,27 @@ impl PartitionState {
         self.claims.share(claim)
     }
 
-    /// The entry of `id` (the indicator `kind` `value`), created if new, marked as changed.
-    pub fn entry(&mut self, id: IndicatorId, kind: IndicatorType, value: &str) -> &mut Entry {
+    /// The entry of `id` (the indicator `kind` `value`), created if new, marked as changed; and
+    /// whether it was already changed since the last `take_changes` (earlier in the batch).
+    pub fn entry(&mut self, id: IndicatorId, kind: IndicatorType, value: &str) -> (&mut Entry, bool) {
         let slot = self.entries.slot(id);
-        if !slot.dirty {
+        let changed = slot.dirty;
+        if !changed {
             slot.dirty = true;
             self.dirty.push((id, Named { kind, value: value.into() }));
         }
-        &mut slot.entry
+        (&mut slot.entry, changed)
+    }
+
+    /// The partition's clock (its latest report time), moved on to `at` if that is later.
+    pub fn clock(&mut self, at: Millis) -> Millis {
+        self.latest = self.latest.max(at);
+        self.latest
+    }
+
+    /// The indicators due to expire (`[decay]`).
+    pub fn due(&mut self) -> &mut DueQueue {
+        &mut self.due
     }
 
     /// The entry of `id` if it is held (it is not marked as changed: [`entry`](Self::entry) was
@@ -624,7 +649,6 @@ impl PartitionState {
         self.entries.get_mut(id).map(|s| &mut s.entry)
     }
 
-    #[cfg(test)]
     pub fn get(&self, id: &IndicatorId) -> Option<&Entry> {
         self.entries.get(id).map(|s| &s.entry)
     }
@@ -644,11 +668,16 @@ impl PartitionState {
 
     /// Estimated bytes held (as of the last `take_changes`).
     pub fn bytes(&self) -> usize {
-        self.bytes
+        self.bytes + self.due.bytes()
     }
 
-    /// Puts an entry read back from the changelog.
-    pub fn restore(&mut self, id: IndicatorId, mut entry: Entry) {
+    /// Puts an entry read back from the changelog; with `[decay]` it is `named`, and held to
+    /// be scheduled if some CERT was sent it live.
+    pub fn restore(&mut self, id: IndicatorId, mut entry: Entry, named: Option<Named>) {
+        match named {
+            Some(named) if entry.emitted.iter().any(|(_, e)| !e.revoked) => self.due.restored(id, named),
+            _ => self.due.remove(&id),
+        }
         // Read back, each contribution has a claim of its own; it shares the partition's.
         entry.contributions = std::mem::take(&mut entry.contributions)
             .into_iter()
@@ -664,6 +693,7 @@ impl PartitionState {
 
     /// Removes an entry on a changelog tombstone.
     pub fn restore_removal(&mut self, id: &IndicatorId) {
+        self.due.remove(id);
         if let Some(old) = self.entries.remove(id) {
             self.replaced(id, old);
         }
@@ -704,8 +734,11 @@ impl PartitionState {
     /// Expired entries are swept when a bound is exceeded or once record time has moved on by
     /// 1/64 of the TTL, not on every batch: the sweep scans the whole partition. Returns how
     /// many entries expired and how many were evicted over the bounds.
+    ///
+    /// An entry some CERT still holds a live view of that will expire (`[decay]`) is not
+    /// forgotten for its age: the CERT is owed its expiry first.
     fn evict(&mut self, b: Bounds) -> (u64, u64) {
-        let over = |s: &Self| s.entries.len() > b.max_entries || s.bytes > b.max_bytes;
+        let over = |s: &Self| s.entries.len() > b.max_entries || s.bytes() > b.max_bytes;
         let due = self.swept_at.is_none_or(|at| self.latest.saturating_sub(at) >= b.ttl_ms / 64);
         if !over(self) && !due {
             return (0, 0);
@@ -714,7 +747,7 @@ impl PartitionState {
         let expired: Vec<IndicatorId> = self
             .entries
             .iter()
-            .filter(|(_, s)| expired(s.entry.last_seen, self.latest, b.ttl_ms))
+            .filter(|(id, s)| expired(s.entry.last_seen, self.latest, b.ttl_ms) && !self.due.holds(id))
             .map(|(id, _)| *id)
             .collect();
         let expired_count = expired.len() as u64;
@@ -730,7 +763,7 @@ impl PartitionState {
         let (keep_entries, keep_bytes) = (b.max_entries - b.max_entries / 10, b.max_bytes - b.max_bytes / 10);
         let mut evicted = 0;
         for (_, id) in ages {
-            if self.entries.len() <= keep_entries && self.bytes <= keep_bytes {
+            if self.entries.len() <= keep_entries && self.bytes() <= keep_bytes {
                 break;
             }
             self.forget(id);
@@ -740,6 +773,7 @@ impl PartitionState {
     }
 
     fn forget(&mut self, id: IndicatorId) {
+        self.due.remove(&id);
         if let Some(slot) = self.entries.remove(&id) {
             self.bytes -= slot.size as usize;
             self.removed.push(id);
@@ -775,6 +809,7 @@ mod tests {
         let mut s = PartitionState::default();
         for i in 0..n {
             s.entry(IndicatorId(i), IndicatorType::Domain, "x.example")
+                .0
                 .merge(contribution("a", i as Millis), i as Millis);
         }
         s
@@ -785,7 +820,7 @@ mod tests {
         let mut s = filled(3);
         assert_eq!(s.take_changes(LOOSE).updated.len(), 3);
         assert_eq!(s.take_changes(LOOSE).updated.len(), 0);
-        s.entry(IndicatorId(1), IndicatorType::Domain, "x.example").merge(contribution("b", 5), 5);
+        s.entry(IndicatorId(1), IndicatorType::Domain, "x.example").0.merge(contribution("b", 5), 5);
         let c = s.take_changes(LOOSE);
         assert_eq!(c.updated.iter().map(|(id, _, _)| *id).collect::<Vec<_>>(), [IndicatorId(1)]);
     }
@@ -793,13 +828,13 @@ mod tests {
     #[test]
     fn an_entry_changed_twice_is_handed_out_once_and_restores_clear_pending_changes() {
         let mut s = filled(2);
-        s.entry(IndicatorId(0), IndicatorType::Domain, "x.example").merge(contribution("b", 5), 5);
+        s.entry(IndicatorId(0), IndicatorType::Domain, "x.example").0.merge(contribution("b", 5), 5);
         let c = s.take_changes(LOOSE);
         assert_eq!(c.updated.iter().map(|(id, _, _)| id.0).collect::<Vec<_>>(), [0, 1]);
         // A changelog record read back over a changed entry, or its tombstone, replaces the change.
-        s.entry(IndicatorId(0), IndicatorType::Domain, "x.example").merge(contribution("c", 6), 6);
-        s.entry(IndicatorId(1), IndicatorType::Domain, "x.example").merge(contribution("c", 6), 6);
-        s.restore(IndicatorId(0), Entry::default());
+        s.entry(IndicatorId(0), IndicatorType::Domain, "x.example").0.merge(contribution("c", 6), 6);
+        s.entry(IndicatorId(1), IndicatorType::Domain, "x.example").0.merge(contribution("c", 6), 6);
+        s.restore(IndicatorId(0), Entry::default(), None);
         s.restore_removal(&IndicatorId(1));
         let c = s.take_changes(LOOSE);
         assert!(c.updated.is_empty() && c.removed.is_empty(), "{c:?}");
@@ -828,9 +863,9 @@ mod tests {
         let mut s = filled(1);
         assert!(s.take_changes(bounds).removed.is_empty());
         // 100 ms later entry 0 (seen at 0) is not expired; at 6,500 it is, and the sweep is due.
-        s.entry(IndicatorId(1), IndicatorType::Domain, "x.example").merge(contribution("a", 100), 100);
+        s.entry(IndicatorId(1), IndicatorType::Domain, "x.example").0.merge(contribution("a", 100), 100);
         assert!(s.take_changes(bounds).removed.is_empty());
-        s.entry(IndicatorId(2), IndicatorType::Domain, "x.example").merge(contribution("a", 6_500), 6_500);
+        s.entry(IndicatorId(2), IndicatorType::Domain, "x.example").0.merge(contribution("a", 6_500), 6_500);
         assert_eq!(s.take_changes(bounds).removed, [IndicatorId(0)]);
     }
 
@@ -882,7 +917,7 @@ mod tests {
             crate::config::ChangelogFormat::Binary,
         );
         for id in [IndicatorId(1), IndicatorId(2)] {
-            s.restore(id, changelog::decode(&bytes).unwrap());
+            s.restore(id, changelog::decode(&bytes).unwrap(), None);
         }
         for id in [IndicatorId(1), IndicatorId(2)] {
             assert!(Arc::ptr_eq(&s.get(&id).unwrap().contributions[0].claim, &first), "restored claims are shared");
@@ -900,7 +935,15 @@ mod tests {
         assert_eq!(Sources::default().with(5).first_new(s), None);
 
         let sg = Country::parse("SG").unwrap();
-        let sent = |sources| Emission { country: sg, sources, confidence: None, revoked: false, at: 1, first_at: 1 };
+        let sent = |sources| Emission {
+            country: sg,
+            sources,
+            confidence: None,
+            revoked: false,
+            at: 1,
+            first_at: 1,
+            expired: false,
+        };
         let mut e = Entry::default();
         e.merge(contribution("b", 1), 1);
         e.merge(contribution("a", 1), 1);
@@ -927,8 +970,8 @@ mod tests {
         let mut s = PartitionState::default();
         let mut e = Entry::default();
         e.merge(contribution("a", 1), 1);
-        s.restore(IndicatorId(1), e.clone());
-        s.restore(IndicatorId(1), e);
+        s.restore(IndicatorId(1), e.clone(), None);
+        s.restore(IndicatorId(1), e, None);
         assert_eq!(s.len(), 1);
         assert_eq!(s.bytes(), s.get(&IndicatorId(1)).unwrap().approx_bytes());
         s.restore_removal(&IndicatorId(1));

@@ -34,6 +34,9 @@ pub struct Metrics {
     pub indicators_emitted: IntCounterVec,
     /// Revocations sent because enough CERTs reported a false positive, per CERT.
     pub false_positive_revocations: IntCounterVec,
+    /// Expiries sent (`[decay]`), and records that revived an expired view, per CERT.
+    pub expiries: IntCounterVec,
+    pub revivals: IntCounterVec,
     pub indicators_suppressed: IntCounter,
     pub reports_withheld: IntCounterVec,
     pub report_outcomes: IntCounterVec,
@@ -119,6 +122,17 @@ impl Metrics {
                 "iocflow_false_positive_revocations_total",
                 "Revocations sent to a CERT because [feedback] false_positive_revoke_after CERTs reported the \
                  indicator a false positive (reason false_positive).",
+                &["cert"],
+            ),
+            expiries: counters(
+                "iocflow_expiries_total",
+                "Expiries sent to a CERT: its view's score fell to the [decay] threshold (revoked, expired).",
+                &["cert"],
+            ),
+            revivals: counters(
+                "iocflow_revivals_total",
+                "Records sent to a CERT that revive a view it was last sent the expiry of (a later report or \
+                 sighting).",
                 &["cert"],
             ),
             indicators_suppressed: register(
@@ -370,6 +384,8 @@ mod tests {
             &m.sightings_received,
             &m.indicators_emitted,
             &m.false_positive_revocations,
+            &m.expiries,
+            &m.revivals,
             &m.indicators_suppressed,
             &m.reports_withheld,
             &m.report_outcomes,

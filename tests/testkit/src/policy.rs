@@ -10,6 +10,13 @@
 //! the indicator, and then CLEAR and GREEN ones always, AMBER ones only its own, stricter ones
 //! never. A CERT's own false positive (any label) stops everything but a revocation it is owed;
 //! `fp_revoke_after` distinct CERTs' GREEN or CLEAR false positives revoke the indicator.
+//!
+//! Decay (issue 21, `decay`): a CERT's view scores `base × (1 − (t/τ)^(1/δ))`, base its highest
+//! confidence (50 without), t the time since its latest report or visible sighting, on the
+//! clock of the latest time that arrived. A view at or past the time its score falls to the
+//! threshold is revoked and `expired`. A CERT last sent a live view gets its one expiry (timed
+//! when the view expired) as soon as anything of the indicator arrives after that time, or at a
+//! [`Policy::sweep`]; a later report or visible sighting revives it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -157,6 +164,47 @@ pub struct View {
     pub sighted_by: BTreeSet<String>,
     /// `false_positive` when the CERTs' false positives revoked it and no report did.
     pub revocation_reason: Option<String>,
+    /// With decay: the score in hundredths, when the view expires, and whether it has.
+    pub score: Option<i64>,
+    pub valid_until: Option<i64>,
+    pub expired: bool,
+}
+
+/// `[decay]` as the model has it.
+#[derive(Clone, Debug)]
+pub struct Decay {
+    pub threshold: f64,
+    /// Per type: lifetime in days and speed; a type not listed does not decay.
+    pub curves: BTreeMap<&'static str, (f64, f64)>,
+}
+
+impl Decay {
+    /// README's defaults: IP addresses and CIDRs 30 days, URLs 60, domains and emails 90, speed
+    /// 0.3; hashes and ASNs do not decay.
+    pub fn defaults(threshold: f64) -> Decay {
+        let curves = [("ipv4", 30.0), ("ipv6", 30.0), ("cidr", 30.0), ("url", 60.0), ("domain", 90.0), ("email", 90.0)]
+            .into_iter()
+            .map(|(kind, days)| (kind, (days, 0.3)))
+            .collect();
+        Decay { threshold, curves }
+    }
+
+    /// (score, valid_until, expired) of a view of `base` last reported or sighted at `last`, at
+    /// time `now`; `None` for a type that does not decay.
+    fn of(&self, kind: &str, base: f64, last: i64, now: i64) -> (f64, Option<i64>) {
+        let Some(&(days, speed)) = self.curves.get(kind) else {
+            return (base, None);
+        };
+        let lifetime = days * 86_400_000.0;
+        let t = (now - last).max(0) as f64;
+        let score = if t >= lifetime { 0.0 } else { base * (1.0 - (t / lifetime).powf(1.0 / speed)) };
+        let until = if base <= self.threshold {
+            last
+        } else {
+            last + (lifetime * (1.0 - self.threshold / base).powf(speed)) as i64
+        };
+        (score, Some(until))
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -171,6 +219,7 @@ struct Sent {
     feeds: BTreeSet<String>,
     confidence: Option<u8>,
     revoked: bool,
+    expired: bool,
     at: i64,
 }
 
@@ -185,8 +234,9 @@ pub struct Verdict {
     pub records: Vec<(usize, View)>,
 }
 
-/// An indicator's sightings, by (CERT, kind): (the latest label, the summed count).
-type SightingsOf = BTreeMap<(&'static str, &'static str), (&'static str, u64)>;
+/// An indicator's sightings, by (CERT, kind): (the latest label, the summed count, the latest
+/// time).
+type SightingsOf = BTreeMap<(&'static str, &'static str), (&'static str, u64, i64)>;
 
 pub struct Policy {
     pub certs: Vec<Cert>,
@@ -197,6 +247,12 @@ pub struct Policy {
     /// Per indicator, per (CERT, kind): (latest label, summed count).
     sightings: HashMap<(&'static str, String), SightingsOf>,
     sent: HashMap<(usize, &'static str, String), Sent>,
+    pub decay: Option<Decay>,
+    /// The latest time that arrived.
+    clock: i64,
+    /// Per CERT: expiries sent, and records that revived an expired view.
+    pub expiries: BTreeMap<usize, u64>,
+    pub revivals: BTreeMap<usize, u64>,
 }
 
 fn rank(label: &str) -> usize {
@@ -212,6 +268,10 @@ impl Policy {
             held: HashMap::new(),
             sightings: HashMap::new(),
             sent: HashMap::new(),
+            decay: None,
+            clock: i64::MIN,
+            expiries: BTreeMap::new(),
+            revivals: BTreeMap::new(),
         }
     }
 
@@ -232,6 +292,14 @@ impl Policy {
 
     pub fn report(&mut self, r: Report) -> Verdict {
         let key = (r.kind, r.value.clone());
+        self.clock = self.clock.max(r.at);
+        let expiries = self.expire(&key);
+        let mut verdict = self.report_now(r, key);
+        verdict.records.splice(0..0, expiries);
+        verdict
+    }
+
+    fn report_now(&mut self, r: Report, key: (&'static str, String)) -> Verdict {
         let held = self.held.entry(key.clone()).or_default();
         match held.iter_mut().find(|h| h.report.feed == r.feed) {
             Some(h) => {
@@ -256,8 +324,80 @@ impl Policy {
     /// A CERT's sighting of an indicator.
     pub fn sighting(&mut self, s: Sighting) -> Verdict {
         let key = (s.indicator_kind, s.value.clone());
-        let mine = self.sightings.entry(key.clone()).or_default().entry((s.by, s.kind)).or_insert((s.label, 0));
-        *mine = (s.label, mine.1 + s.count);
+        self.clock = self.clock.max(s.at);
+        let expiries = self.expire(&key);
+        let mut verdict = self.sighting_now(s, key);
+        verdict.records.splice(0..0, expiries);
+        verdict
+    }
+
+    /// The expiries due by the clock of every indicator (where the pipeline ends a batch).
+    pub fn sweep(&mut self) -> Vec<(usize, View)> {
+        let mut keys: Vec<(&'static str, String)> =
+            self.sent.iter().filter(|(_, s)| !s.revoked).map(|((_, kind, value), _)| (*kind, value.clone())).collect();
+        keys.sort();
+        keys.dedup();
+        keys.iter().flat_map(|key| self.expire(key)).collect()
+    }
+
+    /// The expiries owed by the clock to the CERTs last sent a live view of `key`.
+    fn expire(&mut self, key: &(&'static str, String)) -> Vec<(usize, View)> {
+        if self.decay.is_none() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for k in 0..self.certs.len() {
+            let sent_key = (k, key.0, key.1.clone());
+            let Some(last) = self.sent.get(&sent_key).filter(|s| !s.revoked).cloned() else {
+                continue;
+            };
+            let Some(view) = self.view(k, key, self.clock) else {
+                continue;
+            };
+            if !view.expired {
+                continue;
+            }
+            let until = view.valid_until.expect("an expired view decays");
+            let view = self.view(k, key, until).expect("the same view");
+            let feeds = feeds_of(&view);
+            let at = until.max(last.at + 1);
+            self.sent.insert(sent_key, Sent { feeds, confidence: view.confidence, revoked: true, expired: true, at });
+            *self.expiries.entry(k).or_default() += 1;
+            out.push((k, view));
+        }
+        out
+    }
+
+    /// CERT `k`'s view of `key` at time `now`, if it sees some report of it.
+    fn view(&self, k: usize, key: &(&'static str, String), now: i64) -> Option<View> {
+        let cert = &self.certs[k];
+        let held = self.held.get(key)?;
+        let visible: Vec<&Held> = held.iter().filter(|h| Self::may_see(cert, &h.report)).collect();
+        if visible.is_empty() {
+            return None;
+        }
+        let sightings = self.sightings.get(key).cloned().unwrap_or_default();
+        let seen: Vec<(&str, &str, u64, i64)> = sightings
+            .iter()
+            .filter(|((by, kind), (label, _, _))| *kind == "sighting" && may_see_sighting(cert, by, label))
+            .map(|((by, _), (label, count, at))| (*by, *label, *count, *at))
+            .collect();
+        Some(view_of(key, &visible, &seen, self.fp_revoked(&sightings), self.decay.as_ref(), now))
+    }
+
+    fn fp_revoked(&self, sightings: &SightingsOf) -> bool {
+        self.fp_revoke_after.is_some_and(|n| {
+            sightings
+                .iter()
+                .filter(|((_, kind), (label, _, _))| *kind == "false_positive" && matches!(*label, "CLEAR" | "GREEN"))
+                .count()
+                >= n
+        })
+    }
+
+    fn sighting_now(&mut self, s: Sighting, key: (&'static str, String)) -> Verdict {
+        let mine = self.sightings.entry(key.clone()).or_default().entry((s.by, s.kind)).or_insert((s.label, 0, s.at));
+        *mine = (s.label, mine.1 + s.count, s.at);
         if let Some(reason) = label_withheld(s.label) {
             return withheld(reason);
         }
@@ -277,32 +417,17 @@ impl Policy {
 
     /// The emission rule for the `considered` CERTs after something arrived at `at`.
     fn decide(&mut self, key: (&'static str, String), considered: &[usize], at: i64) -> Verdict {
-        let held = self.held.get(&key).cloned().unwrap_or_default();
         let sightings = self.sightings.get(&key).cloned().unwrap_or_default();
-        let fp_revoked = self.fp_revoke_after.is_some_and(|n| {
-            sightings
-                .iter()
-                .filter(|((_, kind), (label, _))| *kind == "false_positive" && matches!(*label, "CLEAR" | "GREEN"))
-                .count()
-                >= n
-        });
         let (mut records, mut accepted_by_any) = (Vec::new(), false);
         for &k in considered {
             let cert = &self.certs[k];
-            let visible: Vec<&Held> = held.iter().filter(|h| Self::may_see(cert, &h.report)).collect();
-            let seen: Vec<(&str, &str, u64)> = sightings
-                .iter()
-                .filter(|((by, kind), (label, _))| *kind == "sighting" && may_see_sighting(cert, by, label))
-                .map(|((by, _), (label, count))| (*by, *label, *count))
-                .collect();
-            let view = view_of(&key, &visible, &seen, fp_revoked);
+            let view = self.view(k, &key, self.clock).expect("a considered CERT sees a report");
             let own_fp = sightings.contains_key(&(cert.country, "false_positive"));
             let accepted = !own_fp && cert.filter.is_none_or(|f| f.accepts(&view));
             accepted_by_any |= accepted;
             let sent_key = (k, key.0, key.1.clone());
             let last = self.sent.get(&sent_key);
-            let mut feeds: BTreeSet<String> = view.sources.iter().map(|(f, _)| f.clone()).collect();
-            feeds.extend(view.sighted_by.iter().map(|by| format!("sighted by {by}")));
+            let feeds = feeds_of(&view);
             let news = match last {
                 None => !view.revoked,
                 Some(l) => {
@@ -314,7 +439,15 @@ impl Policy {
             };
             let owed_revocation = view.revoked && last.is_some_and(|l| !l.revoked);
             if owed_revocation || accepted && news {
-                self.sent.insert(sent_key, Sent { feeds, confidence: view.confidence, revoked: view.revoked, at });
+                if last.is_some_and(|l| l.expired) && !view.revoked {
+                    *self.revivals.entry(k).or_default() += 1;
+                }
+                if view.expired {
+                    *self.expiries.entry(k).or_default() += 1;
+                }
+                let at = last.map_or(at, |l| at.max(l.at + 1));
+                let (confidence, revoked, expired) = (view.confidence, view.revoked, view.expired);
+                self.sent.insert(sent_key, Sent { feeds, confidence, revoked, expired, at });
                 records.push((k, view));
             }
         }
@@ -352,17 +485,35 @@ fn may_see_sighting(cert: &Cert, by: &str, label: &str) -> bool {
     }
 }
 
-/// The view of a CERT that may see the `visible` reports and the `seen` sightings (by, label,
-/// count).
-fn view_of(key: &(&'static str, String), visible: &[&Held], seen: &[(&str, &str, u64)], fp_revoked: bool) -> View {
+/// What the emission rule compares of a view: its feeds and the CERTs whose sightings it shows.
+fn feeds_of(view: &View) -> BTreeSet<String> {
+    let mut feeds: BTreeSet<String> = view.sources.iter().map(|(f, _)| f.clone()).collect();
+    feeds.extend(view.sighted_by.iter().map(|by| format!("sighted by {by}")));
+    feeds
+}
+
+/// The view at time `now` of a CERT that may see the `visible` reports and the `seen` sightings
+/// (by, label, count, latest time).
+fn view_of(
+    key: &(&'static str, String),
+    visible: &[&Held],
+    seen: &[(&str, &str, u64, i64)],
+    fp_revoked: bool,
+    decay: Option<&Decay>,
+    now: i64,
+) -> View {
     let infra = visible[0].report.infra;
     let mut countries: BTreeSet<String> = infra.iter().map(|c| c.to_string()).collect();
     for h in visible {
         countries.extend(h.report.targets.iter().map(|c| c.to_string()));
     }
     let latest_threat = visible.iter().filter(|h| h.report.threat.is_some()).max_by_key(|h| h.report.at);
-    let labels = visible.iter().map(|h| h.report.label).chain(seen.iter().map(|(_, label, _)| *label));
+    let labels = visible.iter().map(|h| h.report.label).chain(seen.iter().map(|(_, label, _, _)| *label));
     let revoked_by_reports = visible.iter().all(|h| h.report.revoked);
+    let confidence = visible.iter().filter_map(|h| h.report.confidence).max();
+    let last = visible.iter().map(|h| h.report.at).chain(seen.iter().map(|s| s.3)).max().unwrap();
+    let fresh = decay.map(|d| d.of(key.0, f64::from(confidence.unwrap_or(50)), last, now));
+    let expired = fresh.is_some_and(|(_, until)| until.is_some_and(|u| now >= u));
     View {
         kind: key.0.to_string(),
         value: key.1.clone(),
@@ -370,15 +521,18 @@ fn view_of(key: &(&'static str, String), visible: &[&Held], seen: &[(&str, &str,
         countries,
         sources: visible.iter().map(|h| (h.report.feed.clone(), h.report.provider.clone())).collect(),
         tlp: labels.max_by_key(|l| rank(l)).unwrap().to_string(),
-        confidence: visible.iter().filter_map(|h| h.report.confidence).max(),
+        confidence,
         threat: latest_threat.and_then(|h| h.report.threat.clone()),
         tags: visible.iter().flat_map(|h| h.report.tags.iter().cloned()).collect(),
-        sightings: visible.iter().map(|h| h.sightings).sum::<u64>() + seen.iter().map(|(_, _, n)| n).sum::<u64>(),
+        sightings: visible.iter().map(|h| h.sightings).sum::<u64>() + seen.iter().map(|s| s.2).sum::<u64>(),
         first_seen: visible.iter().map(|h| h.first_seen).min().unwrap(),
         last_seen: visible.iter().map(|h| h.report.at).max().unwrap(),
-        revoked: revoked_by_reports || fp_revoked,
-        sighted_by: seen.iter().map(|(by, _, _)| by.to_string()).collect(),
+        revoked: revoked_by_reports || fp_revoked || expired,
+        sighted_by: seen.iter().map(|s| s.0.to_string()).collect(),
         revocation_reason: (fp_revoked && !revoked_by_reports).then(|| "false_positive".to_string()),
+        score: fresh.map(|(score, _)| (score * 100.0).round() as i64),
+        valid_until: fresh.and_then(|(_, until)| until),
+        expired,
     }
 }
 
@@ -413,6 +567,9 @@ pub fn view_from_record(v: &serde_json::Value) -> View {
         revoked: v["revoked"].as_bool().unwrap(),
         sighted_by: strings(field("sighted_by")),
         revocation_reason: opt_str(field("revocation_reason")),
+        score: field("score").as_f64().map(|s| (s * 100.0).round() as i64),
+        valid_until: v["valid_until"].as_str().map(|_| time(&v["valid_until"])),
+        expired: field("expired").as_bool().unwrap_or(false),
     }
 }
 
@@ -429,6 +586,8 @@ pub fn by_cert_and_value(records: impl IntoIterator<Item = (usize, View)>) -> BT
 pub fn untimed(mut v: View) -> View {
     v.first_seen = 0;
     v.last_seen = 0;
+    v.valid_until = None;
+    v.score = None;
     v
 }
 
