@@ -255,9 +255,11 @@ pub struct Emission {
     pub at: Millis,
     /// When the CERT first got the indicator (STIX `created`).
     pub first_at: Millis,
-    /// It was the view's expiry (`[decay]`; `revoked` too). Not written to the changelog: read
-    /// back, a revoked emission is taken for an expiry when some report in it is not revoked and
-    /// no CERT called the indicator a false positive (for the revivals metric only).
+    /// It was the view's expiry (`[decay]`; `revoked` too). Not written to the changelog (its
+    /// layout did not change): read back, a revoked emission is taken for an expiry when some
+    /// report in its view is not revoked. That is exact unless the CERTs' false positives revoked
+    /// it (`[feedback]`) and one of them has since been sent again under AMBER or stricter; it
+    /// counts revivals only (the metric), and decides nothing.
     pub expired: bool,
 }
 
@@ -327,8 +329,6 @@ impl<'de> Deserialize<'de> for Entry {
         }
         let w = Written::deserialize(d)?;
         let place = |feed: &String| w.contributions.iter().position(|c| c.feed.as_str() == feed);
-        let false_positive =
-            w.contributions.iter().any(|c| matches!(c.sighting, Some((SightingKind::FalsePositive, _))));
         let emitted = w
             .emitted
             .iter()
@@ -337,7 +337,7 @@ impl<'de> Deserialize<'de> for Entry {
                 let sources = e.sources.iter().filter_map(place).fold(Sources::default(), Sources::with);
                 let (confidence, revoked, at, first_at) = (e.confidence, e.revoked, e.at, e.first_at);
                 let live_report = |i: usize| w.contributions[i].sighting.is_none() && !w.contributions[i].revoked;
-                let expired = revoked && !false_positive && sources.places().any(live_report);
+                let expired = revoked && sources.places().any(live_report);
                 Emission { country: *country, sources, confidence, revoked, at, first_at, expired }
             })
             .collect();

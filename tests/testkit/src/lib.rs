@@ -449,6 +449,16 @@ pub fn produce_at(topic: &str, records: &[Record]) -> Vec<(i32, i64)> {
 /// Produces records to several topics with one producer (an idempotent producer takes a while
 /// to start) and returns where each landed, in order.
 pub fn produce_to_topics(batches: &[(&str, &[Record])]) -> Vec<(i32, i64)> {
+    produce_stamped(batches, None)
+}
+
+/// Like [`produce_to_topics`], every record with the Kafka timestamp `at` (ms): the report time
+/// iocflow decides by, so a test can spread a stream over months.
+pub fn produce_to_topics_at(batches: &[(&str, &[Record])], at: i64) -> Vec<(i32, i64)> {
+    produce_stamped(batches, Some(at))
+}
+
+fn produce_stamped(batches: &[(&str, &[Record])], at: Option<i64>) -> Vec<(i32, i64)> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         // Records up to 16 MiB leave this producer; the topic's max.message.bytes decides.
@@ -463,6 +473,9 @@ pub fn produce_to_topics(batches: &[(&str, &[Record])]) -> Vec<(i32, i64)> {
                 let mut r = FutureRecord::<str, [u8]>::to(topic).payload(value);
                 if let Some(k) = key {
                     r = r.key(k);
+                }
+                if let Some(at) = at {
+                    r = r.timestamp(at);
                 }
                 loop {
                     match p.send_result(r) {
@@ -679,7 +692,15 @@ pub struct CertTopics {
 
 impl CertTopics {
     /// Reads every CERT topic; CERT `stix` takes STIX. Each record's key must be its indicator id.
+    /// The views are [`untimed`](policy::untimed): report times are the broker's.
     pub fn read(d: &Deployment, stix: &str) -> CertTopics {
+        let mut topics = CertTopics::read_timed(d, stix);
+        topics.views = topics.views.into_iter().map(|(k, v)| (k, policy::untimed(v))).collect();
+        topics
+    }
+
+    /// Like [`read`](Self::read), with the records' times (for a test that sets its reports').
+    pub fn read_timed(d: &Deployment, stix: &str) -> CertTopics {
         let mut out = CertTopics { views: Vec::new(), json_files: Vec::new(), stix_files: Vec::new() };
         for (k, (cc, topic)) in d.certs.iter().enumerate() {
             let records = read_to_end(topic);
@@ -690,7 +711,7 @@ impl CertTopics {
                 let v = r.json();
                 let id = if cc == stix { v["x_iocflow_id"].as_str() } else { v["id"].as_str() };
                 assert_eq!(r.key.as_deref(), id, "{cc}: the key is the indicator id");
-                out.views.push((k, policy::untimed(policy::view_from_record(&v))));
+                out.views.push((k, policy::view_from_record(&v)));
             }
             if !records.is_empty() {
                 if cc == stix { out.stix_files.push(path) } else { out.json_files.push(path) }
