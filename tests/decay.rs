@@ -4,9 +4,10 @@
 //! threshold 25). Every CERT topic must hold exactly what the policy model
 //! (`tests/testkit/src/policy.rs`) says, record by record and with their times: scores,
 //! `valid_until`, one expiry per lapsed view (revoked, `expired`), revivals by a later report or
-//! visible sighting. iocflow is stopped and started again halfway, so the second half's expiries
+//! visible sighting. iocflow is killed (SIGKILL) and started again halfway, so the second half's expiries
 //! come from a due-queue rebuilt from the changelog. The expiry and revival metrics count what
-//! the model sent; the records pass the record schema and the OASIS validator.
+//! the model sent; the records pass the record schema and the OASIS validator; `iocflow explain`
+//! says which CERTs were last sent an expiry.
 //!
 //! Each indicator is reported or sighted at most once per week and iocflow catches up between
 //! weeks. Every week also brings a RED report to each internal partition (withheld), so every
@@ -14,9 +15,10 @@
 
 use iocflow_testkit as harness;
 
-use harness::policy::{Cert, Decay, Filter, Policy, Report, Sighting, View, assert_views_match};
+use harness::policy::{Cert, Decay, Filter, Policy, Report, Sighting, View, assert_views_match, by_cert_and_value};
 use harness::stream::TLDS;
 use harness::*;
+use iocflow::explain::{Explainer, Query};
 use iocflow_model::{IndicatorId, IndicatorType};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
@@ -156,7 +158,7 @@ fn views_decay_expire_once_and_revive_by_record_time() {
         // Every partition's clock is at this week now, and iocflow has looked for what is due.
         expected.extend(policy.sweep());
         if week == WEEKS / 2 {
-            assert!(run.take().unwrap().terminate().success());
+            run.take().unwrap().kill();
             counted_from = (policy.expiries.clone(), policy.revivals.clone());
             run = Some(d.start());
         }
@@ -192,5 +194,29 @@ fn views_decay_expire_once_and_revive_by_record_time() {
         }
     }
     topics.validate();
+
+    // `iocflow explain` tells which CERTs were last sent an expiry, and the score of their views.
+    let config = iocflow::config::Config::load(&d.config_path).unwrap();
+    let explainer = Explainer::new(&config).unwrap();
+    let got = by_cert_and_value(topics.views.iter().cloned());
+    let mut answers = Vec::new();
+    for (kind, value, _) in &pool {
+        let query = Query::Value { kind: IndicatorType::parse(kind).unwrap(), value: value.clone() };
+        let answer = serde_json::to_value(explainer.explain(&query, None).unwrap()).unwrap();
+        for (k, cert) in answer["certs"].as_array().unwrap().iter().enumerate() {
+            let last = got.get(&(k, format!("{kind}:{value}"))).and_then(|views| views.last());
+            assert_eq!(cert["verdict"] == "received", last.is_some(), "{} {value}: {cert:#}", ASEAN[k]);
+            if let Some(last) = last {
+                assert_eq!(cert["received"]["expired"] == true, last.expired, "{} {value}: {cert:#}", ASEAN[k]);
+                // (a CERT whose view is empty now, its reports relabelled, has no score)
+                let empty = cert["received"]["why"].as_str().unwrap().starts_with("nothing is in its view");
+                assert!(cert["received"]["score"].is_number() != empty, "{} {value}: {cert:#}", ASEAN[k]);
+            }
+        }
+        answers.push(answer.to_string());
+    }
+    let explained = d.dir.path().join("explain.jsonl");
+    std::fs::write(&explained, answers.join("\n")).unwrap();
+    validate("json", &[repo().join("schemas/explain.schema.json"), explained]);
     assert!(run.terminate().success());
 }

@@ -719,7 +719,7 @@ impl Config {
             return bad("certs".into(), "declare at least one [[certs]]");
         }
         if let Some(decay) = &self.decay
-            && let Some(kind) = decay.types.keys().find(|k| IndicatorType::parse(k).is_err())
+            && let Some(kind) = decay.types.keys().find(|k| IndicatorType::ALL.iter().all(|t| t.as_str() != *k))
         {
             let known: Vec<&str> = IndicatorType::ALL.iter().map(|k| k.as_str()).collect();
             return bad(format!("decay.types.{kind}"), &format!("not an indicator type ({})", known.join(", ")));
@@ -934,6 +934,34 @@ mod tests {
 
     fn err(text: &str) -> String {
         Config::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn decay_reads_its_types_and_refuses_bad_values_naming_the_key() {
+        let c = Config::parse(&format!(
+            "{MINIMAL}\n[decay]\nthreshold = 30\n[decay.types.md5]\nlifetime_days = 365\n[decay.types.ipv4]\nspeed = 2\n\
+             [decay.types.url]\nlifetime_days = 0\n"
+        ))
+        .unwrap();
+        let decay = c.decay.unwrap();
+        assert_eq!(decay.threshold, 30.0);
+        assert_eq!(decay.curve(IndicatorType::Md5), (365.0, DecayConfig::DEFAULT_SPEED));
+        assert_eq!(decay.curve(IndicatorType::Ipv4), (30.0, 2.0));
+        assert_eq!(decay.curve(IndicatorType::Url), (0.0, DecayConfig::DEFAULT_SPEED), "0: no decay");
+        assert_eq!(decay.curve(IndicatorType::Domain), (90.0, DecayConfig::DEFAULT_SPEED));
+        assert_eq!(decay.curve(IndicatorType::Sha256).0, 0.0, "hashes do not decay by default");
+        assert!(Config::parse(MINIMAL).unwrap().decay.is_none());
+        for (bad, key) in [
+            ("[decay]\nthreshold = 100", "decay.threshold"),
+            ("[decay]\nthreshold = -1", "decay.threshold"),
+            ("[decay.types.ipv4]\nspeed = 0", "decay.types.ipv4.speed"),
+            ("[decay.types.ipv4]\nlifetime_days = -3", "decay.types.ipv4.lifetime_days"),
+            ("[decay.types.ipv4]\nhalf_life = 3", "decay.types.ipv4"),
+            ("[decay.types.hostname]\nlifetime_days = 3", "decay.types.hostname"),
+        ] {
+            let e = err(&format!("{MINIMAL}\n{bad}\n"));
+            assert!(e.contains(key), "{bad}: {e}");
+        }
     }
 
     #[test]

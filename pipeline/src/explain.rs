@@ -137,6 +137,14 @@ pub struct ReceivedPart {
     /// Whether its view now would be sent again on the next report in it, and why.
     pub would_send_again: bool,
     pub why: String,
+    /// With `[decay]`: the last record was the view's expiry; the view's score at the partition's
+    /// clock, and when it expires (the types that decay).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub expired: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<String>,
 }
 
 /// One reason a CERT did not receive the indicator.
@@ -375,6 +383,9 @@ fn received(
         .map(Tlp::as_str);
     let (would_send_again, why) = match view {
         None => (false, "unknown: the changelog does not name this id's value".to_string()),
+        Some(v) if v.owed_revocation && v.record.as_ref().is_some_and(|r| r.expired) => {
+            (true, "its view has expired ([decay]): the expiry is owed to it".into())
+        }
         Some(v) if v.owed_revocation => (true, "its view is revoked now: the revocation is owed to it".into()),
         Some(v) if v.record.is_none() => {
             (false, "nothing is in its view now (every contribution it saw is hidden from it now)".into())
@@ -409,6 +420,9 @@ fn received(
         stix_id: (format == OutputFormat::Stix).then(|| stix_indicator::stix_id(&id.to_hex())),
         would_send_again,
         why,
+        expired: last.expired,
+        score: view.and_then(|v| v.record.as_ref()?.score),
+        valid_until: view.and_then(|v| v.record.as_ref()?.valid_until).map(time::format),
     }
 }
 

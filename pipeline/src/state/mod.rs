@@ -857,6 +857,30 @@ mod tests {
         assert!(s.get(&IndicatorId(54)).is_none());
     }
 
+    /// With `[decay]`, an entry some CERT holds live is kept past the TTL until its expiry has
+    /// been sent; the bounds still forget it (and it leaves the due-queue with it).
+    #[test]
+    fn entries_owed_an_expiry_outlive_the_ttl_but_not_the_bounds() {
+        let mut s = filled(100);
+        let named = || Named { kind: IndicatorType::Domain, value: "x.example".into() };
+        for i in [3, 5] {
+            s.due().schedule(IndicatorId(i), named, Some(1_000));
+        }
+        let c = s.take_changes(Bounds { ttl_ms: 89, ..LOOSE });
+        assert_eq!((c.expired, c.removed.len()), (8, 8));
+        assert!(s.get(&IndicatorId(3)).is_some() && s.get(&IndicatorId(5)).is_some());
+        s.due().schedule(IndicatorId(3), named, None);
+        // (the TTL sweep runs again once record time has moved on)
+        s.entry(IndicatorId(200), IndicatorType::Domain, "x.example").0.merge(contribution("a", 199), 199);
+        let c = s.take_changes(Bounds { ttl_ms: 89, ..LOOSE });
+        assert!(c.removed.contains(&IndicatorId(3)) && !c.removed.contains(&IndicatorId(5)), "{:?}", c.removed);
+        let with_due = s.bytes();
+        s.take_changes(Bounds { max_entries: 1, ..LOOSE });
+        assert!(s.get(&IndicatorId(5)).is_none());
+        assert_eq!(s.due().len(), 0);
+        assert!(s.bytes() < with_due);
+    }
+
     #[test]
     fn expiry_sweeps_are_amortised_over_record_time() {
         let bounds = Bounds { ttl_ms: 6_400, ..LOOSE };
