@@ -15,13 +15,13 @@
 
 use iocflow_testkit as harness;
 
-use harness::policy::{Cert, Decay, Filter, Policy, Report, Sighting, View, assert_views_match, by_cert_and_value};
-use harness::stream::TLDS;
+use harness::policy::{Decay, Policy, Report, Sighting, View, assert_views_match, by_cert_and_value};
+use harness::stream::{PoolIndicator, domains_and_hashes};
 use harness::*;
 use iocflow::explain::{Explainer, Query};
 use iocflow_model::{IndicatorId, IndicatorType};
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 const DAY: i64 = 86_400_000;
 /// 2026-01-01, when the first week's reports were made.
@@ -29,36 +29,8 @@ const START: i64 = 1_767_225_600_000;
 const WEEKS: i64 = 18;
 const PARTITIONS: u32 = 4;
 
-/// SG regional, MY with a confidence filter, PH taking STIX.
-fn certs() -> Vec<Cert> {
-    ASEAN
-        .iter()
-        .map(|cc| Cert {
-            country: cc,
-            regional: *cc == "SG",
-            groups: BTreeSet::new(),
-            filter: (*cc == "MY").then_some(Filter::MinConfidence(60)),
-        })
-        .collect()
-}
-
-fn cert_lines(cc: &str) -> String {
-    match cc {
-        "SG" => "regional = true\n".into(),
-        "MY" => format!("filter = \"{}\"\n", Filter::MinConfidence(60).sql()),
-        "PH" => "format = \"stix\"\n".into(),
-        _ => String::new(),
-    }
-}
-
-type Indicator = (&'static str, String, Option<&'static str>);
-
-fn pool() -> Vec<Indicator> {
-    let mut pool: Vec<Indicator> = (0..60)
-        .map(|i| ("domain", format!("d{i}.example.{}", TLDS[i % TLDS.len()].0), TLDS[i % TLDS.len()].1))
-        .collect();
-    pool.extend((0..15).map(|i| ("md5", format!("{:032x}", 0xdeca_0000_u128 + i), None)));
-    pool
+fn pool() -> Vec<PoolIndicator> {
+    domains_and_hashes("d", 60, 15, 0xdeca_0000)
 }
 
 /// A SHA-256 value (no decay) in each internal partition: the weekly RED reports that move
@@ -82,7 +54,7 @@ fn views_decay_expire_once_and_revive_by_record_time() {
     // Nothing is forgotten for its age over the test's months: the model keeps everything.
     let tail = "[dedupe]\nttl_hours = 87600\n[decay]\nthreshold = 25\n[decay.types.domain]\nlifetime_days = 40\n\
                 [decay.types.md5]\nlifetime_days = 60\nspeed = 1\n";
-    let d = Deployment::with_policy("decay", feeds, "delivery = \"exactly-once\"", cert_lines, tail);
+    let d = Deployment::with_policy("decay", feeds, "delivery = \"exactly-once\"", feedback_cert_lines, tail);
     d.create_topics();
     // Records stamped months ago would fall to the input topics' retention (the other entries as
     // `topics --create` made them: AlterConfigs sets a topic's whole configuration).
@@ -102,7 +74,7 @@ fn views_decay_expire_once_and_revive_by_record_time() {
     let mut rng = fastrand::Rng::with_seed(seed);
     let pool = pool();
     let ticks = ticks();
-    let mut policy = Policy::new(certs(), 87_600 * 3_600_000);
+    let mut policy = Policy::new(feedback_certs(), 87_600 * 3_600_000);
     policy.decay =
         Some(Decay { threshold: 25.0, curves: [("domain", (40.0, 0.3)), ("md5", (60.0, 1.0))].into_iter().collect() });
     let mut expected = Vec::new();

@@ -12,45 +12,17 @@
 
 use iocflow_testkit as harness;
 
-use harness::policy::{Cert, Filter, Policy, Report, Sighting, View, assert_views_match, by_cert_and_value, untimed};
-use harness::stream::TLDS;
+use harness::policy::{Policy, Report, Sighting, View, assert_views_match, by_cert_and_value, untimed};
+use harness::stream::{PoolIndicator, domains_and_hashes};
 use harness::*;
 use iocflow::explain::{Explainer, Query};
 use iocflow_model::IndicatorType;
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::process::Command;
 
-/// The CERTs as the model sees them: SG regional, MY with a confidence filter, PH taking STIX.
-fn certs() -> Vec<Cert> {
-    ASEAN
-        .iter()
-        .map(|cc| Cert {
-            country: cc,
-            regional: *cc == "SG",
-            groups: BTreeSet::new(),
-            filter: (*cc == "MY").then_some(Filter::MinConfidence(60)),
-        })
-        .collect()
-}
-
-fn cert_lines(cc: &str) -> String {
-    match cc {
-        "SG" => "regional = true\n".into(),
-        "MY" => format!("filter = \"{}\"\n", Filter::MinConfidence(60).sql()),
-        "PH" => "format = \"stix\"\n".into(),
-        _ => String::new(),
-    }
-}
-
-type Indicator = (&'static str, String, Option<&'static str>);
-
-fn pool() -> Vec<Indicator> {
-    let mut pool: Vec<Indicator> = (0..50)
-        .map(|i| ("domain", format!("s{i}.example.{}", TLDS[i % TLDS.len()].0), TLDS[i % TLDS.len()].1))
-        .collect();
-    pool.extend((0..10).map(|i| ("md5", format!("{:032x}", 0x5167_0000_u128 + i), None)));
-    pool
+fn pool() -> Vec<PoolIndicator> {
+    domains_and_hashes("s", 50, 10, 0x5167_0000)
 }
 
 const LABELS: [&str; 5] = ["CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED"];
@@ -80,13 +52,13 @@ fn sightings_count_in_the_views_their_labels_allow_and_false_positives_revoke() 
     let feeds =
         vec![TestFeed::new("industry", "CLEAR", 50, "json", ""), TestFeed::new("member", "CLEAR", 80, "json", "")];
     let tail = "[feedback]\nfalse_positive_revoke_after = 2\n";
-    let d = Deployment::with_policy("sightings", feeds, "delivery = \"exactly-once\"", cert_lines, tail);
+    let d = Deployment::with_policy("sightings", feeds, "delivery = \"exactly-once\"", feedback_cert_lines, tail);
     d.create_topics();
     let seed = std::env::var("IOCFLOW_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| fastrand::u64(..));
     println!("IOCFLOW_SEED={seed}");
     let mut rng = fastrand::Rng::with_seed(seed);
     let pool = pool();
-    let mut policy = Policy::new(certs(), 7 * 24 * 3_600_000);
+    let mut policy = Policy::new(feedback_certs(), 7 * 24 * 3_600_000);
     policy.fp_revoke_after = Some(2);
     let mut expected_records = Vec::new();
     let mut expected_withheld: BTreeMap<(String, String), usize> = BTreeMap::new();

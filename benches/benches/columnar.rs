@@ -17,10 +17,16 @@ fn columnar(c: &mut Criterion) {
     for cert in &mut filtered.certs {
         cert.filter = Some("confidence >= 40 AND NOT array_has(countries, 'US')".into());
     }
+    // Views that decay (`[decay]` at its defaults): every record's score, the due-queue of the
+    // indicators sent live, and the expiry checks after each batch.
+    let mut decaying = config.clone();
+    decaying.decay = Some(iocflow::config::DecayConfig { threshold: 20.0, types: Default::default() });
     let mut g = c.benchmark_group("columnar");
     g.throughput(Throughput::Elements(reports.len() as u64));
     g.bench_function("build_batch/4096 (baseline)", |b| b.iter(&build));
-    for (name, config) in [("fresh state", &config), ("fresh state, every CERT filtered", &filtered)] {
+    for (name, config) in
+        [("fresh state", &config), ("fresh state, every CERT filtered", &filtered), ("fresh state, [decay]", &decaying)]
+    {
         let mut core = ColumnarCore::new(config).unwrap();
         g.bench_function(format!("process/4096 ({name})"), |b| {
             b.iter_custom(|iters| time_batches(&mut core, &build, |core| core.drop_partition(0), iters))
@@ -28,11 +34,13 @@ fn columnar(c: &mut Criterion) {
     }
     // Steady state: every report was seen before (feeds re-publish most of what they sent), so
     // the state absorbs it and nothing is sent again.
-    let mut core = ColumnarCore::new(&config).unwrap();
-    core.process(0, &build(), &mut ColumnarOutput::default()).unwrap();
-    g.bench_function("process/4096 (steady state, every report seen before)", |b| {
-        b.iter_custom(|iters| time_batches(&mut core, &build, |core| core.enforce_bounds(), iters))
-    });
+    for (name, config) in [("", &config), (", [decay]", &decaying)] {
+        let mut core = ColumnarCore::new(config).unwrap();
+        core.process(0, &build(), &mut ColumnarOutput::default()).unwrap();
+        g.bench_function(format!("process/4096 (steady state, every report seen before{name})"), |b| {
+            b.iter_custom(|iters| time_batches(&mut core, &build, |core| core.enforce_bounds(), iters))
+        });
+    }
     // The codecs on their own: the CERT records and withheld records one fresh batch decides.
     g.bench_function("encode/4096 (the records of a fresh batch)", |b| {
         b.iter_batched(

@@ -99,6 +99,30 @@ pub struct Deployment {
 
 pub const ASEAN: [&str; 11] = ["BN", "KH", "ID", "LA", "MY", "MM", "PH", "SG", "TH", "VN", "TL"];
 
+/// The CERTs of the feedback tests (sightings, decay) as the model sees them: SG regional, MY
+/// with a confidence filter, PH taking STIX.
+pub fn feedback_certs() -> Vec<policy::Cert> {
+    ASEAN
+        .iter()
+        .map(|cc| policy::Cert {
+            country: cc,
+            regional: *cc == "SG",
+            groups: Default::default(),
+            filter: (*cc == "MY").then_some(policy::Filter::MinConfidence(60)),
+        })
+        .collect()
+}
+
+/// [`feedback_certs`] as `[[certs]]` lines, for [`Deployment::with_policy`].
+pub fn feedback_cert_lines(cc: &str) -> String {
+    match cc {
+        "SG" => "regional = true\n".into(),
+        "MY" => format!("filter = \"{}\"\n", policy::Filter::MinConfidence(60).sql()),
+        "PH" => "format = \"stix\"\n".into(),
+        _ => String::new(),
+    }
+}
+
 impl Deployment {
     /// A deployment with the 11 ASEAN CERTs and canonical-JSON feeds (name, tlp, confidence).
     pub fn new(test: &str, feeds: &[(&str, &str, u8)], kafka_extra: &str) -> Deployment {

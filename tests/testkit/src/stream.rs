@@ -47,6 +47,20 @@ pub const TLDS: &[(&str, Option<&str>)] = &[
     ("com", None),
 ];
 
+/// An indicator a policy test draws: (type, value, infrastructure country).
+pub type PoolIndicator = (&'static str, String, Option<&'static str>);
+
+/// `domains` domains `<prefix><i>.example.<tld>` over the [`TLDS`] in turn, and `hashes` MD5
+/// hashes counting up from `first_hash` (no infrastructure country).
+pub fn domains_and_hashes(prefix: &str, domains: usize, hashes: u128, first_hash: u128) -> Vec<PoolIndicator> {
+    let domains = (0..domains).map(|i| {
+        let (tld, cc) = TLDS[i % TLDS.len()];
+        ("domain", format!("{prefix}{i}.example.{tld}"), cc)
+    });
+    let hashes = (0..hashes).map(|i| ("md5", format!("{:032x}", first_hash + i), None));
+    domains.chain(hashes).collect()
+}
+
 /// `n` indicators; the IPv4 addresses come from a few hundred, so some entries name the same
 /// indicator (see [`distinct_pool`]).
 pub fn pool(rng: &mut fastrand::Rng, n: usize) -> Vec<Ind> {
