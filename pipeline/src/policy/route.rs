@@ -550,6 +550,11 @@ impl Router {
         let Some(last) = last else {
             return (!now.revoked).then_some(News::First);
         };
+        // An expiry is sent once: nothing of an expired view is news to a CERT whose last record
+        // was revoked already (the expiry itself, or a revocation).
+        if now.expired && last.revoked {
+            return None;
+        }
         if let Some(place) = now.sources.first_new(last.sources) {
             Some(News::NewSource(&now.of[place].feed))
         } else if now.confidence > last.confidence {
@@ -1204,5 +1209,50 @@ mod tests {
             let (_, out) = run(&mut e, Some("SG"), sighting(SightingKind::FalsePositive, by, Tlp::Green, 1, 10));
             assert!(out.iter().all(|(_, rec)| !rec.revoked), "{out:?}");
         }
+    }
+
+    /// `[decay]`, linear over a day with threshold 40: a view of confidence 80 expires half a day
+    /// after its report; the expiry is sent once, whenever it is looked for after that, timed when
+    /// the view expired; a later report revives it.
+    #[test]
+    fn a_lapsed_view_gets_one_expiry_and_a_later_report_revives_it() {
+        use crate::config::{DecayConfig, DecayCurveConfig};
+        const DAY: Millis = 86_400_000;
+        let curve = DecayCurveConfig { lifetime_days: Some(1.0), speed: Some(1.0) };
+        let config = DecayConfig { threshold: 40.0, types: [("domain".to_string(), curve)].into_iter().collect() };
+        let r = router().decaying(Some(Decay::of(&config)));
+        let mut e = Entry::default();
+        let (mut emits, mut candidates) = (Vec::new(), vec![Vec::new(); 3]);
+        let c = Contribution {
+            claim: Arc::new(Claim { confidence: Some(80), ..(*report("a", Tlp::Amber, &[], 0).claim).clone() }),
+            ..report("a", Tlp::Amber, &[], 0)
+        };
+        r.apply(&mut e, subject(Some("SG")), c, (0, 0, 0), &mut emits, &mut candidates);
+        let first = &emits[0].record;
+        assert_eq!((first.score, first.valid_until, first.expired), (Some(80.0), Some(DAY / 2), false));
+        let expire = |e: &mut Entry, clock, emits: &mut Vec<Emit>| {
+            r.expire(e, &subject(Some("SG")), clock, None, emits, &mut [])
+        };
+        assert_eq!(expire(&mut e, DAY / 4, &mut emits), Some(DAY / 2));
+        assert_eq!(emits.len(), 1);
+        assert_eq!(expire(&mut e, DAY, &mut emits), None, "nothing live left to expire");
+        let expiry = &emits[1];
+        assert_eq!((expiry.record.revoked, expiry.record.expired, expiry.record.score), (true, true, Some(40.0)));
+        assert_eq!(expiry.modified, DAY / 2, "timed when the view expired, not when it was found");
+        expire(&mut e, 2 * DAY, &mut emits);
+        assert_eq!(emits.len(), 2, "one expiry");
+        r.apply(
+            &mut e,
+            subject(Some("SG")),
+            report("a", Tlp::Amber, &[], 3 * DAY),
+            (0, 3 * DAY, 3 * DAY),
+            &mut emits,
+            &mut candidates,
+        );
+        let revival = &emits[2];
+        assert!(revival.revived && !revival.record.revoked && !revival.record.expired, "{revival:?}");
+        // The feed's later report says confidence 50: a fifth of the day above the threshold.
+        let until = revival.record.valid_until.unwrap();
+        assert!((until - (3 * DAY + DAY / 5)).abs() <= 1, "{until}");
     }
 }

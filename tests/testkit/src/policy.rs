@@ -430,6 +430,8 @@ impl Policy {
             let feeds = feeds_of(&view);
             let news = match last {
                 None => !view.revoked,
+                // An expired view is sent once.
+                Some(l) if view.expired && l.revoked => false,
                 Some(l) => {
                     !feeds.is_subset(&l.feeds)
                         || view.confidence > l.confidence
