@@ -216,7 +216,9 @@ async fn execute(command: Command) -> Result<()> {
         Command::Process { config, feed, input, output_dir } => {
             let config = Config::load(&config)?;
             let s = iocflow::process::process(&config, &feed, &input, &output_dir)?;
-            println!("{} records, {} reports, {} suppressed as duplicates", s.records, s.reports, s.suppressed);
+            // Suppressed: a CERT may see the report, but its view is no news (a duplicate, or with
+            // `[decay]` a view already expired when it arrived).
+            println!("{} records, {} reports, {} suppressed (no news to any CERT)", s.records, s.reports, s.suppressed);
             for c in &config.certs {
                 let n = s.per_cert.get(&c.country).copied().unwrap_or(0);
                 println!("  {}  {:<24} {n:>8}", c.country, c.topic());
