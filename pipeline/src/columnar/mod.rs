@@ -470,10 +470,8 @@ fn expire_due<'s>(
     let mut b = IndicatorBatchBuilder::new();
     let mut held = Vec::with_capacity(due.len());
     for (id, named) in due {
-        // Read back from the changelog: an entry the state has since forgotten has no views.
-        if state.get(&id).is_some()
-            && let Ok(indicator) = Indicator::new(named.kind, &named.value)
-        {
+        // (forgetting an entry takes it out of the queue: every indicator due is held)
+        if let Ok(indicator) = Indicator::new(named.kind, &named.value) {
             b.push(&Report::new(indicator, Tlp::Clear), "", "", clock);
             held.push((id, named));
         }
@@ -484,7 +482,7 @@ fn expire_due<'s>(
     for (i, (id, named)) in held.iter().enumerate() {
         let subject = Subject { enrichment: enriched.row(i), ..Subject::bare(*id, named.kind, &named.value) };
         let sent = emits.len();
-        let entry = state.get_mut(id).expect("checked above");
+        let entry = state.get_mut(id).expect("a due indicator is held");
         let next = router.expire(entry, &subject, clock, None, emits, &mut []);
         if emits.len() > sent {
             state.entry(*id, named.kind, &named.value);

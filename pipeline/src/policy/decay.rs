@@ -104,13 +104,6 @@ impl Decay {
         }
     }
 
-    /// The freshness an expiry record states: the view's as it expired.
-    pub fn at_expiry(&self, kind: IndicatorType, of: &[Contribution], sources: Sources) -> Option<Freshness> {
-        let (base, last) = base_and_last(of, sources);
-        let until = self.curve(kind)?.valid_until(base, self.threshold, last);
-        Some(self.freshness(kind, of, sources, until))
-    }
-
     /// The earliest any view of an entry's `contributions` can expire, whoever may see what: the
     /// oldest contribution and the lowest confidence decide. A restored partition schedules its
     /// entries here, before it knows their enrichment (which decides who sees what).

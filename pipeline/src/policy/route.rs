@@ -400,6 +400,11 @@ impl Router {
         candidates: &mut [Vec<Candidate>],
     ) -> Option<Millis> {
         let decay = self.decay.as_ref().filter(|d| d.curve(subject.kind).is_some())?;
+        // Most entries a batch touches hold no live view and wait for no filter: nothing to work out.
+        let waiting = row.is_some() && self.recipients.iter().any(|r| r.filtered);
+        if !waiting && entry.emitted.iter().all(|(_, e)| e.revoked) {
+            return None;
+        }
         let reach = self.reach(&entry.contributions, subject.places());
         let mut next: Option<Millis> = None;
         for (k, cert) in self.recipients.iter().enumerate() {
@@ -411,13 +416,13 @@ impl Router {
                 continue;
             }
             let fresh = decay.freshness(subject.kind, &entry.contributions, sources, clock);
+            let at = fresh.valid_until.expect("the type decays");
             if !fresh.expired {
-                let until = fresh.valid_until.expect("the type decays");
-                next = Some(next.map_or(until, |n| n.min(until)));
+                next = Some(next.map_or(at, |n| n.min(at)));
                 continue;
             }
-            let expired = decay.at_expiry(subject.kind, &entry.contributions, sources).expect("the type decays");
-            let at = expired.valid_until.expect("the type decays");
+            // The view as it expired: what the expiry says, whenever it is found.
+            let expired = decay.freshness(subject.kind, &entry.contributions, sources, at);
             let summary = Summary::of(&entry.contributions, sources, at, reach.false_positive, Some(expired));
             let view: SmallVec<[&Contribution; 4]> = sources.places().map(|i| &entry.contributions[i]).collect();
             let record = record(subject, &view, reach.false_positive, Some(expired));

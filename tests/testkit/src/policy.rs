@@ -179,17 +179,7 @@ pub struct Decay {
 }
 
 impl Decay {
-    /// README's defaults: IP addresses and CIDRs 30 days, URLs 60, domains and emails 90, speed
-    /// 0.3; hashes and ASNs do not decay.
-    pub fn defaults(threshold: f64) -> Decay {
-        let curves = [("ipv4", 30.0), ("ipv6", 30.0), ("cidr", 30.0), ("url", 60.0), ("domain", 90.0), ("email", 90.0)]
-            .into_iter()
-            .map(|(kind, days)| (kind, (days, 0.3)))
-            .collect();
-        Decay { threshold, curves }
-    }
-
-    /// (score, valid_until, expired) of a view of `base` last reported or sighted at `last`, at
+    /// (score, valid_until) of a view of `base` last reported or sighted at `last`, at
     /// time `now`; `None` for a type that does not decay.
     fn of(&self, kind: &str, base: f64, last: i64, now: i64) -> (f64, Option<i64>) {
         let Some(&(days, speed)) = self.curves.get(kind) else {
